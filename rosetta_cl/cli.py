@@ -1,0 +1,128 @@
+"""``rosetta-cl``: run benchmark protocols, list benchmarks, open the MLflow UI.
+
+Data flow of ``run``: stream (registry) -> strategies + RosettaPlugin (protocols) -> anchors ->
+metrics (LSD / RV) -> summary table -> MLflow (runner / runs / tracking).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import click
+
+from .errors import ConfigError
+
+
+def _split_methods(value: str) -> tuple[str, ...]:
+    return tuple(m.strip() for m in value.split(",") if m.strip())
+
+
+@click.group()
+@click.version_option(package_name="rosetta-cl")
+def cli():
+    """Rosetta VAE continual-learning toolkit."""
+
+
+@cli.command()
+@click.argument("benchmark")
+@click.option("--protocol", default="sequential", show_default=True,
+              help="sequential | reproducibility")
+@click.option("--methods", default="vae,bvae,rvae", show_default=True,
+              help="Comma-separated methods (see `rosetta-cl benchmarks`).")
+@click.option("--seeds", type=int, default=None,
+              help="Runs per method (default 10; 3 with --quick).")
+@click.option("--epochs", type=int, default=None, help="Epochs per model (benchmark default).")
+@click.option("--rosetta-points", "-k", type=int, default=None,
+              help="Number of Rosetta points k (benchmark default).")
+@click.option("--rho", type=float, default=1.5, show_default=True, help="Anchor term weight.")
+@click.option("--beta", type=float, default=5.0, show_default=True, help="beta of the beta-VAE.")
+@click.option("--latent-dim", type=int, default=None, help="Latent dimension (benchmark default).")
+@click.option("--batch-size", type=int, default=128, show_default=True)
+@click.option("--lr", type=float, default=1e-3, show_default=True)
+@click.option("--covariance", default="full", show_default=True, help="full | diag")
+@click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda | cuda:N")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of the data split, template and target.")
+@click.option("--tracking-uri", default=None,
+              help="MLflow store (default: $MLFLOW_TRACKING_URI or sqlite:///mlruns/mlflow.db).")
+@click.option("--experiment", default=None, help="MLflow experiment (default: benchmark name).")
+@click.option("--quick", is_flag=True, help="Small smoke setting (few epochs, 3 seeds).")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
+def run(benchmark, protocol, methods, seeds, epochs, rosetta_points, rho, beta, latent_dim,
+        batch_size, lr, covariance, device, seed, tracking_uri, experiment, quick, as_json):
+    """Run a protocol on BENCHMARK for each method and seed; print the table; log to MLflow."""
+    from .config import RunConfig
+    from .runner import run_benchmark
+
+    config = RunConfig(
+        benchmark=benchmark, protocol=protocol, methods=_split_methods(methods), seeds=seeds,
+        epochs=epochs, rosetta_points=rosetta_points, rho=rho, beta=beta, latent_dim=latent_dim,
+        batch_size=batch_size, lr=lr, covariance=covariance, device=device, seed=seed,
+        quick=quick)
+    result = run_benchmark(config, tracking_uri=tracking_uri, experiment=experiment,
+                           progress=True)
+    if as_json:
+        click.echo(json.dumps(result.as_dict(), indent=2))
+        return
+    c = result.config
+    click.echo(f"{c.protocol} protocol on {c.benchmark}: {c.seeds} seeds x "
+               f"{len(c.methods)} methods, {c.epochs} epochs, k={c.rosetta_points}, rho={c.rho}, "
+               f"beta={c.beta}, latent dim {c.latent_dim}; {result.wall_time_s:.1f} s")
+    click.echo(result.table.markdown())
+    if result.parent_run_id:
+        click.echo(f"MLflow parent run: {result.parent_run_id} (see it with `rosetta-cl ui`)")
+
+
+@cli.command()
+def benchmarks():
+    """List the benchmark streams and methods."""
+    from .registry import BENCHMARKS, METHODS
+
+    click.echo("benchmarks:")
+    for spec in BENCHMARKS.values():
+        d = spec.defaults
+        click.echo(f"  {spec.name:<12} {spec.description} [latent {d.latent_dim}, "
+                   f"k={d.rosetta_points}, {d.epochs} epochs, {d.likelihood} likelihood]")
+    click.echo("methods:")
+    for spec in METHODS.values():
+        click.echo(f"  {spec.name:<12} {spec.description}")
+
+
+@cli.command()
+@click.option("--port", type=int, default=5000, show_default=True)
+@click.option("--tracking-uri", default=None,
+              help="MLflow store (default: $MLFLOW_TRACKING_URI or sqlite:///mlruns/mlflow.db).")
+def ui(port, tracking_uri):
+    """Start the MLflow UI on 127.0.0.1 over the rosetta-cl store."""
+    from .tracking import check_store, resolve_tracking_uri
+
+    uri = resolve_tracking_uri(tracking_uri)
+    check_store(uri)  # creates a fresh SQLite store once, before the server's workers start
+    if not 1 <= port <= 65535:
+        raise ConfigError(f"port {port}: allowed 1-65535")
+    click.echo(f"MLflow UI at http://127.0.0.1:{port} over {uri}", err=True)
+    args = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", uri,
+            "--host", "127.0.0.1", "--port", str(port)]
+    os.execv(sys.executable, args)
+
+
+def main(argv=None) -> None:
+    """Console entry point: user errors print one line and exit 2, without a traceback."""
+    try:
+        code = cli.main(args=argv, prog_name="rosetta-cl", standalone_mode=False)
+    except ConfigError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(2)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(1)
+    except click.ClickException as exc:
+        click.echo(f"Error: {exc.format_message()}", err=True)
+        sys.exit(exc.exit_code)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,97 @@
+"""Run configuration: one dataclass, validated before anything is trained or logged."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+
+import torch
+
+from .errors import ConfigError
+
+PROTOCOLS = ("sequential", "reproducibility")
+QUICK_SEEDS = 3
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    benchmark: str = "gaussians8"
+    protocol: str = "sequential"
+    methods: tuple[str, ...] = ("vae", "bvae", "rvae")
+    seeds: int | None = None  # None: 10 (the paper's M), or 3 with quick
+    epochs: int | None = None  # None: the benchmark's default
+    rosetta_points: int | None = None  # None: the benchmark's default k
+    rho: float = 1.5
+    beta: float = 5.0  # beta of the beta-VAE baseline
+    latent_dim: int | None = None  # None: the benchmark's default
+    batch_size: int = 128
+    lr: float = 1e-3
+    covariance: str = "full"
+    device: str = "auto"
+    seed: int = 0  # data split, template and target; method runs use seed + 1 .. seed + seeds
+    quick: bool = False
+
+    def as_params(self) -> dict[str, str]:
+        params = asdict(self)
+        params["methods"] = ",".join(self.methods)
+        return {k: str(v) for k, v in params.items()}
+
+
+def resolve_device(device: str) -> torch.device:
+    """``auto`` (CUDA when present, else CPU), ``cpu``, ``cuda`` or ``cuda:N``."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cpu":
+        return torch.device("cpu")
+    if device == "cuda" or (device.startswith("cuda:") and device[5:].isdigit()):
+        index = int(device[5:]) if ":" in device else 0
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if index >= count:
+            raise ConfigError(f"device {device!r} is not available (CUDA devices here: {count});"
+                              " allowed: auto, cpu" + (", cuda, cuda:N" if count else ""))
+        return torch.device(device)
+    raise ConfigError(f"device {device!r}: allowed auto, cpu, cuda, cuda:N")
+
+
+def resolve(config: RunConfig, benchmarks, methods) -> RunConfig:
+    """Fill benchmark defaults and check every value; raises ConfigError naming the bad value."""
+    if config.benchmark not in benchmarks:
+        raise ConfigError(f"unknown benchmark {config.benchmark!r}: allowed {', '.join(benchmarks)}")
+    if config.protocol not in PROTOCOLS:
+        raise ConfigError(f"unknown protocol {config.protocol!r}: allowed {', '.join(PROTOCOLS)}")
+    if not config.methods:
+        raise ConfigError(f"no methods given: allowed {', '.join(methods)}")
+    for method in config.methods:
+        if method not in methods:
+            raise ConfigError(f"unknown method {method!r}: allowed {', '.join(methods)}")
+    if len(set(config.methods)) != len(config.methods):
+        raise ConfigError(f"methods {','.join(config.methods)}: each method may appear once")
+    defaults = benchmarks[config.benchmark].defaults
+    latent_dim = config.latent_dim if config.latent_dim is not None else defaults.latent_dim
+    quick_seeds = max(QUICK_SEEDS, latent_dim + 1) if config.protocol == "reproducibility" else QUICK_SEEDS
+    seeds = config.seeds if config.seeds is not None else (quick_seeds if config.quick else 10)
+    epochs = config.epochs if config.epochs is not None else (
+        defaults.quick_epochs if config.quick else defaults.epochs)
+    k = config.rosetta_points if config.rosetta_points is not None else defaults.rosetta_points
+    checks = [
+        (latent_dim >= 1, f"latent dim {latent_dim}: must be >= 1"),
+        (epochs >= 1, f"epochs {epochs}: must be >= 1"),
+        (config.batch_size >= 1, f"batch size {config.batch_size}: must be >= 1"),
+        (config.lr > 0, f"learning rate {config.lr}: must be > 0"),
+        (k >= 1, f"rosetta points k={k}: must be >= 1"),
+        (config.rho >= 0, f"rho {config.rho}: must be >= 0"),
+        (config.beta >= 0, f"beta {config.beta}: must be >= 0"),
+        (config.covariance in ("full", "diag"), f"covariance {config.covariance!r}: allowed full, diag"),
+        (seeds >= 1, f"seeds {seeds}: must be >= 1"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise ConfigError(message)
+    if config.protocol == "reproducibility":
+        if seeds < 2:
+            raise ConfigError(f"seeds {seeds}: the reproducibility protocol needs >= 2 retrainings")
+        if seeds <= latent_dim:
+            raise ConfigError(
+                f"seeds {seeds} with latent dim {latent_dim}: RV needs seeds > latent dim (the "
+                f"covariance of {seeds} runs has rank <= {seeds - 1}, so its log det is -inf)")
+    resolve_device(config.device)
+    return replace(config, seeds=seeds, epochs=epochs, rosetta_points=k, latent_dim=latent_dim)

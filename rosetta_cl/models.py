@@ -1,0 +1,172 @@
+"""VAE models: MLP encoder/decoder, Gaussian posterior with full (Cholesky) or diagonal covariance.
+
+The forward pass returns everything the ELBO needs per sample (reconstruction negative
+log-likelihood and KL to the standard-normal prior), so losses are plain functions of the
+output. ``encode(x)`` returns the posterior mean, the representation every metric uses.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import NamedTuple
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+LIKELIHOODS = ("gaussian", "bernoulli")
+COVARIANCES = ("full", "diag")
+_MIN_SCALE = 1e-4
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    input_dim: int
+    latent_dim: int = 2
+    hidden: tuple[int, ...] = (64, 64)
+    covariance: str = "full"  # "full" (Cholesky factor) or "diag"
+    likelihood: str = "gaussian"  # "gaussian" (real-valued) or "bernoulli" (data in [0, 1])
+
+    def __post_init__(self):
+        if self.covariance not in COVARIANCES:
+            raise ValueError(f"covariance {self.covariance!r}: allowed {COVARIANCES}")
+        if self.likelihood not in LIKELIHOODS:
+            raise ValueError(f"likelihood {self.likelihood!r}: allowed {LIKELIHOODS}")
+        object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
+
+
+class VAEOutput(NamedTuple):
+    mu: Tensor  # (B, d) posterior mean
+    scale_tril: Tensor  # (B, d, d) lower-triangular Cholesky factor of the posterior covariance
+    z: Tensor  # (B, d) reparameterised sample
+    decoded: Tensor  # (B, D) decoder output: mean (gaussian) or logits (bernoulli)
+    recon_nll: Tensor  # (B,) -log p(x | z)
+    kl: Tensor  # (B,) KL(q(z | x) || N(0, I))
+
+
+def mlp(sizes: list[int]) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for i in range(len(sizes) - 1):
+        layers.append(nn.Linear(sizes[i], sizes[i + 1]))
+        if i < len(sizes) - 2:
+            layers.append(nn.ReLU())
+    return nn.Sequential(*layers)
+
+
+def kl_to_standard_normal(mu: Tensor, scale_tril: Tensor) -> Tensor:
+    """KL(N(mu, L L^T) || N(0, I)) per sample = 0.5 (tr(LL^T) + |mu|^2 - d - log det(LL^T))."""
+    d = mu.shape[-1]
+    log_det = 2.0 * torch.log(torch.diagonal(scale_tril, dim1=-2, dim2=-1)).sum(-1)
+    trace = scale_tril.pow(2).sum((-2, -1))
+    return 0.5 * (trace + mu.pow(2).sum(-1) - d - log_det)
+
+
+class VAE(nn.Module):
+    """MLP VAE for vector data (images are flattened by the streams)."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        d = config.latent_dim
+        n_tril = d * (d - 1) // 2 if config.covariance == "full" else 0
+        self._head_sizes = (d, d, n_tril)
+        self.encoder = mlp([config.input_dim, *config.hidden, d + d + n_tril])
+        self.decoder = mlp([d, *reversed(config.hidden), config.input_dim])
+        if config.likelihood == "gaussian":
+            # homoscedastic per-feature observation noise, learned
+            self.log_scale = nn.Parameter(torch.zeros(config.input_dim))
+        else:
+            self.register_parameter("log_scale", None)
+        rows, cols = torch.tril_indices(d, d, offset=-1)
+        self.register_buffer("_tril_rows", rows, persistent=False)
+        self.register_buffer("_tril_cols", cols, persistent=False)
+
+    def reset_parameters(self) -> None:
+        """Fresh random weights (drawn from torch's global RNG)."""
+        for module in self.modules():
+            if isinstance(module, nn.Linear):
+                module.reset_parameters()
+        if self.log_scale is not None:
+            with torch.no_grad():
+                self.log_scale.zero_()
+
+    def posterior(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """Posterior mean (B, d) and Cholesky factor (B, d, d)."""
+        h = self.encoder(x)
+        mu, raw_diag, tril = torch.split(h, self._head_sizes, dim=-1)
+        diag = F.softplus(raw_diag) + _MIN_SCALE
+        scale_tril = torch.diag_embed(diag)
+        if tril.shape[-1]:
+            scale_tril = _with_lower(scale_tril, tril, self._tril_rows, self._tril_cols)
+        return mu, scale_tril
+
+    def encode(self, x: Tensor) -> Tensor:
+        return self.encoder(x)[..., : self.config.latent_dim]
+
+    def decode(self, z: Tensor) -> Tensor:
+        return self.decoder(z)
+
+    def reconstruction_nll(self, x: Tensor, decoded: Tensor) -> Tensor:
+        if self.log_scale is None:
+            return F.binary_cross_entropy_with_logits(decoded, x, reduction="none").sum(-1)
+        z = (x - decoded) * torch.exp(-self.log_scale)
+        return (0.5 * z.pow(2) + self.log_scale + 0.5 * math.log(2 * math.pi)).sum(-1)
+
+    def forward(self, x: Tensor) -> VAEOutput:
+        mu, scale_tril = self.posterior(x)
+        eps = torch.randn_like(mu)
+        z = mu + (scale_tril @ eps.unsqueeze(-1)).squeeze(-1)
+        decoded = self.decode(z)
+        return VAEOutput(
+            mu, scale_tril, z, decoded, self.reconstruction_nll(x, decoded),
+            kl_to_standard_normal(mu, scale_tril),
+        )
+
+
+def _with_lower(scale_tril: Tensor, tril: Tensor, rows: Tensor, cols: Tensor) -> Tensor:
+    lower = torch.zeros_like(scale_tril)
+    lower[:, rows, cols] = tril
+    return scale_tril + lower
+
+
+@torch.inference_mode()
+def encode_means(model: nn.Module, x: Tensor, batch_size: int = 8192) -> Tensor:
+    """Posterior means of ``x`` in eval mode, in large batches, on the model's device."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    out = [model.encode(x[i : i + batch_size].to(device)) for i in range(0, len(x), batch_size)]
+    model.train(was_training)
+    return torch.cat(out) if out else torch.empty(0, model.config.latent_dim)
+
+
+def reinitialize(model: nn.Module) -> None:
+    """Fresh random weights for any model: ``reset_parameters`` on the model or its layers."""
+    if hasattr(model, "reset_parameters"):
+        model.reset_parameters()
+        return
+    for module in model.modules():
+        if module is not model and hasattr(module, "reset_parameters"):
+            module.reset_parameters()
+
+
+def save_model(model: VAE, directory: str | Path) -> Path:
+    """Write ``model.pt`` (a plain state dict) and ``model_config.json``; no pickled objects."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, directory / "model.pt")
+    (directory / "model_config.json").write_text(json.dumps(asdict(model.config), indent=2))
+    return directory
+
+
+def load_model(directory: str | Path, map_location: str = "cpu") -> VAE:
+    """Load a model written by :func:`save_model` with ``torch.load(weights_only=True)``."""
+    directory = Path(directory)
+    config = ModelConfig(**json.loads((directory / "model_config.json").read_text()))
+    model = VAE(config)
+    state = torch.load(directory / "model.pt", map_location=map_location, weights_only=True)
+    model.load_state_dict(state)
+    return model

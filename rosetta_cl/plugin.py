@@ -1,0 +1,81 @@
+"""RosettaPlugin: the R-VAE as an Avalanche plugin, usable with any Avalanche strategy whose
+model exposes ``encode(x) -> posterior mean``.
+
+After each training experience it encodes that experience's data, clusters the latent means
+with FAISS k-means and keeps one anchor (x_r, z_r) per cluster. In every later minibatch,
+``before_backward`` adds ``rho * (R / B) * sum_r ||z_r - mu(x_r)||^2`` to ``strategy.loss``.
+With ``reinit=True`` the model gets fresh random weights before each later experience (the
+paper's portability setting: Bob trains a new model); otherwise it keeps training.
+"""
+
+from __future__ import annotations
+
+from avalanche.core import SupervisedPlugin
+
+from .anchors import Anchors, select_rosetta_points
+from .data import dataset_tensors
+from .losses import rosetta_term
+from .models import encode_means, reinitialize
+
+
+class RosettaPlugin(SupervisedPlugin):
+    def __init__(
+        self,
+        k: int = 8,
+        rho: float = 1.0,
+        *,
+        reinit: bool = False,
+        anchors: Anchors | None = None,
+        select: bool = True,
+        seed: int = 0,
+        kmeans_niter: int = 25,
+        max_points_per_centroid: int | None = None,
+    ):
+        """
+        :param k: Rosetta points selected after each experience.
+        :param rho: weight of the anchor term (0 disables it).
+        :param reinit: fresh random weights (and optimizer state) before each later experience.
+        :param anchors: anchors to use from the first experience on (e.g. Alice's).
+        :param select: select new anchors after each experience (they are appended to the kept ones).
+        :param seed: k-means seed.
+        :param max_points_per_centroid: subsample for k-means like FAISS's default (None: all points).
+        """
+        super().__init__()
+        if k < 1:
+            raise ValueError(f"k={k}: must be >= 1")
+        if rho < 0:
+            raise ValueError(f"rho={rho}: must be >= 0")
+        self.k, self.rho, self.reinit, self.select, self.seed = k, float(rho), reinit, select, seed
+        self.kmeans = {"niter": kmeans_niter, "max_points_per_centroid": max_points_per_centroid}
+        self.anchors = anchors
+        self.selections = []  # Selection of each experience, for inspection
+        self._device_anchors: Anchors | None = None
+        self._experiences_done = 0
+
+    def before_training_exp(self, strategy, **kwargs):
+        if self.reinit and self._experiences_done > 0:
+            reinitialize(strategy.model)
+            strategy.optimizer.state.clear()
+        self._device_anchors = self.anchors.to(strategy.device) if self.anchors is not None else None
+
+    def before_backward(self, strategy, **kwargs):
+        if self._device_anchors is None or self.rho == 0:
+            return
+        anchors = self._device_anchors
+        term = rosetta_term(strategy.model.encode(anchors.x), anchors.z, self.rho,
+                            strategy.train_mb_size)
+        strategy.loss += term
+        parts = getattr(strategy, "loss_parts", None)
+        if parts is not None:
+            parts["rosetta"] = term.detach()
+
+    def after_training_exp(self, strategy, **kwargs):
+        self._experiences_done += 1
+        if not self.select:
+            return
+        x, _ = dataset_tensors(strategy.experience.dataset)
+        z = encode_means(strategy.model, x)
+        selection = select_rosetta_points(z, self.k, seed=self.seed, **self.kmeans)
+        self.selections.append(selection)
+        new = Anchors(x[selection.indices].cpu(), z[selection.indices].cpu())
+        self.anchors = new if self.anchors is None else self.anchors.concat(new)

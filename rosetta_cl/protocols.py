@@ -1,0 +1,200 @@
+"""The paper's two experiments, as library functions.
+
+sequential:      template VAE on D1 -> Rosetta points R1; target VAE on D1 u D2; every method
+                 trained from scratch on D2 u x_r for each seed; LSD of each model to the target
+                 on D1 and D2 (validation splits) under ONE linear map fitted on D1 u D2.
+reproducibility: template VAE on D1 -> R1; every method retrained on D1 u x_r for each seed;
+                 RV over the retrainings on D1 (validation split).
+
+Every method sees the same data (the x_r are added to the baselines' data too); only the R-VAE
+is anchored. Seeds: the template and target use ``config.seed``, the i-th run of every method
+uses ``config.seed + 1 + i`` (paired across methods).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from avalanche.benchmarks.scenarios.dataset_scenario import benchmark_from_datasets
+from avalanche.core import SupervisedPlugin
+from tqdm.auto import tqdm
+
+from .anchors import Anchors
+from .config import RunConfig, resolve_device
+from .data import dataset_tensors
+from .metrics import lsd_split, rv_per_point
+from .models import VAE, ModelConfig, encode_means
+from .registry import METHODS
+from .runs import NullTracker
+from .strategies import RosettaVAEStrategy
+from .streams import Benchmark, tensor_dataset
+from .summary import Table, summarize
+
+
+@dataclass
+class ProtocolResult:
+    config: RunConfig
+    table: Table
+    values: dict[str, dict[str, list[float]]]  # method -> column -> per-run values (LSD) / RV mean
+    anchors: Anchors
+    wall_time_s: float
+    parent_run_id: str | None = None
+    extra: dict = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return {
+            "benchmark": self.config.benchmark,
+            "protocol": self.config.protocol,
+            "parent_run_id": self.parent_run_id,
+            "wall_time_s": round(self.wall_time_s, 3),
+            "config": self.config.as_params(),
+            "table": self.table.as_dict(),
+            "values": self.values,
+            **self.extra,
+        }
+
+
+class _EpochBar(SupervisedPlugin):
+    """A tqdm bar over epochs (silent when stderr is not a terminal)."""
+
+    def __init__(self, description: str, show: bool):
+        super().__init__()
+        self.description, self.show, self.bar = description, show, None
+
+    def before_training_exp(self, strategy, **kwargs):
+        self.bar = tqdm(total=strategy.train_epochs, desc=self.description, leave=False,
+                        disable=None if self.show else True)
+
+    def after_training_epoch(self, strategy, **kwargs):
+        self.bar.update()
+
+    def after_training_exp(self, strategy, **kwargs):
+        self.bar.close()
+
+
+class _Runner:
+    """Shared plumbing of both protocols: building models and strategies, training, logging."""
+
+    def __init__(self, bench: Benchmark, config: RunConfig, tracker, progress: bool):
+        self.bench, self.config, self.tracker, self.progress = bench, config, tracker, progress
+        self.device = resolve_device(config.device)
+        self.model_config = ModelConfig(
+            input_dim=bench.input_dim, latent_dim=config.latent_dim,
+            hidden=bench.defaults.hidden, covariance=config.covariance,
+            likelihood=bench.defaults.likelihood)
+        self.valid_x = [dataset_tensors(e.dataset)[0] for e in bench.valid_stream]
+        self.valid_y = [dataset_tensors(e.dataset)[1] for e in bench.valid_stream]
+
+    def tags(self, role: str, method: str, seed: int) -> dict:
+        return {"protocol": self.config.protocol, "benchmark": self.config.benchmark,
+                "role": role, "method": method, "seed": seed}
+
+    def params(self, method: str, seed: int) -> dict:
+        return {**self.config.as_params(), "method": method, "run_seed": str(seed),
+                "beta_used": str(self.config.beta if method == "bvae" else 1.0),
+                **{f"model.{k}": str(v) for k, v in vars(self.model_config).items()}}
+
+    def train(self, method: str, seed: int, experience, *, name: str, role: str,
+              anchors: Anchors | None = None, val_x=None, evaluate=None):
+        """Fresh model seeded with ``seed``, trained with ``method`` on one experience.
+
+        ``evaluate(latents) -> metrics`` runs inside the model's MLflow run, which logs them.
+        Returns (model, latents of each validation part, anchors selected, metrics).
+        """
+        with self.tracker.child(name, self.params(method, seed), self.tags(role, method, seed)):
+            torch.manual_seed(seed)
+            model = VAE(self.model_config).to(self.device)
+            common = dict(lr=self.config.lr, train_mb_size=self.config.batch_size,
+                          train_epochs=self.config.epochs, device=self.device, seed=seed,
+                          loggers=self.tracker.loggers(), val_x=val_x,
+                          plugins=[_EpochBar(name, self.progress)])
+            if role == "template":
+                strategy = RosettaVAEStrategy(model=model, k=self.config.rosetta_points, rho=0.0,
+                                              select=True, **common)
+            else:
+                strategy = METHODS[method].make(model, self.config, anchors, **common)
+            strategy.train(experience)
+            latents = {f"mu_{part}": encode_means(model, x).cpu().numpy()
+                       for part, x in zip(self.bench.parts, self.valid_x)}
+            self.tracker.log_arrays("latents.npz", **latents,
+                                    **{f"y_{p}": y.numpy() for p, y in zip(self.bench.parts,
+                                                                           self.valid_y)})
+            self.tracker.log_model(model)
+            metrics = evaluate(latents) if evaluate else {}
+            self.tracker.log_metrics(metrics)
+            anchors_out = strategy.rosetta.anchors if role == "template" else None
+            if anchors_out is not None:
+                self.tracker.log_anchors(anchors_out)
+        return model, latents, anchors_out, metrics
+
+    def template(self):
+        """Template VAE on D1; its RosettaPlugin selects the anchors after training."""
+        _, _, anchors, _ = self.train("vae", self.config.seed, self.bench.train_stream[0],
+                                   name="template", role="template", val_x=self.valid_x[0])
+        return anchors
+
+    def with_anchor_inputs(self, experience, anchors: Anchors):
+        """The experience's data plus the x_r (label -1): what every method trains on."""
+        extra = tensor_dataset(anchors.x.numpy(), np.full(len(anchors), -1))
+        return benchmark_from_datasets(train=[experience.dataset.concat(extra)]).train_stream[0]
+
+    def method_runs(self):
+        return [(m, self.config.seed + 1 + i) for m in self.config.methods
+                for i in range(self.config.seeds)]
+
+
+def run_sequential(bench: Benchmark, config: RunConfig, tracker=None,
+                   progress: bool = False) -> ProtocolResult:
+    tracker = tracker or NullTracker()
+    start = time.perf_counter()
+    runner = _Runner(bench, config, tracker, progress)
+    anchors = runner.template()
+    _, target, _, _ = runner.train("vae", config.seed, bench.joint_stream[0], name="target",
+                                role="target", val_x=torch.cat(runner.valid_x))
+    target_all = np.concatenate([target[f"mu_{p}"] for p in bench.parts])
+    n1 = len(runner.valid_x[0])
+    groups = {"D1": np.arange(len(target_all)) < n1, "D2": np.arange(len(target_all)) >= n1}
+
+    def evaluate(latents):
+        source = np.concatenate([latents[f"mu_{p}"] for p in bench.parts])
+        return {f"LSD_{part}": v for part, v in lsd_split(source, target_all, groups).items()}
+
+    experience = runner.with_anchor_inputs(bench.train_stream[1], anchors)
+    values: dict[str, dict[str, list[float]]] = {}
+    for method, seed in tqdm(runner.method_runs(), desc="runs", disable=None if progress else True):
+        *_, metrics = runner.train(method, seed, experience, name=f"{method}/seed{seed}",
+                                   role="method", anchors=anchors, val_x=runner.valid_x[1],
+                                   evaluate=evaluate)
+        for key, value in metrics.items():
+            values.setdefault(method, {}).setdefault(key, []).append(value)
+    table = summarize({m: {k: np.array(v) for k, v in cols.items()} for m, cols in values.items()},
+                      "LSD")
+    return ProtocolResult(config, table, values, anchors, time.perf_counter() - start,
+                          tracker.parent_run_id)
+
+
+def run_reproducibility(bench: Benchmark, config: RunConfig, tracker=None,
+                        progress: bool = False) -> ProtocolResult:
+    tracker = tracker or NullTracker()
+    start = time.perf_counter()
+    runner = _Runner(bench, config, tracker, progress)
+    anchors = runner.template()
+    experience = runner.with_anchor_inputs(bench.train_stream[0], anchors)
+    means: dict[str, list[np.ndarray]] = {}
+    for method, seed in tqdm(runner.method_runs(), desc="runs", disable=None if progress else True):
+        _, latents, _, _ = runner.train(method, seed, experience, name=f"{method}/seed{seed}",
+                                     role="method", anchors=anchors, val_x=runner.valid_x[0])
+        means.setdefault(method, []).append(latents["mu_D1"])
+    per_point = {m: rv_per_point(np.stack(runs)) for m, runs in means.items()}
+    for method, rv_points in per_point.items():
+        tracker.log_metrics({f"RV/{method}": float(np.mean(rv_points))})
+    table = summarize({m: {"RV": v} for m, v in per_point.items()}, "RV")
+    values = {m: {"RV": [float(np.mean(v))]} for m, v in per_point.items()}
+    return ProtocolResult(config, table, values, anchors, time.perf_counter() - start,
+                          tracker.parent_run_id)
+
+
+PROTOCOL_FUNCTIONS = {"sequential": run_sequential, "reproducibility": run_reproducibility}

@@ -1,0 +1,61 @@
+"""Names -> benchmarks (streams) and methods (strategies). The CLI and the protocols look
+everything up here; ``register_benchmark`` / ``register_method`` add new entries."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .streams import (DIGITS_DEFAULTS, DIGITS_DESCRIPTION, GAUSSIANS8_DEFAULTS,
+                      GAUSSIANS8_DESCRIPTION, Benchmark, BenchmarkDefaults, digits, gaussians8)
+from .strategies import BetaVAEStrategy, RosettaVAEStrategy, VAEStrategy
+
+
+@dataclass(frozen=True)
+class BenchmarkSpec:
+    name: str
+    make: Callable[[int], Benchmark]  # seed -> Benchmark
+    defaults: BenchmarkDefaults
+    description: str
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """``make(model, config, anchors, **strategy_kwargs)`` builds the method's strategy."""
+
+    name: str
+    make: Callable
+    description: str
+    anchored: bool  # trained with the Rosetta term (the others only see x_r as data)
+
+
+BENCHMARKS: dict[str, BenchmarkSpec] = {}
+METHODS: dict[str, MethodSpec] = {}
+
+
+def register_benchmark(spec: BenchmarkSpec) -> None:
+    if spec.name in BENCHMARKS:
+        raise ValueError(f"benchmark {spec.name!r} is already registered")
+    BENCHMARKS[spec.name] = spec
+
+
+def register_method(spec: MethodSpec) -> None:
+    if spec.name in METHODS:
+        raise ValueError(f"method {spec.name!r} is already registered")
+    METHODS[spec.name] = spec
+
+
+register_benchmark(BenchmarkSpec("gaussians8", gaussians8, GAUSSIANS8_DEFAULTS,
+                                 GAUSSIANS8_DESCRIPTION))
+register_benchmark(BenchmarkSpec("digits", digits, DIGITS_DEFAULTS, DIGITS_DESCRIPTION))
+register_method(MethodSpec(
+    "vae", lambda model, config, anchors, **kw: VAEStrategy(model=model, beta=1.0, **kw),
+    "VAE (beta = 1), x_r added to its data, not anchored", anchored=False))
+register_method(MethodSpec(
+    "bvae", lambda model, config, anchors, **kw: BetaVAEStrategy(model=model, beta=config.beta, **kw),
+    "beta-VAE (beta = --beta), x_r added to its data, not anchored", anchored=False))
+register_method(MethodSpec(
+    "rvae", lambda model, config, anchors, **kw: RosettaVAEStrategy(
+        model=model, k=config.rosetta_points, rho=config.rho, anchors=anchors, select=False, **kw),
+    "Rosetta VAE: VAE + rho (R/B) sum ||z_r - mu(x_r)||^2 on the template's anchors",
+    anchored=True))

@@ -1,0 +1,55 @@
+"""Entry point for one protocol invocation: resolve the config, open the MLflow parent run,
+run the protocol, log the summary table. The CLI's ``run`` is a thin wrapper around this."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+from .config import RunConfig, resolve
+from .errors import ConfigError
+from .protocols import PROTOCOL_FUNCTIONS, ProtocolResult
+from .registry import BENCHMARKS, METHODS
+from .runs import Tracker
+from .tracking import check_store, get_or_create_experiment, resolve_tracking_uri
+
+
+def run_benchmark(config: RunConfig, *, tracking_uri: str | None = None,
+                  experiment: str | None = None, track: bool = True,
+                  progress: bool = False) -> ProtocolResult:
+    """Run ``config.protocol`` on ``config.benchmark``; logs to MLflow unless ``track=False``.
+
+    Raises :class:`~rosetta_cl.errors.ConfigError` for bad values before anything is logged.
+    """
+    config = resolve(config, BENCHMARKS, METHODS)
+    protocol = PROTOCOL_FUNCTIONS[config.protocol]
+    bench = BENCHMARKS[config.benchmark].make(config.seed)
+    n_first = len(bench.train_stream[0].dataset)
+    if config.rosetta_points > n_first:
+        raise ConfigError(f"rosetta points k={config.rosetta_points}: allowed 1 <= k <= {n_first}"
+                          f" (training points of {bench.parts[0]})")
+    if not track:
+        return protocol(bench, config, None, progress)
+    uri = resolve_tracking_uri(tracking_uri)
+    check_store(uri)
+    tracker = Tracker(get_or_create_experiment(experiment or config.benchmark, uri))
+    tags = {"protocol": config.protocol, "benchmark": config.benchmark, "role": "parent"}
+    with tracker.parent(f"{config.protocol}-{config.benchmark}", config.as_params(), tags):
+        result = protocol(bench, config, tracker, progress)
+        result = replace(result, parent_run_id=tracker.parent_run_id)
+        log_summary(tracker, result)
+    return result
+
+
+def log_summary(tracker: Tracker, result: ProtocolResult) -> None:
+    """The table as Markdown, CSV and JSON artifacts, its cells as parent-run metrics."""
+    table = result.table
+    tracker.log_text(table.markdown(), "summary.md")
+    tracker.log_text(table.csv(), "summary.csv")
+    tracker.log_text(json.dumps(result.as_dict(), indent=2), "summary.json")
+    metrics = {"wall_time_s": result.wall_time_s}
+    for kind, stats in (("raw", table.raw), ("norm", table.normalized)):
+        for method, cols in (stats or {}).items():
+            for col, stat in cols.items():
+                metrics[f"{col}_{kind}_median/{method}"] = stat.median
+    tracker.log_metrics(metrics)

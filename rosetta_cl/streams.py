@@ -1,0 +1,124 @@
+"""Benchmark streams: D1 -> D2 splits as Avalanche benchmarks (``benchmark_from_datasets``).
+
+Every benchmark has three streams of tensor datasets:
+- ``train``: [D1 train, D2 train] (60% of each part),
+- ``valid``: [D1 valid, D2 valid] (the other 40%, used for validation loss and all metrics),
+- ``joint``: [D1 train + D2 train] (for the jointly trained target model).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from avalanche.benchmarks.scenarios.dataset_scenario import benchmark_from_datasets
+from avalanche.benchmarks.utils import AvalancheDataset
+from torch.utils.data import TensorDataset
+
+TRAIN_FRACTION = 0.6  # the paper's 60/40 train/validation split
+
+
+@dataclass(frozen=True)
+class BenchmarkDefaults:
+    """Paper-following defaults for one benchmark (the CLI's options override them)."""
+
+    latent_dim: int
+    rosetta_points: int
+    epochs: int
+    hidden: tuple[int, ...]
+    likelihood: str
+    quick_epochs: int = 5
+
+
+@dataclass
+class Benchmark:
+    name: str
+    scenario: object  # avalanche CLScenario with train / valid / joint streams
+    parts: tuple[str, ...]  # names of the experiences, e.g. ("D1", "D2")
+    input_dim: int
+    defaults: BenchmarkDefaults
+    description: str = ""
+
+    @property
+    def train_stream(self):
+        return self.scenario.train_stream
+
+    @property
+    def valid_stream(self):
+        return self.scenario.valid_stream
+
+    @property
+    def joint_stream(self):
+        return self.scenario.joint_stream
+
+
+def tensor_dataset(x: np.ndarray, y: np.ndarray) -> AvalancheDataset:
+    return AvalancheDataset([TensorDataset(torch.as_tensor(x, dtype=torch.float32),
+                                           torch.as_tensor(y, dtype=torch.long))])
+
+
+def split_parts(x: np.ndarray, y: np.ndarray, part_of: np.ndarray, seed: int):
+    """Per part: a seeded 60/40 train/validation split. Returns lists of (x, y) per stream."""
+    rng = np.random.default_rng(seed)
+    train, valid = [], []
+    for part in np.unique(part_of):
+        idx = rng.permutation(np.flatnonzero(part_of == part))
+        n_train = int(round(TRAIN_FRACTION * len(idx)))
+        train.append((x[idx[:n_train]], y[idx[:n_train]]))
+        valid.append((x[idx[n_train:]], y[idx[n_train:]]))
+    return train, valid
+
+
+def make_benchmark(name, x, y, part_of, seed, parts, defaults, description="") -> Benchmark:
+    train, valid = split_parts(x, y, part_of, seed)
+    joint = (np.concatenate([a for a, _ in train]), np.concatenate([b for _, b in train]))
+    scenario = benchmark_from_datasets(
+        train=[tensor_dataset(*t) for t in train],
+        valid=[tensor_dataset(*v) for v in valid],
+        joint=[tensor_dataset(*joint)],
+    )
+    return Benchmark(name, scenario, parts, x.shape[1], defaults, description)
+
+
+def gaussians8_data(n_per_gaussian: int = 500, radius: float = 2.0, std: float = 0.2,
+                    noise_dims: int = 3, seed: int = 0):
+    """8 Gaussians on a circle: 2 position dims + ``noise_dims`` pure-noise dims.
+
+    Centres sit at angles pi/8 + k pi/4, so the line y = 0 separates them 4 | 4. Returns
+    (x, component, part) with part 0 (D1) for centres with y > 0 and 1 (D2) otherwise.
+    """
+    rng = np.random.default_rng(seed)
+    component = np.repeat(np.arange(8), n_per_gaussian)
+    angles = np.pi / 8 + component * np.pi / 4
+    centres = radius * np.stack([np.cos(angles), np.sin(angles)], 1)
+    position = centres + std * rng.standard_normal((len(component), 2))
+    noise = std * rng.standard_normal((len(component), noise_dims))
+    x = np.hstack([position, noise]).astype(np.float32)
+    part = (centres[:, 1] < 0).astype(np.int64)
+    return x, component, part
+
+
+GAUSSIANS8_DEFAULTS = BenchmarkDefaults(latent_dim=2, rosetta_points=8, epochs=200,
+                                        hidden=(64, 64), likelihood="gaussian", quick_epochs=5)
+GAUSSIANS8_DESCRIPTION = ("8 Gaussians on a circle (2 position + 3 noise dims, 4000 points),"
+                          " D1 | D2 = upper | lower half-plane")
+DIGITS_DEFAULTS = BenchmarkDefaults(latent_dim=8, rosetta_points=64, epochs=200,
+                                    hidden=(256, 128), likelihood="bernoulli", quick_epochs=3)
+DIGITS_DESCRIPTION = "scikit-learn digits (8x8 in [0, 1], 1797 images), D1 | D2 = digits 0-4 | 5-9"
+
+
+def gaussians8(seed: int = 0) -> Benchmark:
+    x, y, part = gaussians8_data(seed=seed)
+    return make_benchmark("gaussians8", x, y, part, seed, ("D1", "D2"), GAUSSIANS8_DEFAULTS,
+                          GAUSSIANS8_DESCRIPTION)
+
+
+def digits(seed: int = 0) -> Benchmark:
+    from sklearn.datasets import load_digits
+
+    data = load_digits()
+    x = (data.data / 16.0).astype(np.float32)
+    y = data.target.astype(np.int64)
+    return make_benchmark("digits", x, y, (y >= 5).astype(np.int64), seed, ("D1", "D2"),
+                          DIGITS_DEFAULTS, DIGITS_DESCRIPTION)

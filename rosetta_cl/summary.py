@@ -1,0 +1,98 @@
+"""Tables in the paper's format: per method the median and IQR over runs (LSD) or points (RV),
+normalised to the median of the vanilla VAE: LSD as a relative change (value / median_VAE - 1),
+RV as a difference of log-volumes (value - median_VAE). Raw values are kept beside them."""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+
+import numpy as np
+
+REFERENCE = "vae"
+
+
+@dataclass
+class Stat:
+    median: float
+    q25: float
+    q75: float
+
+    @classmethod
+    def of(cls, values) -> "Stat":
+        q25, median, q75 = np.percentile(np.asarray(values, dtype=np.float64), [25, 50, 75])
+        return cls(float(median), float(q25), float(q75))
+
+    def as_dict(self) -> dict:
+        return {"median": self.median, "q25": self.q25, "q75": self.q75}
+
+
+@dataclass
+class Table:
+    metric: str  # "LSD" or "RV"
+    columns: list[str]  # e.g. ["LSD_D1", "LSD_D2"] or ["RV"]
+    raw: dict[str, dict[str, Stat]]  # method -> column -> stat of raw values
+    normalized: dict[str, dict[str, Stat]] | None  # None when the VAE was not run
+    n: dict[str, int]  # values per method (runs for LSD, points for RV)
+
+    def as_dict(self) -> dict:
+        rows = []
+        for method, cols in self.raw.items():
+            row = {"method": method, "n": self.n[method]}
+            for col, stat in cols.items():
+                row[col] = {"raw": stat.as_dict()}
+                if self.normalized is not None:
+                    row[col]["normalized"] = self.normalized[method][col].as_dict()
+            rows.append(row)
+        how = ("relative change vs median VAE" if self.metric == "LSD"
+               else "difference of log-volumes vs median VAE")
+        return {"metric": self.metric, "columns": self.columns,
+                "normalization": how if self.normalized is not None else None, "rows": rows}
+
+    def markdown(self) -> str:
+        def cell(s: Stat) -> str:
+            return f"{s.median:.3g} ({s.q25:.3g}, {s.q75:.3g})"
+
+        lines = []
+        for title, stats in (("normalized to median VAE", self.normalized), ("raw", self.raw)):
+            if stats is None:
+                continue
+            lines += [f"{self.metric}, {title}: median (q25, q75)", "",
+                      "| method | " + " | ".join(self.columns) + " |",
+                      "|---" * (len(self.columns) + 1) + "|"]
+            lines += [f"| {m} | " + " | ".join(cell(stats[m][c]) for c in self.columns) + " |"
+                      for m in stats]
+            lines.append("")
+        return "\n".join(lines)
+
+    def csv(self) -> str:
+        buf = io.StringIO()
+        writer = csv.writer(buf)
+        writer.writerow(["method", "column", "kind", "median", "q25", "q75", "n"])
+        for kind, stats in (("normalized", self.normalized), ("raw", self.raw)):
+            for method, cols in (stats or {}).items():
+                for col, s in cols.items():
+                    writer.writerow([method, col, kind, s.median, s.q25, s.q75, self.n[method]])
+        return buf.getvalue()
+
+
+def summarize(values: dict[str, dict[str, np.ndarray]], metric: str) -> Table:
+    """``values``: method -> column -> values (per run for LSD, per point for RV)."""
+    methods = list(values)
+    columns = list(values[methods[0]])
+    raw = {m: {c: Stat.of(values[m][c]) for c in columns} for m in methods}
+    normalized = None
+    if REFERENCE in values:
+        # Percentiles commute with increasing affine maps, so normalising the raw statistics is
+        # exact, and the reference row is 0 by construction (no floating-point residue).
+        normalized = {}
+        for m in methods:
+            normalized[m] = {}
+            for c in columns:
+                ref = raw[REFERENCE][c].median
+                s = raw[m][c]
+                f = (lambda v: v / ref - 1.0) if metric == "LSD" else (lambda v: v - ref)
+                normalized[m][c] = Stat(f(s.median), f(s.q25), f(s.q75))
+    n = {m: len(np.asarray(values[m][columns[0]])) for m in methods}
+    return Table(metric, columns, raw, normalized, n)

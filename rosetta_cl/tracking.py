@@ -1,0 +1,124 @@
+"""MLflow tracking: where the store is, checking it is reachable, and the Avalanche logger.
+
+Default store: ``sqlite:///mlruns/mlflow.db`` with artifacts under ``mlruns/artifacts`` (MLflow's
+plain ``./mlruns`` file store raises since 3.13). ``--tracking-uri`` or ``MLFLOW_TRACKING_URI``
+override it.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from pathlib import Path
+
+from avalanche.logging import BaseLogger
+
+from .errors import ConfigError
+
+DEFAULT_TRACKING_URI = "sqlite:///mlruns/mlflow.db"
+
+
+def resolve_tracking_uri(uri: str | None = None) -> str:
+    """``uri``, else $MLFLOW_TRACKING_URI, else the default; relative SQLite paths made absolute
+    (MLflow caches stores by URI string, so a relative one is ambiguous across directories)."""
+    uri = uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
+        uri = "sqlite:///" + str(Path(uri[len("sqlite:///"):]).resolve())
+    return uri
+
+
+def default_artifact_root(uri: str) -> str | None:
+    """Artifacts of a local SQLite store live beside the database, under ``<db dir>/artifacts``."""
+    if uri.startswith("sqlite:///"):
+        return (Path(uri[len("sqlite:///"):]).resolve().parent / "artifacts").as_uri()
+    return None
+
+
+def check_store(uri: str) -> None:
+    """Create a local SQLite store if needed and make sure the store answers; one-line errors."""
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    if uri.startswith("sqlite:///"):
+        db = Path(uri[len("sqlite:///"):])
+        try:
+            db.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"tracking URI {uri!r}: cannot create {db.parent} ({exc.strerror})")
+    saved = {k: os.environ.get(k) for k in ("MLFLOW_HTTP_REQUEST_MAX_RETRIES",
+                                            "MLFLOW_HTTP_REQUEST_TIMEOUT")}
+    os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = "0"
+    os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = "5"
+    try:
+        MlflowClient(uri).search_experiments(max_results=1)
+    except Exception as exc:  # any failure to reach the store is the user's to fix
+        reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(f"tracking URI {uri!r} is not reachable: {reason}") from None
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    mlflow.set_tracking_uri(uri)
+
+
+def get_or_create_experiment(name: str, uri: str) -> str:
+    import mlflow
+
+    experiment = mlflow.get_experiment_by_name(name)
+    if experiment is not None:
+        return experiment.experiment_id
+    root = default_artifact_root(uri)
+    return mlflow.create_experiment(name, artifact_location=f"{root}/{name}" if root else None)
+
+
+def git_commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                             timeout=5, cwd=Path(__file__).resolve().parent)
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+class MLflowLogger(BaseLogger):
+    """Avalanche logger writing every scalar metric value to an MLflow run.
+
+    Values are buffered and sent with ``log_batch`` at the end of each training experience (and
+    on :meth:`flush`), so per-epoch metrics cost one request per experience, not one per value.
+    """
+
+    def __init__(self, run_id: str | None = None, client=None):
+        super().__init__()
+        import mlflow
+        from mlflow.tracking import MlflowClient
+
+        if run_id is None:
+            active = mlflow.active_run()
+            if active is None:
+                raise RuntimeError("MLflowLogger needs run_id or an active MLflow run")
+            run_id = active.info.run_id
+        self.run_id = run_id
+        self.client = client or MlflowClient()
+        self._buffer = []
+
+    def log_single_metric(self, name, value, x_plot):
+        from mlflow.entities import Metric
+
+        if hasattr(value, "item") and getattr(value, "ndim", 1) == 0:
+            value = value.item()
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            self._buffer.append(Metric(name, float(value), int(time.time() * 1000), int(x_plot)))
+
+    def flush(self) -> None:
+        while self._buffer:
+            chunk, self._buffer = self._buffer[:1000], self._buffer[1000:]
+            self.client.log_batch(self.run_id, metrics=chunk, synchronous=True)
+
+    def after_training_exp(self, strategy, metric_values, **kwargs):
+        self.flush()
+
+    def after_training(self, strategy, metric_values, **kwargs):
+        self.flush()

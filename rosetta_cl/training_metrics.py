@@ -1,0 +1,65 @@
+"""Per-epoch training metrics as an Avalanche ``PluginMetric``: mean loss, reconstruction, KL and
+Rosetta term over the epoch, plus validation loss. Sums stay on the device during the epoch
+(no per-step ``.item()``), one host sync per epoch."""
+
+from __future__ import annotations
+
+import torch
+from avalanche.evaluation import PluginMetric
+from avalanche.evaluation.metric_results import MetricValue
+
+
+
+class EpochLossMetrics(PluginMetric):
+    """Emits ``train/loss``, ``train/recon``, ``train/kl``, ``train/rosetta`` and, with validation
+    data, ``val/loss``, ``val/recon``, ``val/kl`` after each training epoch (x = global epoch)."""
+
+    def __init__(self, val_x: torch.Tensor | None = None, val_batch_size: int = 8192):
+        super().__init__()
+        self.val_x = val_x
+        self.val_batch_size = val_batch_size
+        self.epoch = 0
+        self.reset()
+
+    def reset(self):
+        self._sums: dict[str, torch.Tensor] = {}
+        self._count = 0
+
+    def result(self):
+        return {k: float(v) / max(self._count, 1) for k, v in self._sums.items()}
+
+    def before_training_epoch(self, strategy):
+        self.reset()
+
+    def after_training_iteration(self, strategy):
+        n = strategy.mb_x.shape[0]
+        parts = {"loss": strategy.loss.detach().reshape(()), **strategy.loss_parts}
+        for key, value in parts.items():
+            value = value * n
+            self._sums[key] = self._sums[key] + value if key in self._sums else value
+        self._count += n
+
+    def after_training_epoch(self, strategy):
+        keys = list(self._sums)
+        values = torch.stack([self._sums[k] for k in keys]).div(self._count).tolist()
+        results = {f"train/{k}": v for k, v in zip(keys, values)}
+        if self.val_x is not None:
+            results.update(validation_loss(strategy, self.val_x, self.val_batch_size))
+        self.epoch += 1
+        return [MetricValue(self, name, value, self.epoch) for name, value in results.items()]
+
+
+@torch.inference_mode()
+def validation_loss(strategy, x: torch.Tensor, batch_size: int) -> dict[str, float]:
+    """Negative ELBO (with the strategy's beta) on held-out data, in eval mode."""
+    model = strategy.model
+    was_training = model.training
+    model.eval()
+    totals = torch.zeros(3, device=strategy.device)
+    for i in range(0, len(x), batch_size):
+        xb = x[i : i + batch_size].to(strategy.device)
+        parts = strategy._criterion(model(xb))
+        totals += torch.stack([parts.loss, parts.recon, parts.kl]) * len(xb)
+    model.train(was_training)
+    loss, recon, kl = (totals / len(x)).tolist()
+    return {"val/loss": loss, "val/recon": recon, "val/kl": kl}

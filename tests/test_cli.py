@@ -1,0 +1,121 @@
+"""The CLI end to end, in a subprocess, as a user runs it."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from rosetta_cl.cli import main
+
+CLI = [sys.executable, "-m", "rosetta_cl.cli"]
+
+
+def cli(args, cwd, env_extra=None, timeout=300):
+    env = {**os.environ, **(env_extra or {})}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    return subprocess.run(CLI + args, cwd=cwd, capture_output=True, text=True, env=env,
+                          timeout=timeout)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("protocol", ["sequential", "reproducibility"])
+def test_run_quick_json_end_to_end(tmp_path, protocol):
+    out = cli(["run", "gaussians8", "--quick", "--protocol", protocol, "--json"], tmp_path)
+    assert out.returncode == 0, out.stderr[-2000:]
+    summary = json.loads(out.stdout)  # stdout is pure JSON
+    assert summary["protocol"] == protocol and summary["benchmark"] == "gaussians8"
+    rows = {r["method"]: r for r in summary["table"]["rows"]}
+    assert set(rows) == {"vae", "bvae", "rvae"}
+    column = "LSD_D1" if protocol == "sequential" else "RV"
+    assert rows["vae"][column]["normalized"]["median"] == 0.0
+    # the default store was created under ./mlruns and holds the runs
+    assert (tmp_path / "mlruns" / "mlflow.db").exists()
+    client = MlflowClient(f"sqlite:///{tmp_path}/mlruns/mlflow.db")
+    run = client.get_run(summary["parent_run_id"])
+    assert run.info.status == "FINISHED"
+    assert run.info.artifact_uri.startswith((tmp_path / "mlruns" / "artifacts").as_uri())
+
+
+@pytest.mark.slow
+def test_run_prints_table(tmp_path):
+    out = cli(["run", "digits", "--quick", "--seeds", "2", "--epochs", "1"], tmp_path)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "| rvae |" in out.stdout and "normalized to median VAE" in out.stdout
+
+
+BAD = [
+    (["run", "nope"], "unknown benchmark 'nope'"),
+    (["run", "gaussians8", "--methods", "vae,xyz"], "unknown method 'xyz'"),
+    (["run", "gaussians8", "--protocol", "joint"], "unknown protocol 'joint'"),
+    (["run", "gaussians8", "-k", "0"], "k=0"),
+    (["run", "gaussians8", "-k", "5000"], "k=5000"),
+    (["run", "gaussians8", "--rho", "-1"], "rho -1.0"),
+    (["run", "gaussians8", "--beta", "-0.5"], "beta -0.5"),
+    (["run", "gaussians8", "--protocol", "reproducibility", "--seeds", "1"], "seeds 1"),
+    (["run", "gaussians8", "--protocol", "reproducibility", "--seeds", "2"], "RV needs seeds"),
+    (["run", "gaussians8", "--latent-dim", "0"], "latent dim 0"),
+    (["run", "gaussians8", "--device", "tpu"], "device 'tpu'"),
+    (["run", "gaussians8", "--device", "cuda:7"], "device 'cuda:7'"),
+    (["run", "gaussians8", "--tracking-uri", "http://127.0.0.1:9"], "not reachable"),
+    (["run", "gaussians8", "--seeds", "abc"], "'abc'"),
+]
+
+
+def run_main(args, capsys):
+    """The console entry point in-process (same code path as `rosetta-cl`, no import cost)."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    out = capsys.readouterr()
+    return exit_info.value.code, out.out, out.err
+
+
+@pytest.mark.parametrize("args,message", BAD, ids=[" ".join(a[1:]) for a, _ in BAD])
+def test_bad_input_one_line_exit_2(store, capsys, args, message):
+    code, stdout, stderr = run_main(args, capsys)
+    assert code == 2, stderr[-1500:]
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("Error:")]
+    assert len(errors) == 1 and message in errors[0], stderr[-1500:]
+    assert "Traceback" not in stderr and stdout == ""
+
+
+def test_console_script_bad_input_has_no_traceback(tmp_path):
+    out = subprocess.run(["rosetta-cl", "run", "gaussians8", "--rho", "-2"], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2
+    assert out.stderr.strip().splitlines()[-1] == "Error: rho -2.0: must be >= 0"
+    assert "Traceback" not in out.stderr
+    assert not (tmp_path / "mlruns").exists()  # nothing was created for a rejected run
+
+
+def test_bad_k_is_refused_before_any_run(store, tmp_path, capsys):
+    code, _, stderr = run_main(["run", "gaussians8", "-k", "1201"], capsys)
+    assert code == 2 and "allowed 1 <= k <= 1200 (training points of D1)" in stderr
+    assert not (tmp_path / "mlruns").exists()
+
+
+def test_failure_mid_run_marks_runs_failed(store, tmp_path, capsys, monkeypatch):
+    """An error after runs were opened leaves them FAILED in MLflow, never RUNNING."""
+    import rosetta_cl.protocols
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("metric exploded")
+
+    monkeypatch.setattr(rosetta_cl.protocols, "lsd_split", broken)
+    with pytest.raises(RuntimeError, match="metric exploded"):
+        main(["run", "gaussians8", "--epochs", "1", "--seeds", "1", "--methods", "vae"])
+    client = MlflowClient(f"sqlite:///{tmp_path}/mlruns/mlflow.db")
+    runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    status = {r.info.run_name: r.info.status for r in runs}
+    assert status["sequential-gaussians8"] == "FAILED" and status["vae/seed1"] == "FAILED"
+    assert status["template"] == "FINISHED" and "RUNNING" not in status.values()
+
+
+def test_benchmarks_lists_streams_and_methods(capsys):
+    code, stdout, _ = run_main(["benchmarks"], capsys)
+    assert code == 0
+    for name in ("gaussians8", "digits", "vae", "bvae", "rvae"):
+        assert name in stdout

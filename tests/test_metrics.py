@@ -1,0 +1,75 @@
+import numpy as np
+import pytest
+
+from rosetta_cl import fit_linear_map, lsd, lsd_split, rv, rv_per_point, summarize
+
+
+def test_lsd_zero_for_exact_affine_map():
+    rng = np.random.default_rng(0)
+    source = rng.normal(size=(200, 3))
+    A = rng.normal(size=(2, 3))
+    b = np.array([1.0, -2.0])
+    target = source @ A.T + b
+    assert lsd(source, target) == pytest.approx(0.0, abs=1e-18)
+    A_fit, b_fit = fit_linear_map(source, target)
+    assert np.allclose(A_fit, A) and np.allclose(b_fit, b)
+
+
+def test_lsd_equals_residual_variance_of_independent_noise():
+    rng = np.random.default_rng(1)
+    source = rng.normal(size=(100_000, 2))
+    noise = rng.normal(scale=0.5, size=(100_000, 2))
+    # best map is the identity; the residual is the noise: E||noise||^2 = 2 * 0.25
+    assert lsd(source, source + noise) == pytest.approx(0.5, rel=0.02)
+
+
+def test_lsd_split_uses_one_map_for_both_groups():
+    rng = np.random.default_rng(2)
+    source = rng.normal(size=(400, 2))
+    target = source.copy()
+    target[200:] = -source[200:]  # D2 maps by -I, D1 by +I: no single map fits both
+    groups = {"D1": np.arange(400) < 200, "D2": np.arange(400) >= 200}
+    split = lsd_split(source, target, groups)
+    assert split["D1"] > 0.5 and split["D2"] > 0.5
+    # a separate fit per group would give ~0: the split is not that
+    assert lsd(source[:200], target[:200]) < 1e-20
+
+
+def test_rv_identical_runs_is_minus_inf():
+    means = np.repeat(np.random.default_rng(3).normal(size=(1, 50, 2)), 5, axis=0)
+    assert rv(means) == -np.inf
+
+
+def test_rv_isotropic_spread_of_known_variance():
+    rng = np.random.default_rng(4)
+    sigma2, d = 0.3, 2
+    means = rng.normal(scale=np.sqrt(sigma2), size=(2000, 20, d))  # 2000 runs, 20 points
+    assert rv(means) == pytest.approx(d * np.log(sigma2), abs=0.1)
+
+
+def test_rv_exact_for_hand_built_runs():
+    # two points, three runs in 1-D: variances 1 and 4 (ddof=1) -> log 1, log 4
+    means = np.array([[[0.0], [0.0]], [[1.0], [2.0]], [[2.0], [4.0]]])
+    assert np.allclose(rv_per_point(means), [0.0, np.log(4.0)])
+
+
+def test_rv_singular_when_latent_dim_not_below_runs():
+    means = np.random.default_rng(5).normal(size=(3, 10, 3))  # M = d = 3: rank <= 2
+    assert np.all(rv_per_point(means) == -np.inf)
+
+
+def test_summary_normalises_to_median_vae():
+    table = summarize({"vae": {"LSD_D1": np.array([1.0, 2.0, 4.0])},
+                       "rvae": {"LSD_D1": np.array([0.5, 1.0, 1.5])}}, "LSD")
+    assert table.normalized["vae"]["LSD_D1"].median == 0.0
+    assert table.normalized["rvae"]["LSD_D1"].median == pytest.approx(1.0 / 2.0 - 1.0)
+    assert table.raw["rvae"]["LSD_D1"].q75 == pytest.approx(1.25)
+    rv_table = summarize({"vae": {"RV": np.array([-1.0, 0.0, 1.0])},
+                          "rvae": {"RV": np.array([-5.0, -4.0, -3.0])}}, "RV")
+    assert rv_table.normalized["rvae"]["RV"].median == pytest.approx(-4.0)
+    assert "| rvae |" in rv_table.markdown() and "rvae,RV,normalized" in rv_table.csv()
+
+
+def test_summary_without_vae_has_no_normalisation():
+    table = summarize({"rvae": {"LSD_D1": np.array([1.0, 2.0])}}, "LSD")
+    assert table.normalized is None and table.as_dict()["normalization"] is None

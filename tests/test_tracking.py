@@ -1,0 +1,97 @@
+"""MLflow logging read back from a real SQLite store."""
+
+import numpy as np
+import pytest
+from mlflow.tracking import MlflowClient
+
+from rosetta_cl import RunConfig, lsd_split, run_benchmark
+
+
+@pytest.fixture(scope="module")
+def sequential_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("store")
+    uri = f"sqlite:///{tmp}/mlruns/mlflow.db"
+    config = RunConfig(benchmark="gaussians8", quick=True, seeds=2, epochs=3)
+    result = run_benchmark(config, tracking_uri=uri, experiment="test-seq")
+    return uri, result
+
+
+def runs_of(uri, experiment):
+    client = MlflowClient(uri)
+    exp = client.get_experiment_by_name(experiment)
+    return client, client.search_runs([exp.experiment_id], max_results=100)
+
+
+def test_parent_and_child_runs_with_params_tags_and_metrics(sequential_run):
+    uri, result = sequential_run
+    client, runs = runs_of(uri, "test-seq")
+    parents = [r for r in runs if r.data.tags["role"] == "parent"]
+    children = [r for r in runs if r.data.tags["role"] != "parent"]
+    assert len(parents) == 1 and parents[0].info.run_id == result.parent_run_id
+    # template + target + 3 methods x 2 seeds, all nested under the parent, all finished
+    assert len(children) == 8
+    assert {r.data.tags["mlflow.parentRunId"] for r in children} == {result.parent_run_id}
+    assert {r.info.status for r in runs} == {"FINISHED"}
+    methods = [r for r in children if r.data.tags["role"] == "method"]
+    assert sorted((r.data.tags["method"], r.data.tags["seed"]) for r in methods) == sorted(
+        (m, str(s)) for m in ("vae", "bvae", "rvae") for s in (1, 2))
+    for r in methods:
+        assert {"LSD_D1", "LSD_D2"} <= set(r.data.metrics)
+        assert r.data.params["rho"] == "1.5" and r.data.params["epochs"] == "3"
+        assert r.data.tags["protocol"] == "sequential" and r.data.tags["benchmark"] == "gaussians8"
+        assert "git_commit" in r.data.tags
+    # per-epoch training curves: one point per epoch
+    history = client.get_metric_history(methods[0].info.run_id, "train/loss")
+    assert [m.step for m in history] == [1, 2, 3]
+    assert len(client.get_metric_history(methods[0].info.run_id, "val/loss")) == 3
+
+
+def test_artifacts_and_metrics_recomputable_from_logged_latents(sequential_run, tmp_path):
+    uri, result = sequential_run
+    client, runs = runs_of(uri, "test-seq")
+    by_name = {r.info.run_name: r for r in runs}
+    parent = by_name["sequential-gaussians8"]
+    names = {a.path for a in client.list_artifacts(parent.info.run_id)}
+    assert {"summary.md", "summary.csv", "summary.json"} <= names
+    template = by_name["template"]
+    assert "anchors.npz" in {a.path for a in client.list_artifacts(template.info.run_id)}
+    rvae = by_name["rvae/seed1"]
+    assert {"latents.npz", "model"} <= {a.path for a in client.list_artifacts(rvae.info.run_id)}
+    get = lambda run, path: client.download_artifacts(run.info.run_id, path, str(tmp_path))  # noqa
+    with np.load(get(rvae, "latents.npz"), allow_pickle=False) as f:
+        source = np.concatenate([f["mu_D1"], f["mu_D2"]])
+    with np.load(get(by_name["target"], "latents.npz"), allow_pickle=False) as f:
+        target = np.concatenate([f["mu_D1"], f["mu_D2"]])
+        n1 = len(f["mu_D1"])
+    idx = np.arange(len(target))
+    recomputed = lsd_split(source, target, {"D1": idx < n1, "D2": idx >= n1})
+    assert recomputed["D1"] == pytest.approx(rvae.data.metrics["LSD_D1"], rel=1e-6)
+    assert recomputed["D2"] == pytest.approx(rvae.data.metrics["LSD_D2"], rel=1e-6)
+    with np.load(get(template, "anchors.npz"), allow_pickle=False) as f:
+        assert f["x"].shape == (8, 5) and f["z"].shape == (8, 2)
+    from rosetta_cl import load_model
+    model = load_model(get(rvae, "model"))
+    assert model.config.latent_dim == 2
+
+
+def test_same_seed_same_numbers_on_cpu():
+    config = RunConfig(benchmark="gaussians8", quick=True, seeds=2, epochs=2)
+    a = run_benchmark(config, track=False)
+    b = run_benchmark(config, track=False)
+    assert a.values == b.values
+    assert np.array_equal(a.anchors.z.numpy(), b.anchors.z.numpy())
+
+
+def test_reproducibility_protocol_reports_rv(tmp_path):
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    config = RunConfig(benchmark="gaussians8", protocol="reproducibility", quick=True,
+                       seeds=3, epochs=2, methods=("vae", "rvae"))
+    result = run_benchmark(config, tracking_uri=uri, experiment="test-rep")
+    table = result.as_dict()["table"]
+    assert table["metric"] == "RV" and [r["method"] for r in table["rows"]] == ["vae", "rvae"]
+    assert table["rows"][0]["RV"]["normalized"]["median"] == 0.0
+    assert table["rows"][0]["n"] == 800  # one value per D1 validation point
+    client, runs = runs_of(uri, "test-rep")
+    parent = next(r for r in runs if r.data.tags["role"] == "parent")
+    assert {"RV/vae", "RV/rvae"} <= set(parent.data.metrics)
+    assert np.isfinite(parent.data.metrics["RV/rvae"])
