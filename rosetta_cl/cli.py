@@ -37,7 +37,7 @@ def cli():
 @click.option("--rosetta-points", "-k", type=int, default=None,
               help="Number of Rosetta points k (benchmark default).")
 @click.option("--rho", type=float, default=1.5, show_default=True, help="Anchor term weight.")
-@click.option("--beta", type=float, default=5.0, show_default=True, help="beta of the beta-VAE.")
+@click.option("--beta", type=float, default=2.5, show_default=True, help="beta of the beta-VAE.")
 @click.option("--latent-dim", type=int, default=None, help="Latent dimension (benchmark default).")
 @click.option("--batch-size", type=int, default=128, show_default=True)
 @click.option("--lr", type=float, default=1e-3, show_default=True)
@@ -71,6 +71,8 @@ def run(benchmark, protocol, methods, seeds, epochs, rosetta_points, rho, beta, 
                f"{len(c.methods)} methods, {c.epochs} epochs, k={c.rosetta_points}, rho={c.rho}, "
                f"beta={c.beta}, latent dim {c.latent_dim}; {result.wall_time_s:.1f} s")
     click.echo(result.table.markdown())
+    spread = ", ".join(f"{m} {v:.3g}" for m, v in result.extra["latent_spread"].items())
+    click.echo(f"latent spread (median over runs of total variance of mu on D1): {spread}")
     if result.parent_run_id:
         click.echo(f"MLflow parent run: {result.parent_run_id} (see it with `rosetta-cl ui`)")
 

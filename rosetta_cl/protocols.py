@@ -160,20 +160,23 @@ def run_sequential(bench: Benchmark, config: RunConfig, tracker=None,
 
     def evaluate(latents):
         source = np.concatenate([latents[f"mu_{p}"] for p in bench.parts])
-        return {f"LSD_{part}": v for part, v in lsd_split(source, target_all, groups).items()}
+        metrics = {f"LSD_{part}": v for part, v in lsd_split(source, target_all, groups).items()}
+        return {**metrics, "latent_spread_D1": latent_spread(latents["mu_D1"])}
 
     experience = runner.with_anchor_inputs(bench.train_stream[1], anchors)
     values: dict[str, dict[str, list[float]]] = {}
+    spreads: dict[str, list[float]] = {}
     for method, seed in tqdm(runner.method_runs(), desc="runs", disable=None if progress else True):
         *_, metrics = runner.train(method, seed, experience, name=f"{method}/seed{seed}",
                                    role="method", anchors=anchors, val_x=runner.valid_x[1],
                                    evaluate=evaluate)
+        spreads.setdefault(method, []).append(metrics.pop("latent_spread_D1"))
         for key, value in metrics.items():
             values.setdefault(method, {}).setdefault(key, []).append(value)
     table = summarize({m: {k: np.array(v) for k, v in cols.items()} for m, cols in values.items()},
                       "LSD")
     return ProtocolResult(config, table, values, anchors, time.perf_counter() - start,
-                          tracker.parent_run_id)
+                          tracker.parent_run_id, _spread_summary(spreads, target["mu_D1"]))
 
 
 def run_reproducibility(bench: Benchmark, config: RunConfig, tracker=None,
@@ -184,17 +187,33 @@ def run_reproducibility(bench: Benchmark, config: RunConfig, tracker=None,
     anchors = runner.template()
     experience = runner.with_anchor_inputs(bench.train_stream[0], anchors)
     means: dict[str, list[np.ndarray]] = {}
+    spread = lambda latents: {"latent_spread_D1": latent_spread(latents["mu_D1"])}  # noqa: E731
     for method, seed in tqdm(runner.method_runs(), desc="runs", disable=None if progress else True):
         _, latents, _, _ = runner.train(method, seed, experience, name=f"{method}/seed{seed}",
-                                     role="method", anchors=anchors, val_x=runner.valid_x[0])
+                                        role="method", anchors=anchors, val_x=runner.valid_x[0],
+                                        evaluate=spread)
         means.setdefault(method, []).append(latents["mu_D1"])
     per_point = {m: rv_per_point(np.stack(runs)) for m, runs in means.items()}
     for method, rv_points in per_point.items():
         tracker.log_metrics({f"RV/{method}": float(np.mean(rv_points))})
     table = summarize({m: {"RV": v} for m, v in per_point.items()}, "RV")
     values = {m: {"RV": [float(np.mean(v))]} for m, v in per_point.items()}
+    spreads = {m: [latent_spread(mu) for mu in runs] for m, runs in means.items()}
     return ProtocolResult(config, table, values, anchors, time.perf_counter() - start,
-                          tracker.parent_run_id)
+                          tracker.parent_run_id, _spread_summary(spreads, None))
+
+
+def latent_spread(mu: np.ndarray) -> float:
+    """Total variance of the latent means over points: the scale RV and LSD should be read
+    against (a collapsed latent space has a tiny RV without being more reproducible)."""
+    return float(np.var(np.asarray(mu, dtype=np.float64), axis=0).sum())
+
+
+def _spread_summary(spreads: dict[str, list[float]], target_mu) -> dict:
+    out = {"latent_spread": {m: float(np.median(v)) for m, v in spreads.items()}}
+    if target_mu is not None:
+        out["target_latent_spread"] = latent_spread(target_mu)
+    return out
 
 
 PROTOCOL_FUNCTIONS = {"sequential": run_sequential, "reproducibility": run_reproducibility}
