@@ -93,10 +93,10 @@ class Anchors:
     def __len__(self) -> int:
         return len(self.z)
 
-    def to(self, device) -> "Anchors":
+    def to(self, device) -> Anchors:
         return Anchors(self.x.to(device), self.z.to(device))
 
-    def concat(self, other: "Anchors") -> "Anchors":
+    def concat(self, other: Anchors) -> Anchors:
         return Anchors(torch.cat([self.x, other.x.to(self.x)]), torch.cat([self.z, other.z.to(self.z)]))
 
     def save(self, path: str | Path) -> Path:
@@ -106,7 +106,7 @@ class Anchors:
         return path
 
     @classmethod
-    def load(cls, path: str | Path) -> "Anchors":
+    def load(cls, path: str | Path) -> Anchors:
         with np.load(path, allow_pickle=False) as f:
             x, z = f["x"], f["z"]
         if x.ndim < 2 or z.ndim != 2 or len(x) != len(z):

@@ -42,6 +42,8 @@ def cli():
 @click.option("--batch-size", type=int, default=128, show_default=True)
 @click.option("--lr", type=float, default=1e-3, show_default=True)
 @click.option("--covariance", default="full", show_default=True, help="full | diag")
+@click.option("--obs-scale", type=float, default=None,
+              help="Fixed observation std of the Gaussian likelihood (benchmark default).")
 @click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda | cuda:N")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seed of the data split, template and target.")
@@ -51,7 +53,8 @@ def cli():
 @click.option("--quick", is_flag=True, help="Small smoke setting (few epochs, 3 seeds).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
 def run(benchmark, protocol, methods, seeds, epochs, rosetta_points, rho, beta, latent_dim,
-        batch_size, lr, covariance, device, seed, tracking_uri, experiment, quick, as_json):
+        batch_size, lr, covariance, obs_scale, device, seed, tracking_uri, experiment, quick,
+        as_json):
     """Run a protocol on BENCHMARK for each method and seed; print the table; log to MLflow."""
     from .config import RunConfig
     from .runner import run_benchmark
@@ -59,7 +62,8 @@ def run(benchmark, protocol, methods, seeds, epochs, rosetta_points, rho, beta, 
     config = RunConfig(
         benchmark=benchmark, protocol=protocol, methods=_split_methods(methods), seeds=seeds,
         epochs=epochs, rosetta_points=rosetta_points, rho=rho, beta=beta, latent_dim=latent_dim,
-        batch_size=batch_size, lr=lr, covariance=covariance, device=device, seed=seed,
+        batch_size=batch_size, lr=lr, covariance=covariance, obs_scale=obs_scale, device=device,
+        seed=seed,
         quick=quick)
     result = run_benchmark(config, tracking_uri=tracking_uri, experiment=experiment,
                            progress=True)

@@ -26,6 +26,7 @@ class RunConfig:
     batch_size: int = 128
     lr: float = 1e-3
     covariance: str = "full"
+    obs_scale: float | None = None  # gaussian likelihood's fixed std; None: benchmark default
     device: str = "auto"
     seed: int = 0  # data split, template and target; method runs use seed + 1 .. seed + seeds
     quick: bool = False
@@ -80,7 +81,10 @@ def resolve(config: RunConfig, benchmarks, methods) -> RunConfig:
         (k >= 1, f"rosetta points k={k}: must be >= 1"),
         (config.rho >= 0, f"rho {config.rho}: must be >= 0"),
         (config.beta >= 0, f"beta {config.beta}: must be >= 0"),
-        (config.covariance in ("full", "diag"), f"covariance {config.covariance!r}: allowed full, diag"),
+        (config.covariance in ("full", "diag"),
+         f"covariance {config.covariance!r}: allowed full, diag"),
+        (config.obs_scale is None or config.obs_scale > 0,
+         f"obs scale {config.obs_scale}: must be > 0"),
         (seeds >= 1, f"seeds {seeds}: must be >= 1"),
     ]
     for ok, message in checks:
@@ -94,4 +98,6 @@ def resolve(config: RunConfig, benchmarks, methods) -> RunConfig:
                 f"seeds {seeds} with latent dim {latent_dim}: RV needs seeds > latent dim (the "
                 f"covariance of {seeds} runs has rank <= {seeds - 1}, so its log det is -inf)")
     resolve_device(config.device)
-    return replace(config, seeds=seeds, epochs=epochs, rosetta_points=k, latent_dim=latent_dim)
+    obs_scale = config.obs_scale if config.obs_scale is not None else defaults.obs_scale
+    return replace(config, seeds=seeds, epochs=epochs, rosetta_points=k, latent_dim=latent_dim,
+                   obs_scale=obs_scale)

@@ -29,12 +29,15 @@ class ModelConfig:
     hidden: tuple[int, ...] = (64, 64)
     covariance: str = "full"  # "full" (Cholesky factor) or "diag"
     likelihood: str = "gaussian"  # "gaussian" (real-valued) or "bernoulli" (data in [0, 1])
+    obs_scale: float | None = None  # gaussian: fixed observation std; None = learned per feature
 
     def __post_init__(self):
         if self.covariance not in COVARIANCES:
             raise ValueError(f"covariance {self.covariance!r}: allowed {COVARIANCES}")
         if self.likelihood not in LIKELIHOODS:
             raise ValueError(f"likelihood {self.likelihood!r}: allowed {LIKELIHOODS}")
+        if self.obs_scale is not None and not self.obs_scale > 0:
+            raise ValueError(f"obs_scale {self.obs_scale}: must be > 0 (or None for learned)")
         object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
 
 
@@ -75,11 +78,13 @@ class VAE(nn.Module):
         self._head_sizes = (d, d, n_tril)
         self.encoder = mlp([config.input_dim, *config.hidden, d + d + n_tril])
         self.decoder = mlp([d, *reversed(config.hidden), config.input_dim])
-        if config.likelihood == "gaussian":
-            # homoscedastic per-feature observation noise, learned
-            self.log_scale = nn.Parameter(torch.zeros(config.input_dim))
-        else:
+        if config.likelihood == "bernoulli":
             self.register_parameter("log_scale", None)
+        elif config.obs_scale is None:  # homoscedastic per-feature observation noise, learned
+            self.log_scale = nn.Parameter(torch.zeros(config.input_dim))
+        else:  # fixed observation noise (a fixed "model precision")
+            self.register_buffer("log_scale",
+                                 torch.full((config.input_dim,), math.log(config.obs_scale)))
         rows, cols = torch.tril_indices(d, d, offset=-1)
         self.register_buffer("_tril_rows", rows, persistent=False)
         self.register_buffer("_tril_cols", cols, persistent=False)
@@ -89,7 +94,7 @@ class VAE(nn.Module):
         for module in self.modules():
             if isinstance(module, nn.Linear):
                 module.reset_parameters()
-        if self.log_scale is not None:
+        if isinstance(self.log_scale, nn.Parameter):
             with torch.no_grad():
                 self.log_scale.zero_()
 

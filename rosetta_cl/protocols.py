@@ -84,7 +84,8 @@ class _Runner:
         self.model_config = ModelConfig(
             input_dim=bench.input_dim, latent_dim=config.latent_dim,
             hidden=bench.defaults.hidden, covariance=config.covariance,
-            likelihood=bench.defaults.likelihood)
+            likelihood=bench.defaults.likelihood,
+            obs_scale=config.obs_scale if bench.defaults.likelihood == "gaussian" else None)
         self.valid_x = [dataset_tensors(e.dataset)[0] for e in bench.valid_stream]
         self.valid_y = [dataset_tensors(e.dataset)[1] for e in bench.valid_stream]
 
@@ -107,10 +108,10 @@ class _Runner:
         with self.tracker.child(name, self.params(method, seed), self.tags(role, method, seed)):
             torch.manual_seed(seed)
             model = VAE(self.model_config).to(self.device)
-            common = dict(lr=self.config.lr, train_mb_size=self.config.batch_size,
-                          train_epochs=self.config.epochs, device=self.device, seed=seed,
-                          loggers=self.tracker.loggers(), val_x=val_x,
-                          plugins=[_EpochBar(name, self.progress)])
+            common = {"lr": self.config.lr, "train_mb_size": self.config.batch_size,
+                          "train_epochs": self.config.epochs, "device": self.device, "seed": seed,
+                          "loggers": self.tracker.loggers(), "val_x": val_x,
+                          "plugins": [_EpochBar(name, self.progress)]}
             if role == "template":
                 strategy = RosettaVAEStrategy(model=model, k=self.config.rosetta_points, rho=0.0,
                                               select=True, **common)
@@ -187,7 +188,7 @@ def run_reproducibility(bench: Benchmark, config: RunConfig, tracker=None,
     anchors = runner.template()
     experience = runner.with_anchor_inputs(bench.train_stream[0], anchors)
     means: dict[str, list[np.ndarray]] = {}
-    spread = lambda latents: {"latent_spread_D1": latent_spread(latents["mu_D1"])}  # noqa: E731
+    spread = lambda latents: {"latent_spread_D1": latent_spread(latents["mu_D1"])}
     for method, seed in tqdm(runner.method_runs(), desc="runs", disable=None if progress else True):
         _, latents, _, _ = runner.train(method, seed, experience, name=f"{method}/seed{seed}",
                                         role="method", anchors=anchors, val_x=runner.valid_x[0],

@@ -6,9 +6,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .streams import (DIGITS_DEFAULTS, DIGITS_DESCRIPTION, GAUSSIANS8_DEFAULTS,
-                      GAUSSIANS8_DESCRIPTION, Benchmark, BenchmarkDefaults, digits, gaussians8)
 from .strategies import BetaVAEStrategy, RosettaVAEStrategy, VAEStrategy
+from .streams import (
+    DIGITS_DEFAULTS,
+    DIGITS_DESCRIPTION,
+    GAUSSIANS8_DEFAULTS,
+    GAUSSIANS8_DESCRIPTION,
+    Benchmark,
+    BenchmarkDefaults,
+    digits,
+    gaussians8,
+)
 
 
 @dataclass(frozen=True)

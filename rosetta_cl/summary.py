@@ -20,7 +20,7 @@ class Stat:
     q75: float
 
     @classmethod
-    def of(cls, values) -> "Stat":
+    def of(cls, values) -> Stat:
         q25, median, q75 = np.percentile(np.asarray(values, dtype=np.float64), [25, 50, 75])
         return cls(float(median), float(q25), float(q75))
 
@@ -90,9 +90,9 @@ def summarize(values: dict[str, dict[str, np.ndarray]], metric: str) -> Table:
         for m in methods:
             normalized[m] = {}
             for c in columns:
-                ref = raw[REFERENCE][c].median
-                s = raw[m][c]
-                f = (lambda v: v / ref - 1.0) if metric == "LSD" else (lambda v: v - ref)
-                normalized[m][c] = Stat(f(s.median), f(s.q25), f(s.q75))
+                ref, s = raw[REFERENCE][c].median, raw[m][c]
+                stats = np.array([s.median, s.q25, s.q75])
+                stats = stats / ref - 1.0 if metric == "LSD" else stats - ref
+                normalized[m][c] = Stat(*(float(v) for v in stats))
     n = {m: len(np.asarray(values[m][columns[0]])) for m in methods}
     return Table(metric, columns, raw, normalized, n)

@@ -52,7 +52,7 @@ def check_store(uri: str) -> None:
     os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = "5"
     try:
         MlflowClient(uri).search_experiments(max_results=1)
-    except Exception as exc:  # any failure to reach the store is the user's to fix
+    except Exception as exc:  # noqa: BLE001  (any failure to reach the store is the user's)
         reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
         raise ConfigError(f"tracking URI {uri!r} is not reachable: {reason}") from None
     finally:
@@ -77,7 +77,7 @@ def get_or_create_experiment(name: str, uri: str) -> str:
 def git_commit() -> str:
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                             timeout=5, cwd=Path(__file__).resolve().parent)
+                             timeout=5, cwd=Path(__file__).resolve().parent, check=False)
         return out.stdout.strip() or "unknown"
     except (OSError, subprocess.SubprocessError):
         return "unknown"

@@ -8,6 +8,7 @@ import torch
 from avalanche.evaluation import PluginMetric
 from avalanche.evaluation.metric_results import MetricValue
 
+from .losses import negative_elbo
 
 
 class EpochLossMetrics(PluginMetric):
@@ -33,7 +34,8 @@ class EpochLossMetrics(PluginMetric):
 
     def after_training_iteration(self, strategy):
         n = strategy.mb_x.shape[0]
-        parts = {"loss": strategy.loss.detach().reshape(()), **strategy.loss_parts}
+        # rosetta-cl strategies expose the ELBO terms; stock Avalanche strategies only the loss
+        parts = {"loss": strategy.loss.detach().reshape(()), **getattr(strategy, "loss_parts", {})}
         for key, value in parts.items():
             value = value * n
             self._sums[key] = self._sums[key] + value if key in self._sums else value
@@ -51,14 +53,14 @@ class EpochLossMetrics(PluginMetric):
 
 @torch.inference_mode()
 def validation_loss(strategy, x: torch.Tensor, batch_size: int) -> dict[str, float]:
-    """Negative ELBO (with the strategy's beta) on held-out data, in eval mode."""
+    """Negative ELBO (with the strategy's beta, 1 for stock strategies) on held-out data."""
     model = strategy.model
     was_training = model.training
     model.eval()
     totals = torch.zeros(3, device=strategy.device)
     for i in range(0, len(x), batch_size):
         xb = x[i : i + batch_size].to(strategy.device)
-        parts = strategy._criterion(model(xb))
+        parts = negative_elbo(model(xb), getattr(strategy, "beta", 1.0))
         totals += torch.stack([parts.loss, parts.recon, parts.kl]) * len(xb)
     model.train(was_training)
     loss, recon, kl = (totals / len(x)).tolist()

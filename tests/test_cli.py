@@ -17,7 +17,7 @@ def cli(args, cwd, env_extra=None, timeout=300):
     env = {**os.environ, **(env_extra or {})}
     env.pop("MLFLOW_TRACKING_URI", None)
     return subprocess.run(CLI + args, cwd=cwd, capture_output=True, text=True, env=env,
-                          timeout=timeout)
+                          timeout=timeout, check=False)
 
 
 @pytest.mark.slow
@@ -84,7 +84,7 @@ def test_bad_input_one_line_exit_2(store, capsys, args, message):
 
 def test_console_script_bad_input_has_no_traceback(tmp_path):
     out = subprocess.run(["rosetta-cl", "run", "gaussians8", "--rho", "-2"], cwd=tmp_path,
-                         capture_output=True, text=True, timeout=120)
+                         capture_output=True, text=True, timeout=120, check=False)
     assert out.returncode == 2
     assert out.stderr.strip().splitlines()[-1] == "Error: rho -2.0: must be >= 0"
     assert "Traceback" not in out.stderr

@@ -47,7 +47,7 @@ def test_parent_and_child_runs_with_params_tags_and_metrics(sequential_run):
 
 
 def test_artifacts_and_metrics_recomputable_from_logged_latents(sequential_run, tmp_path):
-    uri, result = sequential_run
+    uri, _result = sequential_run
     client, runs = runs_of(uri, "test-seq")
     by_name = {r.info.run_name: r for r in runs}
     parent = by_name["sequential-gaussians8"]
@@ -57,7 +57,7 @@ def test_artifacts_and_metrics_recomputable_from_logged_latents(sequential_run, 
     assert "anchors.npz" in {a.path for a in client.list_artifacts(template.info.run_id)}
     rvae = by_name["rvae/seed1"]
     assert {"latents.npz", "model"} <= {a.path for a in client.list_artifacts(rvae.info.run_id)}
-    get = lambda run, path: client.download_artifacts(run.info.run_id, path, str(tmp_path))  # noqa
+    get = lambda run, path: client.download_artifacts(run.info.run_id, path, str(tmp_path))
     with np.load(get(rvae, "latents.npz"), allow_pickle=False) as f:
         source = np.concatenate([f["mu_D1"], f["mu_D2"]])
     with np.load(get(by_name["target"], "latents.npz"), allow_pickle=False) as f:
@@ -91,7 +91,7 @@ def test_reproducibility_protocol_reports_rv(tmp_path):
     assert table["metric"] == "RV" and [r["method"] for r in table["rows"]] == ["vae", "rvae"]
     assert table["rows"][0]["RV"]["normalized"]["median"] == 0.0
     assert table["rows"][0]["n"] == 800  # one value per D1 validation point
-    client, runs = runs_of(uri, "test-rep")
+    _client, runs = runs_of(uri, "test-rep")
     parent = next(r for r in runs if r.data.tags["role"] == "parent")
     assert {"RV/vae", "RV/rvae"} <= set(parent.data.metrics)
     assert np.isfinite(parent.data.metrics["RV/rvae"])

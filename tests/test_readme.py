@@ -1,0 +1,23 @@
+"""The README's Python examples run exactly as written."""
+
+import re
+from pathlib import Path
+
+import pytest
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.DOTALL)
+
+
+def test_readme_has_python_examples():
+    assert len(BLOCKS) >= 2
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("index", range(len(BLOCKS)))
+def test_readme_example_runs(index, store, capsys):
+    exec(compile(BLOCKS[index], f"README.md block {index}", "exec"), {})  # noqa: S102
+    out = capsys.readouterr().out
+    assert out  # each example prints its result
+    if "anchors" in BLOCKS[index]:
+        assert "16 anchors" in out  # 8 Rosetta points from D1 plus 8 from D2
