@@ -77,6 +77,9 @@ def run(benchmark, protocol, methods, seeds, epochs, rosetta_points, rho, beta, 
     click.echo(result.table.markdown())
     spread = ", ".join(f"{m} {v:.3g}" for m, v in result.extra["latent_spread"].items())
     click.echo(f"latent spread (median over runs of total variance of mu on D1): {spread}")
+    if "template_to_target_LSD_D1" in result.extra:
+        click.echo("template -> target LSD on D1 (where the anchors come from): "
+                   f"{result.extra['template_to_target_LSD_D1']:.3g}")
     if result.parent_run_id:
         click.echo(f"MLflow parent run: {result.parent_run_id} (see it with `rosetta-cl ui`)")
 

@@ -58,16 +58,13 @@ class Tracker(NullTracker):
 
     @contextmanager
     def _run(self, name, params, tags, nested):
-        # ActiveRun's __exit__ marks the run FAILED when the block raises.
+        # ActiveRun's __exit__ marks the run FAILED when the block raises anything (Ctrl-C too),
+        # innermost run first, so no run is ever left RUNNING.
         tags = {"git_commit": self.commit, **{k: str(v) for k, v in tags.items()}}
         with self.mlflow.start_run(run_name=name, experiment_id=self.experiment_id,
                                    nested=nested, tags=tags) as run:
             self.mlflow.log_params(params)
-            try:
-                yield run.info.run_id
-            except KeyboardInterrupt:
-                self.mlflow.end_run("KILLED")
-                raise
+            yield run.info.run_id
 
     @contextmanager
     def parent(self, name, params, tags):

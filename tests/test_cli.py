@@ -114,6 +114,22 @@ def test_failure_mid_run_marks_runs_failed(store, tmp_path, capsys, monkeypatch)
     assert status["template"] == "FINISHED" and "RUNNING" not in status.values()
 
 
+def test_ctrl_c_mid_run_leaves_no_running_run(store, tmp_path, capsys, monkeypatch):
+    import rosetta_cl.protocols
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(rosetta_cl.protocols, "lsd_split", interrupted)
+    code, _, stderr = run_main(["run", "gaussians8", "--epochs", "1", "--seeds", "1",
+                                "--methods", "vae"], capsys)
+    assert code == 1 and "Aborted." in stderr
+    client = MlflowClient(f"sqlite:///{tmp_path}/mlruns/mlflow.db")
+    runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    status = {r.info.run_name: r.info.status for r in runs}
+    assert status["sequential-gaussians8"] == "FAILED" and status["vae/seed1"] == "FAILED"
+
+
 def test_benchmarks_lists_streams_and_methods(capsys):
     code, stdout, _ = run_main(["benchmarks"], capsys)
     assert code == 0
