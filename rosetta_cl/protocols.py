@@ -109,9 +109,9 @@ class _Runner:
             torch.manual_seed(seed)
             model = VAE(self.model_config).to(self.device)
             common = {"lr": self.config.lr, "train_mb_size": self.config.batch_size,
-                          "train_epochs": self.config.epochs, "device": self.device, "seed": seed,
-                          "loggers": self.tracker.loggers(), "val_x": val_x,
-                          "plugins": [_EpochBar(name, self.progress)]}
+                      "train_epochs": self.config.epochs, "device": self.device, "seed": seed,
+                      "loggers": self.tracker.loggers(), "val_x": val_x,
+                      "plugins": [_EpochBar(name, self.progress)]}
             if role == "template":
                 strategy = RosettaVAEStrategy(model=model, k=self.config.rosetta_points, rho=0.0,
                                               select=True, **common)
@@ -180,9 +180,10 @@ def run_sequential(bench: Benchmark, config: RunConfig, tracker=None,
                       "LSD")
     # The anchors carry the template's geometry, so how far the template is from the target on D1
     # (its own best affine map, fitted on D1 alone) is the yardstick for the R-VAE's LSD_D1.
-    floor = lsd(template["mu_D1"], target["mu_D1"])
-    tracker.log_metrics({"template_to_target_LSD_D1": floor})
-    extra = {**_spread_summary(spreads, target["mu_D1"]), "template_to_target_LSD_D1": floor}
+    template_lsd = lsd(template["mu_D1"], target["mu_D1"])
+    tracker.log_metrics({"template_to_target_LSD_D1": template_lsd})
+    extra = {**_spread_summary(spreads, target["mu_D1"]),
+             "template_to_target_LSD_D1": template_lsd}
     return ProtocolResult(config, table, values, anchors, time.perf_counter() - start,
                           tracker.parent_run_id, extra)
 
@@ -195,18 +196,23 @@ def run_reproducibility(bench: Benchmark, config: RunConfig, tracker=None,
     anchors, _ = runner.template()
     experience = runner.with_anchor_inputs(bench.train_stream[0], anchors)
     means: dict[str, list[np.ndarray]] = {}
-    spread = lambda latents: {"latent_spread_D1": latent_spread(latents["mu_D1"])}
+    spreads: dict[str, list[float]] = {}
+
+    def evaluate(latents):
+        return {"latent_spread_D1": latent_spread(latents["mu_D1"])}
+
     for method, seed in tqdm(runner.method_runs(), desc="runs", disable=None if progress else True):
-        _, latents, _, _ = runner.train(method, seed, experience, name=f"{method}/seed{seed}",
-                                        role="method", anchors=anchors, val_x=runner.valid_x[0],
-                                        evaluate=spread)
+        _, latents, _, metrics = runner.train(method, seed, experience,
+                                              name=f"{method}/seed{seed}", role="method",
+                                              anchors=anchors, val_x=runner.valid_x[0],
+                                              evaluate=evaluate)
         means.setdefault(method, []).append(latents["mu_D1"])
+        spreads.setdefault(method, []).append(metrics["latent_spread_D1"])
     per_point = {m: rv_per_point(np.stack(runs)) for m, runs in means.items()}
     for method, rv_points in per_point.items():
         tracker.log_metrics({f"RV/{method}": float(np.mean(rv_points))})
     table = summarize({m: {"RV": v} for m, v in per_point.items()}, "RV")
     values = {m: {"RV": [float(np.mean(v))]} for m, v in per_point.items()}
-    spreads = {m: [latent_spread(mu) for mu in runs] for m, runs in means.items()}
     return ProtocolResult(config, table, values, anchors, time.perf_counter() - start,
                           tracker.parent_run_id, _spread_summary(spreads, None))
 
