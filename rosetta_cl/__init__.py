@@ -15,7 +15,7 @@ from .protocols import ProtocolResult, run_reproducibility, run_sequential
 from .registry import BENCHMARKS, METHODS, register_benchmark, register_method
 from .runner import run_benchmark
 from .strategies import BetaVAEStrategy, RosettaVAEStrategy, VAEStrategy
-from .streams import Benchmark, digits, gaussians8
+from .streams import Benchmark, digits, gaussians8, mnist
 from .summary import Table, summarize
 from .tracking import DEFAULT_TRACKING_URI, MLflowLogger
 from .training_metrics import EpochLossMetrics
@@ -50,6 +50,7 @@ __all__ = [
     "load_model",
     "lsd",
     "lsd_split",
+    "mnist",
     "nearest_members",
     "negative_elbo",
     "register_benchmark",

@@ -47,14 +47,19 @@ def cli():
 @click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda | cuda:N")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seed of the data split, template and target.")
+@click.option("--subsample", type=int, default=None,
+              help="At most N points per part (D1, D2) before the 60/40 split.")
+@click.option("--data-dir", default=None,
+              help="Data dir for file-backed benchmarks (default $ROSETTA_CL_DATA or "
+                   "~/.cache/rosetta-cl).")
 @click.option("--tracking-uri", default=None,
               help="MLflow store (default: $MLFLOW_TRACKING_URI or sqlite:///mlruns/mlflow.db).")
 @click.option("--experiment", default=None, help="MLflow experiment (default: benchmark name).")
 @click.option("--quick", is_flag=True, help="Small smoke setting (few epochs, 3 seeds).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
 def run(benchmark, protocol, methods, seeds, epochs, rosetta_points, rho, beta, latent_dim,
-        batch_size, lr, covariance, obs_scale, device, seed, tracking_uri, experiment, quick,
-        as_json):
+        batch_size, lr, covariance, obs_scale, device, seed, subsample, data_dir, tracking_uri,
+        experiment, quick, as_json):
     """Run a protocol on BENCHMARK for each method and seed; print the table; log to MLflow."""
     from .config import RunConfig
     from .runner import run_benchmark
@@ -63,8 +68,7 @@ def run(benchmark, protocol, methods, seeds, epochs, rosetta_points, rho, beta, 
         benchmark=benchmark, protocol=protocol, methods=_split_methods(methods), seeds=seeds,
         epochs=epochs, rosetta_points=rosetta_points, rho=rho, beta=beta, latent_dim=latent_dim,
         batch_size=batch_size, lr=lr, covariance=covariance, obs_scale=obs_scale, device=device,
-        seed=seed,
-        quick=quick)
+        seed=seed, subsample=subsample, data_dir=data_dir, quick=quick)
     result = run_benchmark(config, tracking_uri=tracking_uri, experiment=experiment,
                            progress=True)
     if as_json:

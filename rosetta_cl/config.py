@@ -29,6 +29,8 @@ class RunConfig:
     obs_scale: float | None = None  # gaussian likelihood's fixed std; None: benchmark default
     device: str = "auto"
     seed: int = 0  # data split, template and target; method runs use seed + 1 .. seed + seeds
+    subsample: int | None = None  # at most this many points per part (None: all; quick: default)
+    data_dir: str | None = None  # where file-backed benchmarks (mnist) look for and cache data
     quick: bool = False
 
     def as_params(self) -> dict[str, str]:
@@ -86,6 +88,8 @@ def resolve(config: RunConfig, benchmarks, methods) -> RunConfig:
         (config.obs_scale is None or config.obs_scale > 0,
          f"obs scale {config.obs_scale}: must be > 0"),
         (seeds >= 1, f"seeds {seeds}: must be >= 1"),
+        (config.subsample is None or config.subsample >= 2,
+         f"subsample {config.subsample}: must be >= 2 points per part"),
     ]
     for ok, message in checks:
         if not ok:
@@ -99,5 +103,7 @@ def resolve(config: RunConfig, benchmarks, methods) -> RunConfig:
                 f"covariance of {seeds} runs has rank <= {seeds - 1}, so its log det is -inf)")
     resolve_device(config.device)
     obs_scale = config.obs_scale if config.obs_scale is not None else defaults.obs_scale
+    subsample = config.subsample if config.subsample is not None else (
+        defaults.quick_subsample if config.quick else None)
     return replace(config, seeds=seeds, epochs=epochs, rosetta_points=k, latent_dim=latent_dim,
-                   obs_scale=obs_scale)
+                   obs_scale=obs_scale, subsample=subsample)

@@ -12,17 +12,20 @@ from .streams import (
     DIGITS_DESCRIPTION,
     GAUSSIANS8_DEFAULTS,
     GAUSSIANS8_DESCRIPTION,
+    MNIST_DEFAULTS,
+    MNIST_DESCRIPTION,
     Benchmark,
     BenchmarkDefaults,
     digits,
     gaussians8,
+    mnist,
 )
 
 
 @dataclass(frozen=True)
 class BenchmarkSpec:
     name: str
-    make: Callable[[int], Benchmark]  # seed -> Benchmark
+    make: Callable[..., Benchmark]  # (seed, subsample=None, data_dir=None) -> Benchmark
     defaults: BenchmarkDefaults
     description: str
 
@@ -56,6 +59,7 @@ def register_method(spec: MethodSpec) -> None:
 register_benchmark(BenchmarkSpec("gaussians8", gaussians8, GAUSSIANS8_DEFAULTS,
                                  GAUSSIANS8_DESCRIPTION))
 register_benchmark(BenchmarkSpec("digits", digits, DIGITS_DEFAULTS, DIGITS_DESCRIPTION))
+register_benchmark(BenchmarkSpec("mnist", mnist, MNIST_DEFAULTS, MNIST_DESCRIPTION))
 register_method(MethodSpec(
     "vae", lambda model, config, anchors, **kw: VAEStrategy(model=model, beta=1.0, **kw),
     "VAE (beta = 1), x_r added to its data, not anchored", anchored=False))

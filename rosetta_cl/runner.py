@@ -23,7 +23,8 @@ def run_benchmark(config: RunConfig, *, tracking_uri: str | None = None,
     """
     config = resolve(config, BENCHMARKS, METHODS)
     protocol = PROTOCOL_FUNCTIONS[config.protocol]
-    bench = BENCHMARKS[config.benchmark].make(config.seed)
+    bench = BENCHMARKS[config.benchmark].make(config.seed, subsample=config.subsample,
+                                              data_dir=config.data_dir)
     n_first = len(bench.train_stream[0].dataset)
     if config.rosetta_points > n_first:
         raise ConfigError(f"rosetta points k={config.rosetta_points}: allowed 1 <= k <= {n_first}"

@@ -30,6 +30,7 @@ class BenchmarkDefaults:
     likelihood: str
     quick_epochs: int = 5
     obs_scale: float | None = None  # gaussian likelihood: fixed observation std (None: learned)
+    quick_subsample: int | None = None  # points per part with --quick (None: all)
 
 
 @dataclass
@@ -59,20 +60,23 @@ def tensor_dataset(x: np.ndarray, y: np.ndarray) -> AvalancheDataset:
                                            torch.as_tensor(y, dtype=torch.long))])
 
 
-def split_parts(x: np.ndarray, y: np.ndarray, part_of: np.ndarray, seed: int):
-    """Per part: a seeded 60/40 train/validation split. Returns lists of (x, y) per stream."""
+def split_parts(x: np.ndarray, y: np.ndarray, part_of: np.ndarray, seed: int,
+                subsample: int | None = None):
+    """Per part: a seeded 60/40 train/validation split of (at most ``subsample``) points.
+    Returns lists of (x, y) per stream."""
     rng = np.random.default_rng(seed)
     train, valid = [], []
     for part in np.unique(part_of):
-        idx = rng.permutation(np.flatnonzero(part_of == part))
+        idx = rng.permutation(np.flatnonzero(part_of == part))[:subsample]
         n_train = round(TRAIN_FRACTION * len(idx))
         train.append((x[idx[:n_train]], y[idx[:n_train]]))
         valid.append((x[idx[n_train:]], y[idx[n_train:]]))
     return train, valid
 
 
-def make_benchmark(name, x, y, part_of, seed, parts, defaults, description="") -> Benchmark:
-    train, valid = split_parts(x, y, part_of, seed)
+def make_benchmark(name, x, y, part_of, seed, parts, defaults, description="",
+                   subsample: int | None = None) -> Benchmark:
+    train, valid = split_parts(x, y, part_of, seed, subsample)
     joint = (np.concatenate([a for a, _ in train]), np.concatenate([b for _, b in train]))
     scenario = benchmark_from_datasets(
         train=[tensor_dataset(*t) for t in train],
@@ -111,19 +115,32 @@ GAUSSIANS8_DESCRIPTION = ("8 Gaussians on a circle (2 position + 3 noise dims, 4
 DIGITS_DEFAULTS = BenchmarkDefaults(latent_dim=8, rosetta_points=64, epochs=200,
                                     hidden=(256, 128), likelihood="bernoulli", quick_epochs=3)
 DIGITS_DESCRIPTION = "scikit-learn digits (8x8 in [0, 1], 1797 images), D1 | D2 = digits 0-4 | 5-9"
+MNIST_DEFAULTS = BenchmarkDefaults(latent_dim=8, rosetta_points=64, epochs=200,
+                                   hidden=(512, 256), likelihood="bernoulli", quick_epochs=2,
+                                   quick_subsample=1000)
+MNIST_DESCRIPTION = ("MNIST (28x28 in [0, 1], 70,000 images, flattened for the MLP), D1 | D2 ="
+                     " digits 0-4 | 5-9; read from --data-dir / $ROSETTA_CL_DATA, else fetched")
 
 
-def gaussians8(seed: int = 0) -> Benchmark:
+def gaussians8(seed: int = 0, subsample: int | None = None, data_dir=None) -> Benchmark:
     x, y, part = gaussians8_data(seed=seed)
     return make_benchmark("gaussians8", x, y, part, seed, ("D1", "D2"), GAUSSIANS8_DEFAULTS,
-                          GAUSSIANS8_DESCRIPTION)
+                          GAUSSIANS8_DESCRIPTION, subsample)
 
 
-def digits(seed: int = 0) -> Benchmark:
+def digits(seed: int = 0, subsample: int | None = None, data_dir=None) -> Benchmark:
     from sklearn.datasets import load_digits
 
     data = load_digits()
     x = (data.data / 16.0).astype(np.float32)
     y = data.target.astype(np.int64)
     return make_benchmark("digits", x, y, (y >= 5).astype(np.int64), seed, ("D1", "D2"),
-                          DIGITS_DEFAULTS, DIGITS_DESCRIPTION)
+                          DIGITS_DEFAULTS, DIGITS_DESCRIPTION, subsample)
+
+
+def mnist(seed: int = 0, subsample: int | None = None, data_dir=None) -> Benchmark:
+    from .mnist_data import load_mnist
+
+    x, y = load_mnist(data_dir)
+    return make_benchmark("mnist", x, y, (y >= 5).astype(np.int64), seed, ("D1", "D2"),
+                          MNIST_DEFAULTS, MNIST_DESCRIPTION, subsample)
