@@ -86,8 +86,9 @@ class _Runner:
             hidden=bench.defaults.hidden, covariance=config.covariance,
             likelihood=bench.defaults.likelihood,
             obs_scale=config.obs_scale if bench.defaults.likelihood == "gaussian" else None)
-        self.valid_x = [dataset_tensors(e.dataset)[0] for e in bench.valid_stream]
-        self.valid_y = [dataset_tensors(e.dataset)[1] for e in bench.valid_stream]
+        valid = [dataset_tensors(e.dataset) for e in bench.valid_stream]  # one pass per split
+        self.valid_x = [x for x, _ in valid]
+        self.valid_y = [y for _, y in valid]
 
     def tags(self, role: str, method: str, seed: int) -> dict:
         return {"protocol": self.config.protocol, "benchmark": self.config.benchmark,
