@@ -73,14 +73,18 @@ def nearest_members(z: np.ndarray, centroids: np.ndarray, labels: np.ndarray) ->
     return chosen
 
 
-def select_rosetta_points(z: np.ndarray | Tensor, k: int, seed: int = 0, **kmeans) -> Selection:
-    """Cluster latent means ``z`` (N, d) into k clusters and pick one anchor per cluster."""
+def select_rosetta_points(z: np.ndarray | Tensor, k: int, seed: int = 0, method: str = "kmeans",
+                          **options) -> Selection:
+    """Cluster latent means ``z`` (N, d) into k clusters and pick one anchor per cluster.
+
+    ``method`` names a selector (:mod:`rosetta_cl.selectors`: kmeans, agglomerative, gmm, random);
+    ``options`` go to it (for kmeans: niter, max_points_per_centroid, gpu).
+    """
+    from .selectors import make_selector
+
     z = z.detach().cpu().numpy() if isinstance(z, Tensor) else np.asarray(z)
-    if not 1 <= k <= len(z):
-        raise ConfigError(f"rosetta points k={k}: allowed 1 <= k <= {len(z)} (points available)")
-    centroids, labels = kmeans_faiss(z, k, seed=seed, **kmeans)
-    inertia = float(((z.astype(np.float64) - centroids[labels]) ** 2).sum())
-    return Selection(nearest_members(z, centroids, labels), centroids, labels, inertia)
+    selector = make_selector(method, k, seed, **options).fit(z)
+    return Selection(selector.indices_, selector.centroids_, selector.labels_, selector.inertia_)
 
 
 @dataclass

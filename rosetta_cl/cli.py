@@ -25,67 +25,160 @@ def cli():
     """Rosetta VAE continual-learning toolkit."""
 
 
+def config_options(command):
+    """The RunConfig options shared by ``run`` and ``tune``."""
+    options = [
+        click.option("--protocol", default="sequential", show_default=True,
+                     help="sequential | reproducibility"),
+        click.option("--methods", default="vae,bvae,rvae", show_default=True,
+                     help="Comma-separated methods (see `rosetta-cl benchmarks`)."),
+        click.option("--seeds", type=int, default=None,
+                     help="Runs per method (default 10; 3 with --quick)."),
+        click.option("--epochs", type=int, default=None,
+                     help="Epochs per model (benchmark default)."),
+        click.option("--rosetta-points", "-k", type=int, default=None,
+                     help="Number of Rosetta points k (benchmark default)."),
+        click.option("--rho", type=float, default=1.5, show_default=True,
+                     help="Anchor term weight."),
+        click.option("--beta", type=float, default=2.5, show_default=True,
+                     help="beta of the beta-VAE."),
+        click.option("--latent-dim", type=int, default=None,
+                     help="Latent dimension (benchmark default)."),
+        click.option("--batch-size", type=int, default=128, show_default=True),
+        click.option("--lr", type=float, default=1e-3, show_default=True),
+        click.option("--covariance", default="full", show_default=True, help="full | diag"),
+        click.option("--obs-scale", type=float, default=None,
+                     help="Fixed observation std of the Gaussian likelihood (benchmark default)."),
+        click.option("--arch", default=None,
+                     help="mlp | conv | resnet (benchmark default; conv/resnet need images)."),
+        click.option("--arch-variant", default="same", show_default=True,
+                     help="simple | same | complex (appendix F; mlp and resnet)."),
+        click.option("--template-arch", default=None,
+                     help="Architecture of the template and target (default: --arch)."),
+        click.option("--template-arch-variant", default="same", show_default=True),
+        click.option("--selection", default="kmeans", show_default=True,
+                     help="How Rosetta points are chosen: kmeans | agglomerative | gmm | random."),
+        click.option("--device", default="auto", show_default=True,
+                     help="auto | cpu | cuda | cuda:N"),
+        click.option("--seed", type=int, default=0, show_default=True,
+                     help="Seed of the data split, template and target."),
+        click.option("--subsample", type=int, default=None,
+                     help="At most N points per part (D1, D2) before the 60/40 split."),
+        click.option("--data-dir", default=None,
+                     help="Data dir for file-backed benchmarks (default $ROSETTA_CL_DATA or "
+                          "~/.cache/rosetta-cl)."),
+        click.option("--tracking-uri", default=None,
+                     help="MLflow store (default: $MLFLOW_TRACKING_URI or "
+                          "sqlite:///mlruns/mlflow.db)."),
+        click.option("--experiment", default=None,
+                     help="MLflow experiment (default: benchmark or spec name)."),
+        click.option("--quick", is_flag=True, help="Small smoke setting (few epochs, 3 seeds)."),
+        click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+NOT_CONFIG = ("tracking_uri", "experiment", "as_json", "from_tune")
+
+
+def _config_values(ctx: click.Context, options: dict) -> tuple[dict, dict]:
+    """(every RunConfig value, only those given on the command line)."""
+    values = {k: v for k, v in options.items() if k not in NOT_CONFIG}
+    values["methods"] = _split_methods(values["methods"])
+    explicit = {k: v for k, v in values.items()
+                if ctx.get_parameter_source(k) == click.core.ParameterSource.COMMANDLINE}
+    return values, explicit
+
+
 @cli.command()
-@click.argument("benchmark")
-@click.option("--protocol", default="sequential", show_default=True,
-              help="sequential | reproducibility")
-@click.option("--methods", default="vae,bvae,rvae", show_default=True,
-              help="Comma-separated methods (see `rosetta-cl benchmarks`).")
-@click.option("--seeds", type=int, default=None,
-              help="Runs per method (default 10; 3 with --quick).")
-@click.option("--epochs", type=int, default=None, help="Epochs per model (benchmark default).")
-@click.option("--rosetta-points", "-k", type=int, default=None,
-              help="Number of Rosetta points k (benchmark default).")
-@click.option("--rho", type=float, default=1.5, show_default=True, help="Anchor term weight.")
-@click.option("--beta", type=float, default=2.5, show_default=True, help="beta of the beta-VAE.")
-@click.option("--latent-dim", type=int, default=None, help="Latent dimension (benchmark default).")
-@click.option("--batch-size", type=int, default=128, show_default=True)
-@click.option("--lr", type=float, default=1e-3, show_default=True)
-@click.option("--covariance", default="full", show_default=True, help="full | diag")
-@click.option("--obs-scale", type=float, default=None,
-              help="Fixed observation std of the Gaussian likelihood (benchmark default).")
-@click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda | cuda:N")
-@click.option("--seed", type=int, default=0, show_default=True,
-              help="Seed of the data split, template and target.")
-@click.option("--subsample", type=int, default=None,
-              help="At most N points per part (D1, D2) before the 60/40 split.")
-@click.option("--data-dir", default=None,
-              help="Data dir for file-backed benchmarks (default $ROSETTA_CL_DATA or "
-                   "~/.cache/rosetta-cl).")
-@click.option("--tracking-uri", default=None,
-              help="MLflow store (default: $MLFLOW_TRACKING_URI or sqlite:///mlruns/mlflow.db).")
-@click.option("--experiment", default=None, help="MLflow experiment (default: benchmark name).")
-@click.option("--quick", is_flag=True, help="Small smoke setting (few epochs, 3 seeds).")
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
-def run(benchmark, protocol, methods, seeds, epochs, rosetta_points, rho, beta, latent_dim,
-        batch_size, lr, covariance, obs_scale, device, seed, subsample, data_dir, tracking_uri,
-        experiment, quick, as_json):
-    """Run a protocol on BENCHMARK for each method and seed; print the table; log to MLflow."""
+@click.argument("target", metavar="BENCHMARK|SPEC.toml")
+@config_options
+@click.option("--from-tune", default=None, metavar="RUN_ID",
+              help="Use the beta and rho chosen by a `rosetta-cl tune` run.")
+@click.pass_context
+def run(ctx, target, **options):
+    """Run a protocol on a benchmark, or every run of a spec file's table; print the table;
+    log everything to MLflow."""
     from .config import RunConfig
+
+    values, explicit = _config_values(ctx, options)
+    if options["from_tune"]:
+        from .tune import read_tuned
+
+        tuned = read_tuned(options["from_tune"], options["tracking_uri"])
+        tuned = {k: v for k, v in tuned.items() if k not in explicit}  # the command line wins
+        values.update(tuned)
+        explicit.update(tuned)
+    track = {"tracking_uri": options["tracking_uri"], "experiment": options["experiment"]}
+    if target.endswith(".toml"):
+        from .specs import load_spec, run_spec
+
+        overrides = {k: v for k, v in explicit.items() if k != "quick"}
+        result = run_spec(load_spec(target), quick=values["quick"], overrides=overrides,
+                          progress=True, **track)
+        if options["as_json"]:
+            click.echo(json.dumps(result.as_dict(), indent=2))
+            return
+        click.echo(result.table.markdown())
+        click.echo(f"{len(result.results)} protocol runs in {result.wall_time_s:.1f} s")
+        if result.parent_run_id:
+            click.echo(f"MLflow parent run: {result.parent_run_id} (see it with `rosetta-cl ui`)")
+        return
     from .runner import run_benchmark
 
-    config = RunConfig(
-        benchmark=benchmark, protocol=protocol, methods=_split_methods(methods), seeds=seeds,
-        epochs=epochs, rosetta_points=rosetta_points, rho=rho, beta=beta, latent_dim=latent_dim,
-        batch_size=batch_size, lr=lr, covariance=covariance, obs_scale=obs_scale, device=device,
-        seed=seed, subsample=subsample, data_dir=data_dir, quick=quick)
-    result = run_benchmark(config, tracking_uri=tracking_uri, experiment=experiment,
-                           progress=True)
-    if as_json:
+    result = run_benchmark(RunConfig(benchmark=target, **values), progress=True, **track)
+    if options["as_json"]:
         click.echo(json.dumps(result.as_dict(), indent=2))
         return
     c = result.config
     click.echo(f"{c.protocol} protocol on {c.benchmark}: {c.seeds} seeds x "
                f"{len(c.methods)} methods, {c.epochs} epochs, k={c.rosetta_points}, rho={c.rho}, "
-               f"beta={c.beta}, latent dim {c.latent_dim}; {result.wall_time_s:.1f} s")
+               f"beta={c.beta}, latent dim {c.latent_dim}, arch {c.arch}; "
+               f"{result.wall_time_s:.1f} s")
     click.echo(result.table.markdown())
     spread = ", ".join(f"{m} {v:.3g}" for m, v in result.extra["latent_spread"].items())
     click.echo(f"latent spread (median over runs of total variance of mu on D1): {spread}")
     if "template_to_target_LSD_D1" in result.extra:
         click.echo("template -> target LSD on D1 (where the anchors come from): "
                    f"{result.extra['template_to_target_LSD_D1']:.3g}")
+    for method, stats in result.extra.get("linear_map", {}).items():
+        click.echo(f"linear map {method}: ||I - A/||A||_2||_F {stats['map_identity_gap']:.3g}, "
+                   f"||b|| {stats['map_bias_norm']:.3g} (medians over runs)")
     if result.parent_run_id:
         click.echo(f"MLflow parent run: {result.parent_run_id} (see it with `rosetta-cl ui`)")
+
+
+@cli.command()
+@click.argument("benchmark")
+@config_options
+@click.option("--beta-grid", default="0:2.5:25", show_default=True,
+              help="beta values (start:step:stop, stop included, or a comma list).")
+@click.option("--rho-grid", default="0:0.75:15", show_default=True, help="rho values.")
+@click.pass_context
+def tune(ctx, benchmark, beta_grid, rho_grid, **options):
+    """Choose beta and rho for BENCHMARK by validation loss (appendix B): short runs over the
+    grids (20 epochs unless --epochs), logged as nested MLflow runs."""
+    from .config import RunConfig
+    from .tune import parse_grid
+    from .tune import tune as run_tune
+
+    values, _ = _config_values(ctx, options)
+    betas, rhos = parse_grid(beta_grid, "beta"), parse_grid(rho_grid, "rho")
+    result = run_tune(RunConfig(benchmark=benchmark, **values), betas, rhos, progress=True,
+                      tracking_uri=options["tracking_uri"], experiment=options["experiment"])
+    if options["as_json"]:
+        click.echo(json.dumps(result.as_dict(), indent=2))
+        return
+    for name, grid in result.grids.items():
+        cells = ", ".join(f"{v:g}: {s:.4g}" for v, s in grid.items())
+        click.echo(f"{name} (validation negative ELBO): {cells}")
+    click.echo(f"best: beta={result.best['beta']:g}, rho={result.best['rho']:g} "
+               f"({result.config.epochs} epochs per point, {result.wall_time_s:.1f} s)")
+    if result.parent_run_id:
+        click.echo(f"MLflow tune run: {result.parent_run_id}; use it with "
+                   f"`rosetta-cl run {benchmark} --from-tune {result.parent_run_id}`")
 
 
 @cli.command()

@@ -6,7 +6,9 @@ from dataclasses import asdict, dataclass, replace
 
 import torch
 
+from .architectures import ARCHITECTURES, VARIANTS
 from .errors import ConfigError
+from .selectors import SELECTORS
 
 PROTOCOLS = ("sequential", "reproducibility")
 QUICK_SEEDS = 3
@@ -32,6 +34,11 @@ class RunConfig:
     subsample: int | None = None  # at most this many points per part (None: all; quick: default)
     data_dir: str | None = None  # where file-backed benchmarks (mnist) look for and cache data
     quick: bool = False
+    arch: str | None = None  # mlp | conv | resnet; None: the benchmark's default
+    arch_variant: str = "same"  # simple | same | complex (appendix F)
+    template_arch: str | None = None  # the template's (and target's) arch; None: same as arch
+    template_arch_variant: str = "same"
+    selection: str = "kmeans"  # how the template's Rosetta points are chosen (see selectors)
 
     def as_params(self) -> dict[str, str]:
         params = asdict(self)
@@ -102,8 +109,27 @@ def resolve(config: RunConfig, benchmarks, methods) -> RunConfig:
                 f"seeds {seeds} with latent dim {latent_dim}: RV needs seeds > latent dim (the "
                 f"covariance of {seeds} runs has rank <= {seeds - 1}, so its log det is -inf)")
     resolve_device(config.device)
+    arch = config.arch or defaults.arch
+    template_arch = config.template_arch or arch
+    for name, value, variant in (("arch", arch, config.arch_variant),
+                                 ("template arch", template_arch, config.template_arch_variant)):
+        check_architecture(name, value, variant, config.benchmark, defaults.image_shape)
+    if config.selection not in SELECTORS:
+        raise ConfigError(f"selection {config.selection!r}: allowed {', '.join(SELECTORS)}")
     obs_scale = config.obs_scale if config.obs_scale is not None else defaults.obs_scale
     subsample = config.subsample if config.subsample is not None else (
         defaults.quick_subsample if config.quick else None)
     return replace(config, seeds=seeds, epochs=epochs, rosetta_points=k, latent_dim=latent_dim,
-                   obs_scale=obs_scale, subsample=subsample)
+                   obs_scale=obs_scale, subsample=subsample, arch=arch, template_arch=template_arch)
+
+
+def check_architecture(name: str, arch: str, variant: str, benchmark: str, image_shape) -> None:
+    if arch not in ARCHITECTURES:
+        raise ConfigError(f"{name} {arch!r}: allowed {', '.join(ARCHITECTURES)}")
+    if variant not in VARIANTS:
+        raise ConfigError(f"{name} variant {variant!r}: allowed {', '.join(VARIANTS)}")
+    if arch != "mlp" and image_shape is None:
+        raise ConfigError(f"{name} {arch!r}: {benchmark} is vector data; allowed: mlp")
+    if arch == "conv" and variant != "same":
+        raise ConfigError(f"{name} variant {variant!r} with conv: allowed same (variants apply to"
+                          " mlp and resnet)")

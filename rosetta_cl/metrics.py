@@ -70,3 +70,21 @@ def rv_per_point(means) -> np.ndarray:
 def rv(means) -> float:
     """Retraining variability: mean over points of :func:`rv_per_point`."""
     return float(np.mean(rv_per_point(means)))
+
+
+def linear_map_analysis(A: np.ndarray, b: np.ndarray) -> dict:
+    """The paper's appendix I/J view of a fitted map ``mu' ~ A mu + b``.
+
+    With the polar decomposition A = U P (U orthogonal, P symmetric positive semi-definite), the
+    eigenvalues of P are A's singular values: all equal means A is a scaled rotation. Returns
+    ``P_eigenvalues`` (descending), ``identity_gap`` = ||I - A / ||A||_2||_F (0 only when A is a
+    positive multiple of the identity: the two latent spaces agree up to scale, with no rotation,
+    reflection or shear) and ``bias_norm`` = ||b||.
+    """
+    A, b = _as64(A), _as64(b)
+    singular = np.linalg.svd(A, compute_uv=False)
+    top = singular[0] if singular.size and singular[0] > 0 else 1.0
+    identity = np.eye(*A.shape)
+    return {"P_eigenvalues": singular,
+            "identity_gap": float(np.linalg.norm(identity - A / top)),
+            "bias_norm": float(np.linalg.norm(b))}

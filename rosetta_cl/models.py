@@ -1,4 +1,5 @@
-"""VAE models: MLP encoder/decoder, Gaussian posterior with full (Cholesky) or diagonal covariance.
+"""VAE models: MLP, conv or residual encoder/decoder (``architectures``), Gaussian posterior with
+full (Cholesky) or diagonal covariance.
 
 The forward pass returns everything the ELBO needs per sample (reconstruction negative
 log-likelihood and KL to the standard-normal prior), so losses are plain functions of the
@@ -17,6 +18,8 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from .architectures import ARCHITECTURES, VARIANTS, build_networks
+
 LIKELIHOODS = ("gaussian", "bernoulli")
 COVARIANCES = ("full", "diag")
 _MIN_SCALE = 1e-4
@@ -30,8 +33,25 @@ class ModelConfig:
     covariance: str = "full"  # "full" (Cholesky factor) or "diag"
     likelihood: str = "gaussian"  # "gaussian" (real-valued) or "bernoulli" (data in [0, 1])
     obs_scale: float | None = None  # gaussian: fixed observation std; None = learned per feature
+    arch: str = "mlp"  # "mlp", "conv" or "resnet" (image archs need image_shape)
+    arch_variant: str = "same"  # "simple", "same" or "complex" (appendix F)
+    image_shape: tuple[int, int, int] | None = None  # (C, H, W) of the flattened inputs
 
     def __post_init__(self):
+        if self.image_shape is not None:
+            object.__setattr__(self, "image_shape", tuple(int(s) for s in self.image_shape))
+        if self.arch not in ARCHITECTURES:
+            raise ValueError(f"arch {self.arch!r}: allowed {', '.join(ARCHITECTURES)}")
+        if self.arch_variant not in VARIANTS:
+            raise ValueError(f"arch variant {self.arch_variant!r}: allowed {', '.join(VARIANTS)}")
+        if self.arch == "conv" and self.arch_variant != "same":
+            raise ValueError(f"arch variant {self.arch_variant!r} with arch conv: conv has only"
+                             " 'same' (variants apply to mlp and resnet)")
+        if self.arch != "mlp":
+            shape = self.image_shape
+            if shape is None or len(shape) != 3 or math.prod(shape) != self.input_dim:
+                raise ValueError(f"arch {self.arch!r} needs image data: image_shape {shape} does"
+                                 f" not describe {self.input_dim} inputs; allowed arch: mlp")
         if self.covariance not in COVARIANCES:
             raise ValueError(f"covariance {self.covariance!r}: allowed {COVARIANCES}")
         if self.likelihood not in LIKELIHOODS:
@@ -50,15 +70,6 @@ class VAEOutput(NamedTuple):
     kl: Tensor  # (B,) KL(q(z | x) || N(0, I))
 
 
-def mlp(sizes: list[int]) -> nn.Sequential:
-    layers: list[nn.Module] = []
-    for i in range(len(sizes) - 1):
-        layers.append(nn.Linear(sizes[i], sizes[i + 1]))
-        if i < len(sizes) - 2:
-            layers.append(nn.ReLU())
-    return nn.Sequential(*layers)
-
-
 def kl_to_standard_normal(mu: Tensor, scale_tril: Tensor) -> Tensor:
     """KL(N(mu, L L^T) || N(0, I)) per sample = 0.5 (tr(LL^T) + |mu|^2 - d - log det(LL^T))."""
     d = mu.shape[-1]
@@ -68,7 +79,7 @@ def kl_to_standard_normal(mu: Tensor, scale_tril: Tensor) -> Tensor:
 
 
 class VAE(nn.Module):
-    """MLP VAE for vector data (images are flattened by the streams)."""
+    """VAE on flat inputs (images are flattened by the streams; image encoders unflatten)."""
 
     def __init__(self, config: ModelConfig):
         super().__init__()
@@ -76,8 +87,9 @@ class VAE(nn.Module):
         d = config.latent_dim
         n_tril = d * (d - 1) // 2 if config.covariance == "full" else 0
         self._head_sizes = (d, d, n_tril)
-        self.encoder = mlp([config.input_dim, *config.hidden, d + d + n_tril])
-        self.decoder = mlp([d, *reversed(config.hidden), config.input_dim])
+        self.encoder, self.decoder = build_networks(
+            config.input_dim, d + d + n_tril, d, config.hidden, config.arch, config.arch_variant,
+            config.image_shape)
         if config.likelihood == "bernoulli":
             self.register_parameter("log_scale", None)
         elif config.obs_scale is None:  # homoscedastic per-feature observation noise, learned
@@ -92,7 +104,7 @@ class VAE(nn.Module):
     def reset_parameters(self) -> None:
         """Fresh random weights (drawn from torch's global RNG)."""
         for module in self.modules():
-            if isinstance(module, nn.Linear):
+            if isinstance(module, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
                 module.reset_parameters()
         if isinstance(self.log_scale, nn.Parameter):
             with torch.no_grad():

@@ -2,7 +2,7 @@
 model exposes ``encode(x) -> posterior mean``.
 
 After each training experience it encodes that experience's data, clusters the latent means
-with FAISS k-means and keeps one anchor (x_r, z_r) per cluster. In every later minibatch,
+(FAISS k-means by default) and keeps one anchor (x_r, z_r) per cluster. In every later minibatch,
 ``before_backward`` adds ``rho * (R / B) * sum_r ||z_r - mu(x_r)||^2`` to ``strategy.loss``.
 With ``reinit=True`` the model gets fresh random weights before each later experience (the
 paper's portability setting: Bob trains a new model); otherwise it keeps training.
@@ -16,6 +16,7 @@ from .anchors import Anchors, select_rosetta_points
 from .data import dataset_tensors
 from .losses import rosetta_term
 from .models import encode_means, reinitialize
+from .selectors import SELECTORS
 
 
 class RosettaPlugin(SupervisedPlugin):
@@ -28,6 +29,7 @@ class RosettaPlugin(SupervisedPlugin):
         anchors: Anchors | None = None,
         select: bool = True,
         seed: int = 0,
+        selection: str = "kmeans",
         kmeans_niter: int = 25,
         max_points_per_centroid: int | None = None,
     ):
@@ -37,7 +39,8 @@ class RosettaPlugin(SupervisedPlugin):
         :param reinit: fresh random weights (and optimizer state) before each later experience.
         :param anchors: anchors to use from the first experience on (e.g. Alice's).
         :param select: select new anchors after each experience (they are appended to the kept ones).
-        :param seed: k-means seed.
+        :param seed: seed of the selector (k-means).
+        :param selection: selector name (kmeans, agglomerative, gmm, random; see ``selectors``).
         :param max_points_per_centroid: subsample for k-means like FAISS's default (None: all points).
         """
         super().__init__()
@@ -46,7 +49,11 @@ class RosettaPlugin(SupervisedPlugin):
         if rho < 0:
             raise ValueError(f"rho={rho}: must be >= 0")
         self.k, self.rho, self.reinit, self.select, self.seed = k, float(rho), reinit, select, seed
-        self.kmeans = {"niter": kmeans_niter, "max_points_per_centroid": max_points_per_centroid}
+        if selection not in SELECTORS:
+            raise ValueError(f"selection {selection!r}: allowed {', '.join(SELECTORS)}")
+        self.selection = selection
+        self.options = ({"niter": kmeans_niter, "max_points_per_centroid": max_points_per_centroid}
+                        if selection == "kmeans" else {})
         self.anchors = anchors
         self.selections = []  # Selection of each experience, for inspection
         self._device_anchors: Anchors | None = None
@@ -75,7 +82,8 @@ class RosettaPlugin(SupervisedPlugin):
             return
         x, _ = dataset_tensors(strategy.experience.dataset)
         z = encode_means(strategy.model, x)
-        selection = select_rosetta_points(z, self.k, seed=self.seed, **self.kmeans)
+        selection = select_rosetta_points(z, self.k, seed=self.seed, method=self.selection,
+                                          **self.options)
         self.selections.append(selection)
         new = Anchors(x[selection.indices].cpu(), z[selection.indices].cpu())
         self.anchors = new if self.anchors is None else self.anchors.concat(new)

@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 from .anchors import Anchors
 from .config import RunConfig, resolve_device
 from .data import dataset_tensors
-from .metrics import lsd, lsd_split, rv_per_point
+from .metrics import fit_linear_map, linear_map_analysis, lsd, lsd_per_point, rv_per_point
 from .models import VAE, ModelConfig, encode_means
 from .registry import METHODS
 from .runs import NullTracker
@@ -81,41 +81,54 @@ class _Runner:
     def __init__(self, bench: Benchmark, config: RunConfig, tracker, progress: bool):
         self.bench, self.config, self.tracker, self.progress = bench, config, tracker, progress
         self.device = resolve_device(config.device)
-        self.model_config = ModelConfig(
-            input_dim=bench.input_dim, latent_dim=config.latent_dim,
-            hidden=bench.defaults.hidden, covariance=config.covariance,
-            likelihood=bench.defaults.likelihood,
-            obs_scale=config.obs_scale if bench.defaults.likelihood == "gaussian" else None)
+        # The template and target share one architecture; the methods' may differ (Table 10).
+        self.model_configs = {
+            "template": self._model_config(config.template_arch, config.template_arch_variant),
+            "method": self._model_config(config.arch, config.arch_variant),
+        }
+        self.model_configs["target"] = self.model_configs["template"]
         valid = [dataset_tensors(e.dataset) for e in bench.valid_stream]  # one pass per split
         self.valid_x = [x for x, _ in valid]
         self.valid_y = [y for _, y in valid]
+
+    def _model_config(self, arch: str, variant: str) -> ModelConfig:
+        defaults = self.bench.defaults
+        return ModelConfig(
+            input_dim=self.bench.input_dim, latent_dim=self.config.latent_dim,
+            hidden=defaults.hidden_for(arch), covariance=self.config.covariance,
+            likelihood=defaults.likelihood,
+            obs_scale=self.config.obs_scale if defaults.likelihood == "gaussian" else None,
+            arch=arch, arch_variant=variant, image_shape=defaults.image_shape)
 
     def tags(self, role: str, method: str, seed: int) -> dict:
         return {"protocol": self.config.protocol, "benchmark": self.config.benchmark,
                 "role": role, "method": method, "seed": seed}
 
-    def params(self, method: str, seed: int) -> dict:
+    def params(self, method: str, seed: int, role: str) -> dict:
+        model_config = self.model_configs[role]
         return {**self.config.as_params(), "method": method, "run_seed": str(seed),
                 "beta_used": str(self.config.beta if method == "bvae" else 1.0),
-                **{f"model.{k}": str(v) for k, v in vars(self.model_config).items()}}
+                **{f"model.{k}": str(v) for k, v in vars(model_config).items()}}
 
     def train(self, method: str, seed: int, experience, *, name: str, role: str,
               anchors: Anchors | None = None, val_x=None, evaluate=None):
         """Fresh model seeded with ``seed``, trained with ``method`` on one experience.
 
-        ``evaluate(latents) -> metrics`` runs inside the model's MLflow run, which logs them.
+        ``evaluate(model, latents) -> metrics`` runs inside the model's MLflow run, which logs them.
         Returns (model, latents of each validation part, anchors selected, metrics).
         """
-        with self.tracker.child(name, self.params(method, seed), self.tags(role, method, seed)):
+        with self.tracker.child(name, self.params(method, seed, role),
+                                self.tags(role, method, seed)):
             torch.manual_seed(seed)
-            model = VAE(self.model_config).to(self.device)
+            model = VAE(self.model_configs[role]).to(self.device)
             common = {"lr": self.config.lr, "train_mb_size": self.config.batch_size,
                       "train_epochs": self.config.epochs, "device": self.device, "seed": seed,
                       "loggers": self.tracker.loggers(), "val_x": val_x,
                       "plugins": [_EpochBar(name, self.progress)]}
             if role == "template":
                 strategy = RosettaVAEStrategy(model=model, k=self.config.rosetta_points, rho=0.0,
-                                              select=True, **common)
+                                              select=True, selection=self.config.selection,
+                                              **common)
             else:
                 strategy = METHODS[method].make(model, self.config, anchors, **common)
             strategy.train(experience)
@@ -125,7 +138,7 @@ class _Runner:
                                     **{f"y_{p}": y.numpy() for p, y in zip(self.bench.parts,
                                                                            self.valid_y)})
             self.tracker.log_model(model)
-            metrics = evaluate(latents) if evaluate else {}
+            metrics = evaluate(model, latents) if evaluate else {}
             self.tracker.log_metrics(metrics)
             anchors_out = strategy.rosetta.anchors if role == "template" else None
             if anchors_out is not None:
@@ -145,6 +158,13 @@ class _Runner:
         extra = tensor_dataset(anchors.x.numpy(), np.full(len(anchors), -1))
         return benchmark_from_datasets(train=[experience.dataset.concat(extra)]).train_stream[0]
 
+    def method_data(self, anchors: Anchors):
+        """What the methods train on, and their validation inputs: D2 u x_r (sequential) or
+        D1 u x_r (reproducibility)."""
+        part = 1 if self.config.protocol == "sequential" else 0
+        return (self.with_anchor_inputs(self.bench.train_stream[part], anchors),
+                self.valid_x[part])
+
     def method_runs(self):
         return [(m, self.config.seed + 1 + i) for m in self.config.methods
                 for i in range(self.config.seeds)]
@@ -162,21 +182,30 @@ def run_sequential(bench: Benchmark, config: RunConfig, tracker=None,
     n1 = len(runner.valid_x[0])
     groups = {"D1": np.arange(len(target_all)) < n1, "D2": np.arange(len(target_all)) >= n1}
 
-    def evaluate(latents):
+    def evaluate(model, latents):
         source = np.concatenate([latents[f"mu_{p}"] for p in bench.parts])
-        metrics = {f"LSD_{part}": v for part, v in lsd_split(source, target_all, groups).items()}
-        return {**metrics, "latent_spread_D1": latent_spread(latents["mu_D1"])}
+        A, b = fit_linear_map(source, target_all)  # ONE map for D1 and D2
+        per_point = lsd_per_point(source, target_all, A, b)
+        analysis = linear_map_analysis(A, b)
+        tracker.log_arrays("linear_map.npz", A=A, b=b, P_eigenvalues=analysis["P_eigenvalues"])
+        return {**{f"LSD_{part}": float(per_point[mask].mean()) for part, mask in groups.items()},
+                "latent_spread_D1": latent_spread(latents["mu_D1"]),
+                "map_identity_gap": analysis["identity_gap"],
+                "map_bias_norm": analysis["bias_norm"],
+                **{f"map_P_eig_{i}": float(v) for i, v in enumerate(analysis["P_eigenvalues"])}}
 
-    experience = runner.with_anchor_inputs(bench.train_stream[1], anchors)
+    experience, val_x = runner.method_data(anchors)
     values: dict[str, dict[str, list[float]]] = {}
     spreads: dict[str, list[float]] = {}
+    maps: dict[str, dict[str, list[float]]] = {}
     for method, seed in tqdm(runner.method_runs(), desc="runs", disable=None if progress else True):
         *_, metrics = runner.train(method, seed, experience, name=f"{method}/seed{seed}",
-                                   role="method", anchors=anchors, val_x=runner.valid_x[1],
+                                   role="method", anchors=anchors, val_x=val_x,
                                    evaluate=evaluate)
         spreads.setdefault(method, []).append(metrics.pop("latent_spread_D1"))
         for key, value in metrics.items():
-            values.setdefault(method, {}).setdefault(key, []).append(value)
+            into = maps if key.startswith("map_") else values
+            into.setdefault(method, {}).setdefault(key, []).append(value)
     table = summarize({m: {k: np.array(v) for k, v in cols.items()} for m, cols in values.items()},
                       "LSD")
     # The anchors carry the template's geometry, so how far the template is from the target on D1
@@ -184,7 +213,9 @@ def run_sequential(bench: Benchmark, config: RunConfig, tracker=None,
     template_lsd = lsd(template["mu_D1"], target["mu_D1"])
     tracker.log_metrics({"template_to_target_LSD_D1": template_lsd})
     extra = {**_spread_summary(spreads, target["mu_D1"]),
-             "template_to_target_LSD_D1": template_lsd}
+             "template_to_target_LSD_D1": template_lsd,
+             "linear_map": {m: {k: float(np.median(v)) for k, v in cols.items()}
+                            for m, cols in maps.items()}}
     return ProtocolResult(config, table, values, anchors, time.perf_counter() - start,
                           tracker.parent_run_id, extra)
 
@@ -195,17 +226,17 @@ def run_reproducibility(bench: Benchmark, config: RunConfig, tracker=None,
     start = time.perf_counter()
     runner = _Runner(bench, config, tracker, progress)
     anchors, _ = runner.template()
-    experience = runner.with_anchor_inputs(bench.train_stream[0], anchors)
+    experience, val_x = runner.method_data(anchors)
     means: dict[str, list[np.ndarray]] = {}
     spreads: dict[str, list[float]] = {}
 
-    def evaluate(latents):
+    def evaluate(model, latents):
         return {"latent_spread_D1": latent_spread(latents["mu_D1"])}
 
     for method, seed in tqdm(runner.method_runs(), desc="runs", disable=None if progress else True):
         _, latents, _, metrics = runner.train(method, seed, experience,
                                               name=f"{method}/seed{seed}", role="method",
-                                              anchors=anchors, val_x=runner.valid_x[0],
+                                              anchors=anchors, val_x=val_x,
                                               evaluate=evaluate)
         means.setdefault(method, []).append(latents["mu_D1"])
         spreads.setdefault(method, []).append(metrics["latent_spread_D1"])

@@ -11,6 +11,7 @@ from .errors import ConfigError
 from .protocols import PROTOCOL_FUNCTIONS, ProtocolResult
 from .registry import BENCHMARKS, METHODS
 from .runs import Tracker
+from .streams import Benchmark
 from .tracking import check_store, get_or_create_experiment, resolve_tracking_uri
 
 
@@ -21,25 +22,41 @@ def run_benchmark(config: RunConfig, *, tracking_uri: str | None = None,
 
     Raises :class:`~rosetta_cl.errors.ConfigError` for bad values before anything is logged.
     """
-    config = resolve(config, BENCHMARKS, METHODS)
+    config, bench = prepare(config)
     protocol = PROTOCOL_FUNCTIONS[config.protocol]
-    bench = BENCHMARKS[config.benchmark].make(config.seed, subsample=config.subsample,
-                                              data_dir=config.data_dir)
-    n_first = len(bench.train_stream[0].dataset)
-    if config.rosetta_points > n_first:
-        raise ConfigError(f"rosetta points k={config.rosetta_points}: allowed 1 <= k <= {n_first}"
-                          f" (training points of {bench.parts[0]})")
     if not track:
         return protocol(bench, config, None, progress)
-    uri = resolve_tracking_uri(tracking_uri)
-    check_store(uri)
-    tracker = Tracker(get_or_create_experiment(experiment or config.benchmark, uri))
+    tracker = open_tracker(tracking_uri, experiment or config.benchmark)
     tags = {"protocol": config.protocol, "benchmark": config.benchmark, "role": "parent"}
     with tracker.parent(f"{config.protocol}-{config.benchmark}", config.as_params(), tags):
         result = protocol(bench, config, tracker, progress)
         result = replace(result, parent_run_id=tracker.parent_run_id)
         log_summary(tracker, result)
     return result
+
+
+def prepare(config: RunConfig, benches: dict | None = None) -> tuple[RunConfig, Benchmark]:
+    """Resolve and check ``config``, build its benchmark (reused from ``benches`` when given)."""
+    config = resolve(config, BENCHMARKS, METHODS)
+    key = (config.benchmark, config.seed, config.subsample, config.data_dir)
+    if benches is not None and key in benches:
+        bench = benches[key]
+    else:
+        bench = BENCHMARKS[config.benchmark].make(config.seed, subsample=config.subsample,
+                                                  data_dir=config.data_dir)
+        if benches is not None:
+            benches[key] = bench
+    n_first = len(bench.train_stream[0].dataset)
+    if config.rosetta_points > n_first:
+        raise ConfigError(f"rosetta points k={config.rosetta_points}: allowed 1 <= k <= {n_first}"
+                          f" (training points of {bench.parts[0]})")
+    return config, bench
+
+
+def open_tracker(tracking_uri: str | None, experiment: str) -> Tracker:
+    uri = resolve_tracking_uri(tracking_uri)
+    check_store(uri)
+    return Tracker(get_or_create_experiment(experiment, uri))
 
 
 def log_summary(tracker: Tracker, result: ProtocolResult) -> None:

@@ -39,6 +39,9 @@ class NullTracker:
     def log_text(self, text, name):
         pass
 
+    def set_tags(self, tags):
+        pass
+
     def log_model(self, model):
         pass
 
@@ -91,6 +94,9 @@ class Tracker(NullTracker):
 
     def log_text(self, text, name):
         self.mlflow.log_text(text, name)
+
+    def set_tags(self, tags):
+        self.mlflow.set_tags({k: str(v) for k, v in tags.items()})
 
     def log_model(self, model):
         with tempfile.TemporaryDirectory() as tmp:

@@ -87,8 +87,9 @@ class RosettaVAEStrategy(VAEStrategy):
 
     def __init__(self, *, model: nn.Module, k: int = 8, rho: float = 1.0,
                  anchors: Anchors | None = None, reinit: bool = False, select: bool = True,
-                 plugins: Sequence[BasePlugin] | None = None, seed: int = 0, **kwargs):
+                 selection: str = "kmeans", plugins: Sequence[BasePlugin] | None = None,
+                 seed: int = 0, **kwargs):
         self.rosetta = RosettaPlugin(k, rho, reinit=reinit, anchors=anchors, select=select,
-                                     seed=seed)
+                                     seed=seed, selection=selection)
         super().__init__(model=model, plugins=[self.rosetta, *(plugins or [])], seed=seed,
                          **kwargs)

@@ -31,6 +31,12 @@ class BenchmarkDefaults:
     quick_epochs: int = 5
     obs_scale: float | None = None  # gaussian likelihood: fixed observation std (None: learned)
     quick_subsample: int | None = None  # points per part with --quick (None: all)
+    arch: str = "mlp"  # default architecture (mlp | conv | resnet)
+    image_shape: tuple[int, int, int] | None = None  # (C, H, W) for image data, else None
+    image_hidden: tuple[int, ...] = (256,)  # dense layers between conv features and latents
+
+    def hidden_for(self, arch: str) -> tuple[int, ...]:
+        return self.hidden if arch == "mlp" else self.image_hidden
 
 
 @dataclass
@@ -113,13 +119,14 @@ GAUSSIANS8_DEFAULTS = BenchmarkDefaults(latent_dim=2, rosetta_points=8, epochs=2
 GAUSSIANS8_DESCRIPTION = ("8 Gaussians on a circle (2 position + 3 noise dims, 4000 points),"
                           " D1 | D2 = upper | lower half-plane")
 DIGITS_DEFAULTS = BenchmarkDefaults(latent_dim=8, rosetta_points=64, epochs=200,
-                                    hidden=(256, 128), likelihood="bernoulli", quick_epochs=3)
+                                    hidden=(256, 128), likelihood="bernoulli", quick_epochs=3,
+                                    image_shape=(1, 8, 8))
 DIGITS_DESCRIPTION = "scikit-learn digits (8x8 in [0, 1], 1797 images), D1 | D2 = digits 0-4 | 5-9"
 MNIST_DEFAULTS = BenchmarkDefaults(latent_dim=8, rosetta_points=64, epochs=200,
                                    hidden=(512, 256), likelihood="bernoulli", quick_epochs=2,
-                                   quick_subsample=1000)
-MNIST_DESCRIPTION = ("MNIST (28x28 in [0, 1], 70,000 images, flattened for the MLP), D1 | D2 ="
-                     " digits 0-4 | 5-9; read from --data-dir / $ROSETTA_CL_DATA, else fetched")
+                                   quick_subsample=1000, arch="conv", image_shape=(1, 28, 28))
+MNIST_DESCRIPTION = ("MNIST (28x28 in [0, 1], 70,000 images), D1 | D2 = digits 0-4 | 5-9; read"
+                     " from --data-dir / $ROSETTA_CL_DATA, else fetched")
 
 
 def gaussians8(seed: int = 0, subsample: int | None = None, data_dir=None) -> Benchmark:

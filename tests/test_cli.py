@@ -104,7 +104,7 @@ def test_failure_mid_run_marks_runs_failed(store, tmp_path, capsys, monkeypatch)
     def broken(*args, **kwargs):
         raise RuntimeError("metric exploded")
 
-    monkeypatch.setattr(rosetta_cl.protocols, "lsd_split", broken)
+    monkeypatch.setattr(rosetta_cl.protocols, "lsd_per_point", broken)
     with pytest.raises(RuntimeError, match="metric exploded"):
         main(["run", "gaussians8", "--epochs", "1", "--seeds", "1", "--methods", "vae"])
     client = MlflowClient(f"sqlite:///{tmp_path}/mlruns/mlflow.db")
@@ -120,7 +120,7 @@ def test_ctrl_c_mid_run_leaves_no_running_run(store, tmp_path, capsys, monkeypat
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(rosetta_cl.protocols, "lsd_split", interrupted)
+    monkeypatch.setattr(rosetta_cl.protocols, "lsd_per_point", interrupted)
     code, _, stderr = run_main(["run", "gaussians8", "--epochs", "1", "--seeds", "1",
                                 "--methods", "vae"], capsys)
     assert code == 1 and "Aborted." in stderr

