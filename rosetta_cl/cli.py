@@ -9,8 +9,10 @@ from __future__ import annotations
 import json
 import os
 import sys
+from pathlib import Path
 
 import click
+import numpy as np
 
 from .errors import ConfigError
 
@@ -29,7 +31,11 @@ def config_options(command):
     """The RunConfig options shared by ``run`` and ``tune``."""
     options = [
         click.option("--protocol", default="sequential", show_default=True,
-                     help="sequential | reproducibility"),
+                     help="sequential | reproducibility | continual"),
+        click.option("--accumulate", default="all", show_default=True,
+                     help="continual: anchors kept across experiences: all | latest | reselect"),
+        click.option("--reinit/--no-reinit", default=True, show_default=True,
+                     help="continual: fresh weights for every experience"),
         click.option("--methods", default="vae,bvae,rvae", show_default=True,
                      help="Comma-separated methods (see `rosetta-cl benchmarks`)."),
         click.option("--seeds", type=int, default=None,
@@ -58,6 +64,13 @@ def config_options(command):
         click.option("--template-arch-variant", default="same", show_default=True),
         click.option("--selection", default="kmeans", show_default=True,
                      help="How Rosetta points are chosen: kmeans | agglomerative | gmm | random."),
+        click.option("--data", default=None, metavar="FILE",
+                     help="Your own arrays (.npy, or .npz with x and optional y / part); "
+                          "the benchmark is then `data`."),
+        click.option("--split-by", default=None,
+                     help="How --data splits into D1 | D2: part | label:0,1|2,3 | half."),
+        click.option("--anchors", default=None, metavar="FILE",
+                     help="A .rosetta anchor file to anchor to instead of training a template."),
         click.option("--device", default="auto", show_default=True,
                      help="auto | cpu | cuda | cuda:N"),
         click.option("--seed", type=int, default=0, show_default=True,
@@ -112,6 +125,8 @@ def run(ctx, target, **options):
         values.update(tuned)
         explicit.update(tuned)
     track = {"tracking_uri": options["tracking_uri"], "experiment": options["experiment"]}
+    if target.endswith((".npy", ".npz")):  # `rosetta-cl run mine.npz` = `run data --data mine.npz`
+        target, values["data"] = "data", values["data"] or target
     if target.endswith(".toml"):
         from .specs import load_spec, run_spec
 
@@ -179,6 +194,123 @@ def tune(ctx, benchmark, beta_grid, rho_grid, **options):
     if result.parent_run_id:
         click.echo(f"MLflow tune run: {result.parent_run_id}; use it with "
                    f"`rosetta-cl run {benchmark} --from-tune {result.parent_run_id}`")
+
+
+@cli.group()
+def anchors():
+    """Portable anchor files (.rosetta): select, inspect, merge."""
+
+
+@anchors.command("select")
+@click.option("--model", "model_ref", required=True, metavar="RUN_ID|DIR",
+              help="An MLflow run of ours with a `model` artifact, or a model directory.")
+@click.option("--benchmark", default=None, help="Select from this benchmark's training part.")
+@click.option("--part", default="D1", show_default=True, help="Which part of the benchmark.")
+@click.option("--data", "data_file", default=None, metavar="FILE",
+              help="Select from your own inputs: .npy, or .npz with an array x.")
+@click.option("-k", "--rosetta-points", "k", type=int, required=True)
+@click.option("--selection", default="kmeans", show_default=True,
+              help="kmeans | agglomerative | gmm | random")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Benchmark split seed and selector seed.")
+@click.option("--subsample", type=int, default=None)
+@click.option("--data-dir", default=None)
+@click.option("-o", "--output", required=True, help="The .rosetta file to write.")
+@click.option("--force", is_flag=True, help="Overwrite an existing output file.")
+@click.option("--tracking-uri", default=None)
+def anchors_select(model_ref, benchmark, part, data_file, k, selection, seed, subsample,
+                   data_dir, output, force, tracking_uri):
+    """Select Rosetta points with a trained model and write them to a .rosetta file."""
+    from .anchor_file import (
+        check_fits,
+        load_model_ref,
+        read_user_arrays,
+        select_anchor_file,
+        write_anchor_file,
+    )
+
+    if (benchmark is None) == (data_file is None):
+        raise ConfigError("give exactly one of --benchmark B or --data FILE")
+    if Path(output).exists() and not force:
+        raise ConfigError(f"output {output} exists; pass --force to overwrite it")
+    if k < 1:
+        raise ConfigError(f"rosetta points k={k}: must be >= 1")
+    model, run_id = load_model_ref(model_ref, tracking_uri)
+    if data_file:
+        x = read_user_arrays(data_file)
+        source = {"data": Path(data_file).name}
+    else:
+        from .data import dataset_tensors
+        from .registry import BENCHMARKS
+
+        if benchmark not in BENCHMARKS:
+            raise ConfigError(f"unknown benchmark {benchmark!r}: allowed {', '.join(BENCHMARKS)}")
+        bench = BENCHMARKS[benchmark].make(seed, subsample=subsample, data_dir=data_dir)
+        if part not in bench.parts:
+            raise ConfigError(f"part {part!r}: allowed {', '.join(bench.parts)}")
+        x, _ = dataset_tensors(bench.train_stream[bench.parts.index(part)].dataset)
+        source = {"benchmark": benchmark, "part": part, "split_seed": seed,
+                  "subsample": subsample}
+    check_fits_model(model, x)
+    anchor_file = select_anchor_file(model, x, k, seed=seed, method=selection, source=source)
+    check_fits(anchor_file, model.config.input_dim, model.config.latent_dim, "the model")
+    path = write_anchor_file(anchor_file, output)
+    if run_id:
+        from mlflow.tracking import MlflowClient
+
+        from .tracking import resolve_tracking_uri
+
+        MlflowClient(resolve_tracking_uri(tracking_uri)).log_artifact(run_id, str(path),
+                                                                      "anchor_files")
+    click.echo(f"wrote {path}: {anchor_file.k} anchors, latent dim {anchor_file.latent_dim}, "
+               f"input shape {anchor_file.input_shape}, checksum {anchor_file.checksum[:12]}")
+
+
+def check_fits_model(model, x) -> None:
+    width = int(np.prod(x.shape[1:]))
+    if width != model.config.input_dim:
+        raise ConfigError(f"data of shape {tuple(x.shape[1:])} ({width} inputs) does not fit the "
+                          f"model ({model.config.input_dim} inputs)")
+
+
+@anchors.command("inspect")
+@click.argument("file")
+@click.option("--json", "as_json", is_flag=True)
+def anchors_inspect(file, as_json):
+    """Print an anchor file's metadata and a summary of its z_r (validates it first)."""
+    from .anchor_file import read_anchor_file
+
+    summary = read_anchor_file(file).summary()
+    if as_json:
+        click.echo(json.dumps(summary, indent=2))
+        return
+    click.echo(f"{file}: {summary['k']} anchors, latent dim {summary['latent_dim']}, input "
+               f"shape {tuple(summary['input_shape'])}, format v{summary['format_version']}")
+    for key in ("selection", "source", "template", "merged_from"):
+        if summary[key]:
+            click.echo(f"  {key}: {json.dumps(summary[key])}")
+    click.echo(f"  z_r std per dim: {summary['z_std_per_dim']}; |z_r| min/median/max: "
+               f"{summary['z_norm']['min']:.3g} / {summary['z_norm']['median']:.3g} / "
+               f"{summary['z_norm']['max']:.3g}")
+    click.echo(f"  created {summary['created']} by rosetta-cl {summary['rosetta_cl_version']}; "
+               f"checksum {summary['checksum']}")
+
+
+@anchors.command("merge")
+@click.argument("files", nargs=-1, required=True)
+@click.option("-o", "--output", required=True)
+@click.option("--force", is_flag=True, help="Overwrite an existing output file.")
+def anchors_merge(files, output, force):
+    """Combine anchor sets from labs that share a latent space."""
+    from .anchor_file import merge_anchor_files, read_anchor_file, write_anchor_file
+
+    if len(files) < 2:
+        raise ConfigError(f"merge needs at least 2 files, got {len(files)}")
+    if Path(output).exists() and not force:
+        raise ConfigError(f"output {output} exists; pass --force to overwrite it")
+    merged = merge_anchor_files([read_anchor_file(f) for f in files], list(files))
+    write_anchor_file(merged, output)
+    click.echo(f"wrote {output}: {merged.k} anchors from {len(files)} files")
 
 
 @cli.command()

@@ -10,7 +10,8 @@ from .architectures import ARCHITECTURES, VARIANTS
 from .errors import ConfigError
 from .selectors import SELECTORS
 
-PROTOCOLS = ("sequential", "reproducibility")
+PROTOCOLS = ("sequential", "reproducibility", "continual")
+ACCUMULATE = ("all", "latest", "reselect")
 QUICK_SEEDS = 3
 
 
@@ -39,6 +40,11 @@ class RunConfig:
     template_arch: str | None = None  # the template's (and target's) arch; None: same as arch
     template_arch_variant: str = "same"
     selection: str = "kmeans"  # how the template's Rosetta points are chosen (see selectors)
+    anchors: str | None = None  # a .rosetta file to use instead of training a template
+    data: str | None = None  # a user's .npy/.npz (benchmark "data"); see user_data
+    split_by: str | None = None  # how the user's data splits into D1 | D2: part, label:A|B, half
+    accumulate: str = "all"  # continual: anchors kept across experiences (all, latest, reselect)
+    reinit: bool = True  # continual: fresh weights for every experience (False: keep training)
 
     def as_params(self) -> dict[str, str]:
         params = asdict(self)
@@ -114,6 +120,8 @@ def resolve(config: RunConfig, benchmarks, methods) -> RunConfig:
     for name, value, variant in (("arch", arch, config.arch_variant),
                                  ("template arch", template_arch, config.template_arch_variant)):
         check_architecture(name, value, variant, config.benchmark, defaults.image_shape)
+    if config.accumulate not in ACCUMULATE:
+        raise ConfigError(f"accumulate {config.accumulate!r}: allowed {', '.join(ACCUMULATE)}")
     if config.selection not in SELECTORS:
         raise ConfigError(f"selection {config.selection!r}: allowed {', '.join(SELECTORS)}")
     obs_scale = config.obs_scale if config.obs_scale is not None else defaults.obs_scale

@@ -10,9 +10,11 @@ paper's portability setting: Bob trains a new model); otherwise it keeps trainin
 
 from __future__ import annotations
 
+import torch
 from avalanche.core import SupervisedPlugin
 
 from .anchors import Anchors, select_rosetta_points
+from .config import ACCUMULATE
 from .data import dataset_tensors
 from .losses import rosetta_term
 from .models import encode_means, reinitialize
@@ -30,6 +32,7 @@ class RosettaPlugin(SupervisedPlugin):
         select: bool = True,
         seed: int = 0,
         selection: str = "kmeans",
+        accumulate: str = "all",
         kmeans_niter: int = 25,
         max_points_per_centroid: int | None = None,
     ):
@@ -41,6 +44,9 @@ class RosettaPlugin(SupervisedPlugin):
         :param select: select new anchors after each experience (they are appended to the kept ones).
         :param seed: seed of the selector (k-means).
         :param selection: selector name (kmeans, agglomerative, gmm, random; see ``selectors``).
+        :param accumulate: what happens to earlier anchors after a new experience: ``all`` keeps
+            them and appends the new k, ``latest`` keeps only the new k, ``reselect`` selects k
+            over the union of the kept anchors (with their original z) and the new experience.
         :param max_points_per_centroid: subsample for k-means like FAISS's default (None: all points).
         """
         super().__init__()
@@ -49,6 +55,9 @@ class RosettaPlugin(SupervisedPlugin):
         if rho < 0:
             raise ValueError(f"rho={rho}: must be >= 0")
         self.k, self.rho, self.reinit, self.select, self.seed = k, float(rho), reinit, select, seed
+        if accumulate not in ACCUMULATE:
+            raise ValueError(f"accumulate {accumulate!r}: allowed {', '.join(ACCUMULATE)}")
+        self.accumulate = accumulate
         if selection not in SELECTORS:
             raise ValueError(f"selection {selection!r}: allowed {', '.join(SELECTORS)}")
         self.selection = selection
@@ -81,9 +90,35 @@ class RosettaPlugin(SupervisedPlugin):
         if not self.select:
             return
         x, _ = dataset_tensors(strategy.experience.dataset)
-        z = encode_means(strategy.model, x)
-        selection = select_rosetta_points(z, self.k, seed=self.seed, method=self.selection,
-                                          **self.options)
+        z = encode_means(strategy.model, x).cpu()
+        x = x.cpu()
+        if self.accumulate == "reselect" and self.anchors is not None:
+            x = torch.cat([self.anchors.x.to(x), x])  # earlier anchors keep their original z
+            z = torch.cat([self.anchors.z.to(z), z])
+        selection = select_rosetta_points(z, self.k, seed=self.seed,
+                                          method=self.selection, **self.options)
         self.selections.append(selection)
-        new = Anchors(x[selection.indices].cpu(), z[selection.indices].cpu())
-        self.anchors = new if self.anchors is None else self.anchors.concat(new)
+        new = Anchors(x[selection.indices], z[selection.indices])
+        if self.anchors is None or self.accumulate != "all":
+            self.anchors = new
+        else:
+            self.anchors = self.anchors.concat(new)
+
+
+class AnchorInputsPlugin(SupervisedPlugin):
+    """Adds the current anchors' inputs x_r (label -1) to each training experience's data, as the
+    paper does for every method (the baselines see the x_r as ordinary data). Reads the anchors
+    of ``rosetta`` (a RosettaPlugin, possibly with rho = 0) at the start of every experience."""
+
+    def __init__(self, rosetta: RosettaPlugin):
+        super().__init__()
+        self.rosetta = rosetta
+
+    def after_train_dataset_adaptation(self, strategy, **kwargs):
+        anchors = self.rosetta.anchors
+        if anchors is None:
+            return
+        from .streams import tensor_dataset
+
+        extra = tensor_dataset(anchors.x.cpu().numpy(), torch.full((len(anchors),), -1).numpy())
+        strategy.adapted_dataset = strategy.adapted_dataset.concat(extra)

@@ -147,7 +147,15 @@ class _Runner:
 
     def template(self):
         """Template VAE on D1; its RosettaPlugin selects the anchors after training.
-        Returns (anchors, the template's latent means of the validation parts)."""
+        Returns (anchors, the template's latent means of the validation parts).
+
+        With ``config.anchors`` (a ``.rosetta`` file: Bob's workflow) no template is trained:
+        the file's anchors are used and the template latents are None."""
+        if self.config.anchors:
+            from .anchor_file import read_anchor_file
+
+            self.tracker.log_file(self.config.anchors)
+            return read_anchor_file(self.config.anchors).anchors(), None
         _, latents, anchors, _ = self.train("vae", self.config.seed, self.bench.train_stream[0],
                                             name="template", role="template",
                                             val_x=self.valid_x[0])
@@ -210,12 +218,13 @@ def run_sequential(bench: Benchmark, config: RunConfig, tracker=None,
                       "LSD")
     # The anchors carry the template's geometry, so how far the template is from the target on D1
     # (its own best affine map, fitted on D1 alone) is the yardstick for the R-VAE's LSD_D1.
-    template_lsd = lsd(template["mu_D1"], target["mu_D1"])
-    tracker.log_metrics({"template_to_target_LSD_D1": template_lsd})
     extra = {**_spread_summary(spreads, target["mu_D1"]),
-             "template_to_target_LSD_D1": template_lsd,
              "linear_map": {m: {k: float(np.median(v)) for k, v in cols.items()}
                             for m, cols in maps.items()}}
+    if template is not None:
+        template_lsd = lsd(template["mu_D1"], target["mu_D1"])
+        tracker.log_metrics({"template_to_target_LSD_D1": template_lsd})
+        extra["template_to_target_LSD_D1"] = template_lsd
     return ProtocolResult(config, table, values, anchors, time.perf_counter() - start,
                           tracker.parent_run_id, extra)
 
@@ -261,5 +270,3 @@ def _spread_summary(spreads: dict[str, list[float]], target_mu) -> dict:
         out["target_latent_spread"] = latent_spread(target_mu)
     return out
 
-
-PROTOCOL_FUNCTIONS = {"sequential": run_sequential, "reproducibility": run_reproducibility}

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 from .strategies import BetaVAEStrategy, RosettaVAEStrategy, VAEStrategy
 from .streams import (
+    DIGITS5_DEFAULTS,
+    DIGITS5_DESCRIPTION,
     DIGITS_DEFAULTS,
     DIGITS_DESCRIPTION,
     GAUSSIANS8_DEFAULTS,
@@ -17,6 +19,7 @@ from .streams import (
     Benchmark,
     BenchmarkDefaults,
     digits,
+    digits5,
     gaussians8,
     mnist,
 )
@@ -59,6 +62,7 @@ def register_method(spec: MethodSpec) -> None:
 register_benchmark(BenchmarkSpec("gaussians8", gaussians8, GAUSSIANS8_DEFAULTS,
                                  GAUSSIANS8_DESCRIPTION))
 register_benchmark(BenchmarkSpec("digits", digits, DIGITS_DEFAULTS, DIGITS_DESCRIPTION))
+register_benchmark(BenchmarkSpec("digits5", digits5, DIGITS5_DEFAULTS, DIGITS5_DESCRIPTION))
 register_benchmark(BenchmarkSpec("mnist", mnist, MNIST_DEFAULTS, MNIST_DESCRIPTION))
 register_method(MethodSpec(
     "vae", lambda model, config, anchors, **kw: VAEStrategy(model=model, beta=1.0, **kw),

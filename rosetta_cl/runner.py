@@ -7,12 +7,18 @@ import json
 from dataclasses import replace
 
 from .config import RunConfig, resolve
+from .continual import run_continual
 from .errors import ConfigError
-from .protocols import PROTOCOL_FUNCTIONS, ProtocolResult
-from .registry import BENCHMARKS, METHODS
+from .protocols import ProtocolResult, run_reproducibility, run_sequential
+from .registry import BENCHMARKS, METHODS, BenchmarkSpec
 from .runs import Tracker
 from .streams import Benchmark
 from .tracking import check_store, get_or_create_experiment, resolve_tracking_uri
+from .user_data import NAME as USER_DATA
+from .user_data import user_benchmark
+
+PROTOCOL_FUNCTIONS = {"sequential": run_sequential, "reproducibility": run_reproducibility,
+                      "continual": run_continual}
 
 
 def run_benchmark(config: RunConfig, *, tracking_uri: str | None = None,
@@ -37,7 +43,17 @@ def run_benchmark(config: RunConfig, *, tracking_uri: str | None = None,
 
 def prepare(config: RunConfig, benches: dict | None = None) -> tuple[RunConfig, Benchmark]:
     """Resolve and check ``config``, build its benchmark (reused from ``benches`` when given)."""
-    config = resolve(config, BENCHMARKS, METHODS)
+    benchmarks = BENCHMARKS
+    if config.data or config.benchmark == USER_DATA:
+        if not config.data:
+            raise ConfigError(f"benchmark {USER_DATA!r} needs --data FILE (.npy or .npz)")
+        bench = user_benchmark(config.data, config.split_by, config.seed, config.subsample)
+        config = replace(config, benchmark=USER_DATA)
+        benchmarks = {**BENCHMARKS, USER_DATA: BenchmarkSpec(USER_DATA, None, bench.defaults,
+                                                             bench.description)}
+        config = resolve(config, benchmarks, METHODS)
+        return _check_k(config, bench)
+    config = resolve(config, benchmarks, METHODS)
     key = (config.benchmark, config.seed, config.subsample, config.data_dir)
     if benches is not None and key in benches:
         bench = benches[key]
@@ -46,6 +62,21 @@ def prepare(config: RunConfig, benches: dict | None = None) -> tuple[RunConfig, 
                                                   data_dir=config.data_dir)
         if benches is not None:
             benches[key] = bench
+    return _check_k(config, bench)
+
+
+def _check_k(config: RunConfig, bench: Benchmark) -> tuple[RunConfig, Benchmark]:
+    n_parts = len(bench.parts)
+    if config.protocol != "continual" and n_parts != 2:
+        raise ConfigError(f"{config.benchmark} has {n_parts} experiences; the {config.protocol} "
+                          "protocol uses 2 (use --protocol continual)")
+    if config.anchors:  # Bob's workflow: the file must fit this benchmark's models
+        from .anchor_file import check_fits, read_anchor_file
+
+        anchor_file = read_anchor_file(config.anchors)
+        check_fits(anchor_file, bench.input_dim, config.latent_dim,
+                   f"benchmark {config.benchmark}")
+        return replace(config, rosetta_points=anchor_file.k), bench
     n_first = len(bench.train_stream[0].dataset)
     if config.rosetta_points > n_first:
         raise ConfigError(f"rosetta points k={config.rosetta_points}: allowed 1 <= k <= {n_first}"

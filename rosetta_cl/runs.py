@@ -42,6 +42,9 @@ class NullTracker:
     def set_tags(self, tags):
         pass
 
+    def log_file(self, path):
+        pass
+
     def log_model(self, model):
         pass
 
@@ -97,6 +100,9 @@ class Tracker(NullTracker):
 
     def set_tags(self, tags):
         self.mlflow.set_tags({k: str(v) for k, v in tags.items()})
+
+    def log_file(self, path):
+        self.mlflow.log_artifact(str(path))
 
     def log_model(self, model):
         with tempfile.TemporaryDirectory() as tmp:

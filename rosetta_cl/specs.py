@@ -34,8 +34,8 @@ from pathlib import Path
 
 from .config import RunConfig
 from .errors import ConfigError
-from .protocols import PROTOCOL_FUNCTIONS, ProtocolResult
-from .runner import log_summary, open_tracker, prepare
+from .protocols import ProtocolResult
+from .runner import PROTOCOL_FUNCTIONS, log_summary, open_tracker, prepare
 from .runs import NullTracker
 from .summary import Stat
 

@@ -145,6 +145,23 @@ def digits(seed: int = 0, subsample: int | None = None, data_dir=None) -> Benchm
                           DIGITS_DEFAULTS, DIGITS_DESCRIPTION, subsample)
 
 
+DIGITS5_DEFAULTS = BenchmarkDefaults(latent_dim=8, rosetta_points=16, epochs=200,
+                                     hidden=(256, 128), likelihood="bernoulli", quick_epochs=3,
+                                     image_shape=(1, 8, 8))
+DIGITS5_DESCRIPTION = ("scikit-learn digits in 5 experiences D1..D5 = digits 0-1 | 2-3 | 4-5 | 6-7 |"
+                       " 8-9 (for --protocol continual)")
+
+
+def digits5(seed: int = 0, subsample: int | None = None, data_dir=None) -> Benchmark:
+    from sklearn.datasets import load_digits
+
+    data = load_digits()
+    x = (data.data / 16.0).astype(np.float32)
+    y = data.target.astype(np.int64)
+    return make_benchmark("digits5", x, y, y // 2, seed, tuple(f"D{i}" for i in range(1, 6)),
+                          DIGITS5_DEFAULTS, DIGITS5_DESCRIPTION, subsample)
+
+
 def mnist(seed: int = 0, subsample: int | None = None, data_dir=None) -> Benchmark:
     from .mnist_data import load_mnist
 

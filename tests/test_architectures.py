@@ -95,3 +95,21 @@ def test_conv_vae_learns_digits():
         opt.step()
         losses.append(loss.item())
     assert losses[-1] < 0.8 * losses[0]
+
+
+def test_template_and_methods_can_differ(store):
+    from mlflow.tracking import MlflowClient
+
+    from rosetta_cl import RunConfig, run_benchmark
+
+    result = run_benchmark(RunConfig(
+        benchmark="digits", quick=True, seeds=1, epochs=1, methods=("vae", "rvae"),
+        arch="resnet", arch_variant="simple", template_arch="resnet", subsample=200),
+        tracking_uri=store)
+    assert result.config.template_arch_variant == "same"
+    client = MlflowClient(store)
+    runs = client.search_runs([client.get_experiment_by_name("digits").experiment_id])
+    variant = {r.info.run_name: r.data.params.get("model.arch_variant") for r in runs}
+    assert variant["template"] == variant["target"] == "same"
+    assert variant["vae/seed1"] == variant["rvae/seed1"] == "simple"
+    assert {r.data.params.get("model.arch") for r in runs if r.info.run_name != "sequential-digits"} == {"resnet"}

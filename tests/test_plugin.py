@@ -96,3 +96,44 @@ def test_rosetta_strategy_logs_rosetta_term_per_epoch(tiny):
     assert metrics["train/rosetta"] > 0
     assert metrics["train/loss"] == pytest.approx(
         metrics["train/recon"] + metrics["train/kl"] + metrics["train/rosetta"], rel=1e-4)
+
+
+@pytest.fixture(scope="module")
+def three_experiences():
+    """8 Gaussians cut into 3 experiences by angle (a D1 -> D2 -> D3 stream)."""
+    from avalanche.benchmarks.scenarios.dataset_scenario import benchmark_from_datasets
+
+    from rosetta_cl.streams import tensor_dataset
+
+    x, y, _ = gaussians8_data(n_per_gaussian=30, seed=0)
+    parts = np.digitize(y, [3, 6])  # components 0-2 | 3-5 | 6-7
+    return benchmark_from_datasets(train=[tensor_dataset(x[parts == p], y[parts == p])
+                                          for p in range(3)]).train_stream
+
+
+@pytest.mark.parametrize(("mode", "sizes"), [("all", [3, 6, 9]), ("latest", [3, 3, 3]),
+                                             ("reselect", [3, 3, 3])])
+def test_three_experience_stream_accumulation(three_experiences, mode, sizes):
+    plugin = RosettaPlugin(k=3, rho=1.0, reinit=True, accumulate=mode)
+    strategy = stock_naive(VAE(ModelConfig(5, 2, (16, 16))), [plugin], epochs=2)
+    seen, history = [], []
+    for experience in three_experiences:
+        strategy.train(experience)
+        seen.append(len(plugin.anchors))
+        history.append(plugin.anchors.x.clone())
+    assert seen == sizes
+    x_all = [experience.dataset[i][0] for experience in three_experiences
+             for i in range(len(experience.dataset))]
+    pool = {tuple(np.round(v.numpy(), 6)) for v in x_all}
+    assert all(tuple(np.round(row.numpy(), 6)) in pool for row in plugin.anchors.x)
+    if mode == "latest":  # only the last experience's points
+        last = {tuple(np.round(three_experiences[2].dataset[i][0].numpy(), 6))
+                for i in range(len(three_experiences[2].dataset))}
+        assert all(tuple(np.round(row.numpy(), 6)) in last for row in plugin.anchors.x)
+    if mode == "all":  # earlier anchors are kept unchanged
+        assert torch.equal(history[2][:3], history[0])
+
+
+def test_bad_accumulate_mode():
+    with pytest.raises(ValueError, match="accumulate 'some'"):
+        RosettaPlugin(accumulate="some")

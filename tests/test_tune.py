@@ -66,3 +66,11 @@ def test_from_tune_needs_a_tune_run(store, capsys):
         main(["run", "gaussians8", "--from-tune", plain.parent_run_id, "--tracking-uri", store])
     assert exit_info.value.code == 2
     assert "not a finished `rosetta-cl tune` run" in capsys.readouterr().err
+
+
+def test_tune_reproducibility_without_tracking():
+    result = tune(RunConfig(benchmark="gaussians8", protocol="reproducibility", quick=True,
+                            epochs=1), (1.0,), (0.0, 0.75), track=False)
+    assert result.config.protocol == "reproducibility" and result.parent_run_id is None
+    assert result.best == {"beta": 1.0, "rho": min(result.grids["rho"],
+                                                   key=result.grids["rho"].get)}

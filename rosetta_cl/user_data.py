@@ -1,0 +1,112 @@
+"""A lab's own arrays as a benchmark: ``rosetta-cl run --data FILE [--split-by RULE]``.
+
+The file is a ``.npy`` (the inputs) or a ``.npz`` with ``x`` (inputs: (N, D) vectors or
+(N, H, W) / (N, C, H, W) images) and optionally ``y`` (labels) and ``part`` (the experience of
+each row, 0, 1, ...). Read without pickle. The D1 | D2 (| D3 ...) split comes from ``--split-by``:
+
+- ``part``: the file's ``part`` array (the default when the file has one);
+- ``label:0,1,2|3,4``: experiences by label sets (needs ``y``), ``|`` between experiences;
+- ``half``: seeded random halves (the paper's 3D Chairs split).
+
+Then every experience is split 60/40 into train and validation, as for the built-in benchmarks.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from .anchor_file import read_user_arrays
+from .errors import ConfigError
+from .streams import BenchmarkDefaults, make_benchmark
+
+NAME = "data"
+
+
+def read_user_file(path: str | Path) -> dict[str, np.ndarray]:
+    """x (float32, finite, N >= 2) and the optional y / part arrays of a user's file."""
+    path = Path(path)
+    x = read_user_arrays(path)
+    arrays = {"x": x}
+    if path.suffix == ".npz":
+        with np.load(path, allow_pickle=False) as f:
+            for key in ("y", "part"):
+                if key in f.files:
+                    a = np.asarray(f[key])
+                    if a.shape != (len(x),) or not np.issubdtype(a.dtype, np.integer):
+                        raise ConfigError(f"data file {path}: {key} must be {len(x)} integers "
+                                          f"(one per row of x), got {a.dtype} {a.shape}")
+                    arrays[key] = a.astype(np.int64)
+    return arrays
+
+
+def split_rule(rule: str | None, arrays: dict, seed: int, path) -> tuple[dict, np.ndarray]:
+    """The rows kept (``label:`` leaves out rows in no set) and the experience of each."""
+    n = len(arrays["x"])
+    rule = rule or ("part" if "part" in arrays else None)
+    allowed = "part, label:A|B (comma lists of labels), half"
+    if rule is None:
+        raise ConfigError(f"data file {path} has no part array: give --split-by ({allowed})")
+    if rule == "part":
+        if "part" not in arrays:
+            raise ConfigError(f"--split-by part: data file {path} has no part array")
+        part = arrays["part"]
+    elif rule == "half":
+        part = np.zeros(n, dtype=np.int64)
+        part[np.random.default_rng(seed).permutation(n)[n // 2 :]] = 1
+    elif rule.startswith("label:"):
+        if "y" not in arrays:
+            raise ConfigError(f"--split-by {rule}: data file {path} has no y (labels) array")
+        part = np.full(n, -1, dtype=np.int64)
+        try:
+            groups = [[int(v) for v in g.split(",") if v.strip()] for g in rule[6:].split("|")]
+        except ValueError:
+            raise ConfigError(f"--split-by {rule!r}: labels must be integers; allowed "
+                              f"{allowed}") from None
+        for i, labels in enumerate(groups):
+            part[np.isin(arrays["y"], labels)] = i
+        if len(groups) < 2:
+            raise ConfigError(f"--split-by {rule!r}: give at least two label sets (A|B)")
+        keep = part >= 0  # rows whose label is in no set are left out
+        arrays = {k: v[keep] for k, v in arrays.items()}
+        part = part[keep]
+        n_groups = len(groups)
+    else:
+        raise ConfigError(f"--split-by {rule!r}: allowed {allowed}")
+    if not rule.startswith("label:"):
+        n_groups = int(part.max()) + 1 if len(part) else 0
+    counts = np.bincount(part, minlength=n_groups) if len(part) else np.zeros(n_groups, int)
+    if len(counts) < 2:
+        raise ConfigError(f"--split-by {rule}: gives {len(counts)} experience(s); need >= 2")
+    for i, c in enumerate(counts):
+        if c < 5:
+            raise ConfigError(f"--split-by {rule}: experience D{i + 1} has {c} rows; each needs"
+                              " >= 5 (for its 60/40 train/validation split)")
+    return arrays, part
+
+
+def defaults_for(x: np.ndarray) -> BenchmarkDefaults:
+    """Defaults from the data: Bernoulli likelihood for data in [0, 1], Gaussian (learned
+    noise) otherwise; image shape from the array's rank."""
+    in_unit = bool(x.min() >= 0 and x.max() <= 1)
+    shape = None
+    if x.ndim == 3:
+        shape = (1, *x.shape[1:])
+    elif x.ndim == 4:
+        shape = tuple(x.shape[1:])
+    return BenchmarkDefaults(latent_dim=2, rosetta_points=16, epochs=200, hidden=(256, 128),
+                             likelihood="bernoulli" if in_unit else "gaussian", quick_epochs=3,
+                             image_shape=shape)
+
+
+def user_benchmark(path, split_by=None, seed: int = 0, subsample: int | None = None):
+    arrays, part = split_rule(split_by, read_user_file(path), seed, path)
+    x = arrays["x"]
+    y = arrays.get("y", np.zeros(len(x), dtype=np.int64))
+    parts = tuple(f"D{i + 1}" for i in range(int(part.max()) + 1))
+    defaults = defaults_for(x)
+    flat = x.reshape(len(x), math.prod(x.shape[1:]))
+    return make_benchmark(NAME, flat, y, part, seed, parts, defaults,
+                          f"user data {Path(path).name}", subsample)

@@ -1,0 +1,72 @@
+"""A lab's own arrays: `rosetta-cl run mine.npz --split-by ...` and its errors."""
+
+import json
+
+import numpy as np
+import pytest
+
+from rosetta_cl.cli import main
+from rosetta_cl.user_data import user_benchmark
+
+
+def run_main(argv, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    out = capsys.readouterr()
+    return exit_info.value.code, out.out, out.err
+
+
+@pytest.fixture
+def labelled(tmp_path):
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(4), 60)
+    x = rng.normal(size=(240, 6)) + 3.0 * y[:, None]
+    path = tmp_path / "mine.npz"
+    np.savez(path, x=x, y=y)
+    return path
+
+
+def test_run_on_user_arrays_split_by_label(labelled, capsys, store):
+    code, out, err = run_main(["run", str(labelled), "--split-by", "label:0,1|2,3", "--quick",
+                               "--seeds", "2", "-k", "4", "--json"], capsys)
+    assert code == 0, err
+    summary = json.loads(out)
+    assert summary["benchmark"] == "data" and summary["config"]["data"] == str(labelled)
+    assert summary["table"]["rows"][0]["LSD_D1"]["normalized"]["median"] == 0.0
+
+
+def test_splits(labelled, tmp_path):
+    bench = user_benchmark(labelled, "label:0|3", seed=0)  # labels 1, 2 are left out
+    sizes = [len(e.dataset) + len(v.dataset) for e, v in zip(bench.train_stream,
+                                                             bench.valid_stream)]
+    assert sizes == [60, 60] and bench.defaults.likelihood == "gaussian"
+    half = user_benchmark(labelled, "half", seed=0)
+    assert [len(e.dataset) for e in half.train_stream] == [72, 72]
+    images = tmp_path / "img.npz"
+    rng = np.random.default_rng(0)
+    np.savez(images, x=rng.random((50, 8, 8)), part=np.repeat([0, 1], 25))
+    bench = user_benchmark(images)  # part array: the default rule
+    assert bench.input_dim == 64 and bench.defaults.image_shape == (1, 8, 8)
+    assert bench.defaults.likelihood == "bernoulli"
+
+
+@pytest.mark.parametrize(("arrays", "args", "message"), [
+    ({"x": np.full((20, 3), np.nan)}, ["--split-by", "half"], "NaN/inf"),
+    ({"x": np.zeros(20)}, ["--split-by", "half"], "expected (points, ...)"),
+    ({"x": np.zeros((20, 3))}, [], "has no part array: give --split-by"),
+    ({"x": np.zeros((20, 3)), "y": np.zeros(20, int)}, ["--split-by", "label:0|1"],
+     "experience D2 has 0 rows"),
+    ({"x": np.zeros((20, 3)), "y": np.zeros(20)}, ["--split-by", "label:0|1"],
+     "y must be 20 integers"),
+    ({"x": np.zeros((30, 3)), "part": np.repeat([0, 1, 2], 10)}, [],
+     "data has 3 experiences; the sequential protocol uses 2"),
+    ({"x": np.zeros((20, 3))}, ["--split-by", "thirds"], "allowed part, label:A|B"),
+    ({"x": np.zeros((20, 3))}, ["--split-by", "label:0|1"], "has no y (labels) array"),
+])
+def test_bad_user_data_is_one_line_error(arrays, args, message, tmp_path, capsys):
+    path = tmp_path / "bad.npz"
+    np.savez(path, **arrays)
+    code, _, err = run_main(["run", str(path), *args, "--tracking-uri",
+                             f"sqlite:///{tmp_path}/db.sqlite"], capsys)
+    assert code == 2 and message in err and err.count("\n") == 1, err
+    assert not (tmp_path / "db.sqlite").exists()
