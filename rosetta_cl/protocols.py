@@ -143,7 +143,27 @@ class _Runner:
             anchors_out = strategy.rosetta.anchors if role == "template" else None
             if anchors_out is not None:
                 self.tracker.log_anchors(anchors_out)
+                self.tracker.log_anchor_file(self._anchor_file(model, anchors_out, experience,
+                                                               seed))
         return model, latents, anchors_out, metrics
+
+    def _anchor_file(self, model, anchors: Anchors, experience, seed: int):
+        """The template's anchors as a portable ``.rosetta`` file (what Alice shares)."""
+        from dataclasses import asdict
+
+        from .anchor_file import fingerprint, make_anchor_file
+
+        x, _ = dataset_tensors(experience.dataset)
+        config = model.config
+        return make_anchor_file(
+            anchors.x, anchors.z, input_shape=config.image_shape or (config.input_dim,),
+            selection={"method": self.config.selection, "k": self.config.rosetta_points,
+                       "seed": seed},
+            template={k: list(v) if isinstance(v, tuple) else v
+                      for k, v in asdict(config).items()},
+            source={"benchmark": self.config.benchmark, "part": self.bench.parts[0],
+                    "split_seed": self.config.seed, "subsample": self.config.subsample,
+                    "n": len(x), "fingerprint": fingerprint(x)})
 
     def template(self):
         """Template VAE on D1; its RosettaPlugin selects the anchors after training.

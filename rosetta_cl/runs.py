@@ -45,6 +45,9 @@ class NullTracker:
     def log_file(self, path):
         pass
 
+    def log_anchor_file(self, anchor_file):
+        pass
+
     def log_model(self, model):
         pass
 
@@ -103,6 +106,13 @@ class Tracker(NullTracker):
 
     def log_file(self, path):
         self.mlflow.log_artifact(str(path))
+
+    def log_anchor_file(self, anchor_file):
+        from .anchor_file import write_anchor_file
+
+        with tempfile.TemporaryDirectory() as tmp:
+            self.mlflow.log_artifact(str(write_anchor_file(anchor_file,
+                                                           Path(tmp) / "anchors.rosetta")))
 
     def log_model(self, model):
         with tempfile.TemporaryDirectory() as tmp:

@@ -262,3 +262,18 @@ def test_alice_and_bob_share_only_the_anchor_file(tmp_path):
     assert bob_d1 < 0.9 * vae_d1
     assert "template_to_target_LSD_D1" not in result  # Bob trained no template
     assert not (bob / "mlruns" / "mlflow.db").samefile(alice / "mlruns" / "mlflow.db")
+
+
+def test_template_run_logs_a_portable_anchor_file(store):
+    from rosetta_cl import RunConfig, run_benchmark
+
+    run_benchmark(RunConfig(benchmark="gaussians8", quick=True, seeds=1, epochs=1,
+                            methods=("rvae",)), tracking_uri=store)
+    client = MlflowClient(store)
+    (template,) = client.search_runs(
+        [client.get_experiment_by_name("gaussians8").experiment_id], "tags.role = 'template'")
+    shared = read_anchor_file(client.download_artifacts(template.info.run_id, "anchors.rosetta"))
+    with np.load(client.download_artifacts(template.info.run_id, "anchors.npz")) as plain:
+        assert np.array_equal(shared.x, plain["x"]) and np.array_equal(shared.z, plain["z"])
+    assert shared.k == 8 and shared.source["benchmark"] == "gaussians8"
+    assert shared.source["n"] == 1200 and shared.selection["method"] == "kmeans"
