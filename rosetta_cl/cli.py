@@ -71,6 +71,11 @@ def config_options(command):
                      help="How --data splits into D1 | D2: part | label:0,1|2,3 | half."),
         click.option("--anchors", default=None, metavar="FILE",
                      help="A .rosetta anchor file to anchor to instead of training a template."),
+        click.option("--plugin", "plugins", multiple=True, metavar="NAME[:key=value,...]",
+                     help="Add an Avalanche plugin to every method (repeatable; see "
+                          "`rosetta-cl plugins`)."),
+        click.option("--plugins-dir", default=None,
+                     help="Local plugins folder (default $ROSETTA_CL_PLUGINS_DIR, ./plugins)."),
         click.option("--device", default="auto", show_default=True,
                      help="auto | cpu | cuda | cuda:N"),
         click.option("--seed", type=int, default=0, show_default=True,
@@ -153,8 +158,9 @@ def run(ctx, target, **options):
                f"beta={c.beta}, latent dim {c.latent_dim}, arch {c.arch}; "
                f"{result.wall_time_s:.1f} s")
     click.echo(result.table.markdown())
-    spread = ", ".join(f"{m} {v:.3g}" for m, v in result.extra["latent_spread"].items())
-    click.echo(f"latent spread (median over runs of total variance of mu on D1): {spread}")
+    if result.extra.get("latent_spread"):
+        spread = ", ".join(f"{m} {v:.3g}" for m, v in result.extra["latent_spread"].items())
+        click.echo(f"latent spread (median over runs of total variance of mu on D1): {spread}")
     if "template_to_target_LSD_D1" in result.extra:
         click.echo("template -> target LSD on D1 (where the anchors come from): "
                    f"{result.extra['template_to_target_LSD_D1']:.3g}")
@@ -314,9 +320,30 @@ def anchors_merge(files, output, force):
 
 
 @cli.command()
+@click.option("--plugins-dir", default=None, help="Local plugins folder.")
+def plugins(plugins_dir):
+    """List methods, benchmarks, plugins and anchor selectors, and where each came from."""
+    from .extensions import load_extensions
+    from .registry import BENCHMARKS, METHODS, PLUGINS
+    from .selectors import SELECTORS
+
+    load_extensions(plugins_dir)
+    for title, table in (("methods", METHODS), ("benchmarks", BENCHMARKS), ("plugins", PLUGINS)):
+        click.echo(f"{title}:")
+        for spec in table.values():
+            options = getattr(spec, "options", None)
+            extra = f" options {options}" if options else ""
+            click.echo(f"  {spec.name:<12} [{spec.source}] {spec.description}{extra}")
+    click.echo("selectors: " + ", ".join(SELECTORS) + " [built-in]")
+
+
+@cli.command()
 def benchmarks():
     """List the benchmark streams and methods."""
+    from .extensions import load_extensions
     from .registry import BENCHMARKS, METHODS
+
+    load_extensions()
 
     click.echo("benchmarks:")
     for spec in BENCHMARKS.values():

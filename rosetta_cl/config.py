@@ -45,10 +45,13 @@ class RunConfig:
     split_by: str | None = None  # how the user's data splits into D1 | D2: part, label:A|B, half
     accumulate: str = "all"  # continual: anchors kept across experiences (all, latest, reselect)
     reinit: bool = True  # continual: fresh weights for every experience (False: keep training)
+    plugins: tuple[str, ...] = ()  # "name:key=value,..." Avalanche plugins added to every method
+    plugins_dir: str | None = None  # local plugins folder (default $ROSETTA_CL_PLUGINS_DIR, ./plugins)
 
     def as_params(self) -> dict[str, str]:
         params = asdict(self)
         params["methods"] = ",".join(self.methods)
+        params["plugins"] = ";".join(self.plugins)
         return {k: str(v) for k, v in params.items()}
 
 

@@ -22,6 +22,7 @@ import torch
 from avalanche.benchmarks.scenarios.dataset_scenario import benchmark_from_datasets
 from tqdm.auto import tqdm
 
+from .extensions import make_plugins
 from .metrics import fit_linear_map, lsd_per_point
 from .models import VAE, encode_means
 from .plugin import AnchorInputsPlugin, RosettaPlugin
@@ -79,7 +80,8 @@ def run_continual(bench, config, tracker=None, progress: bool = False) -> Protoc
                 model, config, None, lr=config.lr, train_mb_size=config.batch_size,
                 train_epochs=config.epochs, device=runner.device, seed=seed,
                 loggers=tracker.loggers(), val_x=None,
-                plugins=[rosetta, AnchorInputsPlugin(rosetta), _EpochBar(name, progress)])
+                plugins=[rosetta, AnchorInputsPlugin(rosetta), _EpochBar(name, progress),
+                         *make_plugins(config.plugins)])
             for t, experience in enumerate(bench.train_stream, start=1):
                 strategy.train(experience)
                 metrics = _evaluate(model, runner, targets.get(t), t, seed)

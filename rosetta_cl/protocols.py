@@ -25,6 +25,7 @@ from tqdm.auto import tqdm
 from .anchors import Anchors
 from .config import RunConfig, resolve_device
 from .data import dataset_tensors
+from .extensions import make_plugins, parse_plugin
 from .metrics import fit_linear_map, linear_map_analysis, lsd, lsd_per_point, rv_per_point
 from .models import VAE, ModelConfig, encode_means
 from .registry import METHODS
@@ -106,7 +107,9 @@ class _Runner:
 
     def params(self, method: str, seed: int, role: str) -> dict:
         model_config = self.model_configs[role]
-        return {**self.config.as_params(), "method": method, "run_seed": str(seed),
+        plugins = {f"plugin.{name}": str(options) for name, options in
+                   map(parse_plugin, self.config.plugins)} if role == "method" else {}
+        return {**self.config.as_params(), **plugins, "method": method, "run_seed": str(seed),
                 "beta_used": str(self.config.beta if method == "bvae" else 1.0),
                 **{f"model.{k}": str(v) for k, v in vars(model_config).items()}}
 
@@ -125,6 +128,8 @@ class _Runner:
                       "train_epochs": self.config.epochs, "device": self.device, "seed": seed,
                       "loggers": self.tracker.loggers(), "val_x": val_x,
                       "plugins": [_EpochBar(name, self.progress)]}
+            if role == "method":  # --plugin: fresh instances for every trained model
+                common["plugins"] += make_plugins(self.config.plugins)
             if role == "template":
                 strategy = RosettaVAEStrategy(model=model, k=self.config.rosetta_points, rho=0.0,
                                               select=True, selection=self.config.selection,

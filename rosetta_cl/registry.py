@@ -31,6 +31,7 @@ class BenchmarkSpec:
     make: Callable[..., Benchmark]  # (seed, subsample=None, data_dir=None) -> Benchmark
     defaults: BenchmarkDefaults
     description: str
+    source: str = "built-in"
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,7 @@ class MethodSpec:
     make: Callable
     description: str
     anchored: bool  # trained with the Rosetta term (the others only see x_r as data)
+    source: str = "built-in"
 
 
 BENCHMARKS: dict[str, BenchmarkSpec] = {}
@@ -75,3 +77,28 @@ register_method(MethodSpec(
         model=model, k=config.rosetta_points, rho=config.rho, anchors=anchors, select=False, **kw),
     "Rosetta VAE: VAE + rho (R/B) sum ||z_r - mu(x_r)||^2 on the template's anchors",
     anchored=True))
+
+
+@dataclass(frozen=True)
+class PluginSpec:
+    """An Avalanche plugin that ``--plugin NAME:key=value,...`` adds to every method's strategy.
+
+    ``make(**options)`` returns a fresh plugin instance (one per trained model); ``options`` maps
+    each accepted option to its default (the CLI converts values to the default's type).
+    """
+
+    name: str
+    make: Callable
+    description: str
+    options: dict
+    source: str = "built-in"
+
+
+PLUGINS: dict[str, PluginSpec] = {}
+
+
+def register_plugin(spec: PluginSpec) -> None:
+    if spec.name in PLUGINS:
+        raise ValueError(f"plugin {spec.name!r} from {spec.source} clashes with the one from "
+                         f"{PLUGINS[spec.name].source}")
+    PLUGINS[spec.name] = spec

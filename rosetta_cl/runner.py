@@ -9,6 +9,7 @@ from dataclasses import replace
 from .config import RunConfig, resolve
 from .continual import run_continual
 from .errors import ConfigError
+from .extensions import load_extensions, parse_plugin
 from .protocols import ProtocolResult, run_reproducibility, run_sequential
 from .registry import BENCHMARKS, METHODS, BenchmarkSpec
 from .runs import Tracker
@@ -43,6 +44,9 @@ def run_benchmark(config: RunConfig, *, tracking_uri: str | None = None,
 
 def prepare(config: RunConfig, benches: dict | None = None) -> tuple[RunConfig, Benchmark]:
     """Resolve and check ``config``, build its benchmark (reused from ``benches`` when given)."""
+    load_extensions(config.plugins_dir)
+    for text in config.plugins:
+        parse_plugin(text)  # unknown plugins and options fail before anything runs
     benchmarks = BENCHMARKS
     if config.data or config.benchmark == USER_DATA:
         if not config.data:

@@ -61,8 +61,9 @@ class Spec:
         quick_settings = dict(self.quick) if quick else {}
         values = quick_settings.pop("values", self.vary_values)
         base = {**self.run, **quick_settings, **(overrides or {}), "quick": quick}
-        if "methods" in base:
-            base["methods"] = tuple(base["methods"])
+        for key in ("methods", "plugins"):
+            if key in base:
+                base[key] = tuple(base[key])
         if self.vary_field is None:
             return [("", RunConfig(**base))]
         if self.vary_field in (overrides or {}):

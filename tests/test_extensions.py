@@ -1,0 +1,122 @@
+"""Extensions: an installed package's entry point and a file in plugins/ are both found and
+usable from `rosetta-cl run`; broken plugins and clashes are clear errors naming the source."""
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from rosetta_cl import extensions, registry
+from rosetta_cl.cli import main
+
+REPO_PLUGINS = Path(__file__).resolve().parents[1] / "plugins"
+
+
+@pytest.fixture(autouse=True)
+def clean_registry():
+    """Each test starts from the built-ins and leaves them as they were."""
+    saved = [dict(t) for t in (registry.METHODS, registry.BENCHMARKS, registry.PLUGINS)]
+    loaded = set(extensions._loaded)
+    yield
+    for table, before in zip((registry.METHODS, registry.BENCHMARKS, registry.PLUGINS), saved):
+        table.clear()
+        table.update(before)
+    extensions._loaded.clear()
+    extensions._loaded.update(loaded)
+
+
+def run_main(argv, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    out = capsys.readouterr()
+    return exit_info.value.code, out.out, out.err
+
+
+SPY = '''
+from avalanche.core import SupervisedPlugin
+from rosetta_cl.registry import PluginSpec, register_plugin
+
+CALLS = []
+
+class Spy(SupervisedPlugin):
+    def __init__(self, tag):
+        super().__init__()
+        self.tag = tag
+
+    def after_training_exp(self, strategy, **kwargs):
+        CALLS.append(self.tag)
+
+def register():
+    register_plugin(PluginSpec("spy", lambda tag="x": Spy(tag), "records trainings", {"tag": "x"}))
+'''
+
+
+@pytest.fixture
+def installed_package(tmp_path, monkeypatch):
+    """A distribution with a `rosetta_cl.plugins` entry point, importable from sys.path."""
+    site = tmp_path / "site"
+    (site / "spyplugin").mkdir(parents=True)
+    (site / "spyplugin" / "__init__.py").write_text(SPY)
+    info = site / "spyplugin-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: spyplugin\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[rosetta_cl.plugins]\nspy = spyplugin:register\n")
+    monkeypatch.syspath_prepend(str(site))
+    yield
+    sys.modules.pop("spyplugin", None)
+
+
+def test_installed_plugin_is_found_and_used_by_run(installed_package, store, capsys):
+    code, out, _ = run_main(["plugins"], capsys)
+    assert code == 0 and "spy" in out and "entry point spy (spyplugin:register)" in out
+    code, out, err = run_main(["run", "gaussians8", "--quick", "--seeds", "1", "--epochs", "1",
+                               "--plugin", "spy:tag=hello", "--json"], capsys)
+    assert code == 0, err
+    import spyplugin
+
+    assert spyplugin.CALLS == ["hello"] * 3  # one per method model (not template/target)
+    client = MlflowClient(store)
+    runs = client.search_runs([client.get_experiment_by_name("gaussians8").experiment_id],
+                              "tags.role = 'method'")
+    assert {r.data.params["plugin.spy"] for r in runs} == {"{'tag': 'hello'}"}
+    assert json.loads(out)["config"]["plugins"] == "spy:tag=hello"
+
+
+def test_local_file_plugin_ewc_runs_in_the_continual_protocol(capsys, store):
+    code, out, err = run_main([
+        "run", "digits5", "--protocol", "continual", "--quick", "--seeds", "1", "--epochs", "1",
+        "--methods", "rvae", "--no-reinit", "--subsample", "60", "-k", "3", "--plugins-dir",
+        str(REPO_PLUGINS), "--plugin", "ewc:ewc_lambda=1000", "--json"], capsys)
+    assert code == 0, err
+    assert registry.PLUGINS["ewc"].source == str(REPO_PLUGINS / "ewc.py")
+    with_ewc = json.loads(out)["values"]["rvae"]
+    code, out, _ = run_main([
+        "run", "digits5", "--protocol", "continual", "--quick", "--seeds", "1", "--epochs", "1",
+        "--methods", "rvae", "--no-reinit", "--subsample", "60", "-k", "3", "--json"], capsys)
+    assert json.loads(out)["values"]["rvae"] != with_ewc  # the penalty changed the training
+
+
+def test_broken_plugin_file_names_the_file(tmp_path, capsys):
+    (tmp_path / "broken.py").write_text("import not_a_module_anywhere\n")
+    code, _, err = run_main(["run", "gaussians8", "--plugins-dir", str(tmp_path)], capsys)
+    assert code == 2 and str(tmp_path / "broken.py") in err
+    assert "ModuleNotFoundError" in err and err.count("\n") == 1
+
+
+def test_clash_names_both_sources(tmp_path, capsys):
+    (tmp_path / "a.py").write_text(SPY + "\nregister()\n")
+    (tmp_path / "b.py").write_text(SPY + "\nregister()\n")
+    code, _, err = run_main(["plugins", "--plugins-dir", str(tmp_path)], capsys)
+    assert code == 2 and "clashes" in err and "a.py" in err
+
+
+def test_bad_plugin_options(capsys):
+    code, _, err = run_main(["run", "gaussians8", "--plugins-dir", str(REPO_PLUGINS),
+                             "--plugin", "ewc:ewc_lambda=lots"], capsys)
+    assert code == 2 and "plugin ewc option ewc_lambda='lots': expected float" in err
+    code, _, err = run_main(["run", "gaussians8", "--plugins-dir", str(REPO_PLUGINS),
+                             "--plugin", "ewc:speed=3"], capsys)
+    assert code == 2 and "allowed ewc_lambda=<float>" in err
+
