@@ -66,11 +66,19 @@ class Spec:
                 base[key] = tuple(base[key])
         if self.vary_field is None:
             return [("", RunConfig(**base))]
+        values = tuple(tuple(v) if isinstance(v, list) else v for v in values)
         if self.vary_field in (overrides or {}):
             raise ConfigError(f"{self.vary_field} is varied by spec {self.name}; it cannot also be"
                               " set on the command line")
         label = SHORT.get(self.vary_field, self.vary_field)
-        return [(f"{label}={v}", RunConfig(**{**base, self.vary_field: v})) for v in values]
+        return [(f"{label}={_label(v)}", RunConfig(**{**base, self.vary_field: v}))
+                for v in values]
+
+
+def _label(value) -> str:
+    if isinstance(value, tuple):
+        return "+".join(str(v).split(":")[0] for v in value) or "none"
+    return str(value)
 
 
 def load_spec(path: str | Path) -> Spec:
@@ -101,6 +109,11 @@ def load_spec(path: str | Path) -> Spec:
     _check_keys(path, "[quick]", quick, (*CONFIG_FIELDS, "values"))
     paper = data.get("paper", {})
     _check_keys(path, "[paper]", paper, ("source", "note", "values"))
+    for table in (run, quick):  # folders in a spec are relative to the spec file
+        if table.get("plugins_dir") and not Path(table["plugins_dir"]).is_absolute():
+            table["plugins_dir"] = str((path.parent / table["plugins_dir"]).resolve())
+    if vary_field in ("plugins", "methods"):
+        values = tuple(tuple(v) for v in values)
     return Spec(path.stem, data.get("title", path.stem), dict(run), vary_field, values,
                 dict(quick), dict(paper), data.get("description", ""))
 
@@ -163,8 +176,13 @@ def spec_table(spec: Spec, results: list[tuple[str, ProtocolResult]]) -> SpecTab
     columns: list[str] = []
     for label, result in results:
         table = result.table
-        for column in table.columns:
+        shown = table.columns
+        if shown[-1].startswith("after_"):  # continual: the state after the last experience
+            last = shown[-1].split("/")[0]
+            shown = [c for c in shown if c.startswith(f"{last}/")]
+        for column in shown:
             part = column.removeprefix(f"{metric}_") if len(table.columns) > 1 else metric
+            part = part.replace(f"/{metric}_", " ")
             name = " ".join(x for x in (label, part) if x)
             columns.append(name)
             for method in table.raw:

@@ -120,3 +120,48 @@ def test_bad_plugin_options(capsys):
                              "--plugin", "ewc:speed=3"], capsys)
     assert code == 2 and "allowed ewc_lambda=<float>" in err
 
+
+
+def test_lwf_and_replay_add_their_terms_and_bound_the_memory(capsys):
+    """Shipped combinations with a stock avalanche strategy: both add a positive term to the
+    loss from the second experience on; replay keeps at most mem_size stored points."""
+    import numpy as np
+    import torch
+    from avalanche.core import SupervisedPlugin
+    from avalanche.training import Naive
+    from avalanche.training.plugins import EvaluationPlugin
+
+    from rosetta_cl import VAE, ModelConfig
+    from rosetta_cl.streams import BenchmarkDefaults, gaussians8_data, make_benchmark
+
+    extensions.load_extensions(str(REPO_PLUGINS))
+    x, y, part = gaussians8_data(n_per_gaussian=30, seed=0)
+    bench = make_benchmark("tiny", x, y, part, 0, ("D1", "D2"),
+                           BenchmarkDefaults(2, 4, 2, (16,), "gaussian"))
+
+    class Added(SupervisedPlugin):  # runs after the plugin under test: loss - ELBO
+        def __init__(self):
+            super().__init__()
+            self.extra = []
+
+        def before_backward(self, strategy, **kwargs):
+            out = strategy.mb_output
+            elbo = out.recon_nll.mean() + out.kl.mean()
+            self.extra.append((strategy.clock.train_exp_counter,
+                               float(strategy.loss.detach() - elbo.detach())))
+
+    for name, options in (("lwf", {"alpha": 5.0}), ("replay", {"mem_size": 50})):
+        torch.manual_seed(0)
+        model = VAE(ModelConfig(5, 2, (16,)))
+        plugin, spy = registry.PLUGINS[name].make(**options), Added()
+        strategy = Naive(model=model, optimizer=torch.optim.Adam(model.parameters(), 1e-3),
+                         criterion=lambda out, y: out.recon_nll.mean() + out.kl.mean(),
+                         train_mb_size=32, train_epochs=2, plugins=[plugin, spy],
+                         evaluator=EvaluationPlugin())
+        for experience in bench.train_stream:
+            strategy.train(experience)
+        first = [v for e, v in spy.extra if e == 0]
+        second = [v for e, v in spy.extra if e == 1]
+        assert np.allclose(first, 0, atol=1e-5) and all(v > 0 for v in second[1:]), name
+        if name == "replay":
+            assert sum(len(m) for m, _ in plugin.memory) <= 50

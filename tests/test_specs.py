@@ -48,9 +48,11 @@ def check_layout(path, result, store):
     spec = result.spec
     table = result.table
     configs = spec.configs(quick=True)
-    sequential = configs[0][1].protocol == "sequential"
+    protocol = configs[0][1].protocol
+    sequential = protocol in ("sequential", "continual")  # LSD tables
     assert table.metric == ("LSD" if sequential else "RV")
-    assert len(table.columns) == len(configs) * (2 if sequential else 1)
+    per_config = {"sequential": 2, "reproducibility": 1, "continual": 5}[protocol]
+    assert len(table.columns) == len(configs) * per_config
     assert list(table.normalized) == list(spec.run["methods"])  # rows = methods, in order
     for column in table.columns:
         vae = table.normalized["vae"][column]
