@@ -230,7 +230,6 @@ def anchors_select(model_ref, benchmark, part, data_file, k, selection, seed, su
     from .anchor_file import (
         check_fits,
         load_model_ref,
-        read_user_arrays,
         select_anchor_file,
         write_anchor_file,
     )
@@ -243,6 +242,8 @@ def anchors_select(model_ref, benchmark, part, data_file, k, selection, seed, su
         raise ConfigError(f"rosetta points k={k}: must be >= 1")
     model, run_id = load_model_ref(model_ref, tracking_uri)
     if data_file:
+        from .user_data import read_user_arrays
+
         x = read_user_arrays(data_file)
         source = {"data": Path(data_file).name}
     else:

@@ -112,8 +112,6 @@ def load_spec(path: str | Path) -> Spec:
     for table in (run, quick):  # folders in a spec are relative to the spec file
         if table.get("plugins_dir") and not Path(table["plugins_dir"]).is_absolute():
             table["plugins_dir"] = str((path.parent / table["plugins_dir"]).resolve())
-    if vary_field in ("plugins", "methods"):
-        values = tuple(tuple(v) for v in values)
     return Spec(path.stem, data.get("title", path.stem), dict(run), vary_field, values,
                 dict(quick), dict(paper), data.get("description", ""))
 

@@ -18,11 +18,38 @@ from pathlib import Path
 
 import numpy as np
 
-from .anchor_file import read_user_arrays
 from .errors import ConfigError
 from .streams import BenchmarkDefaults, make_benchmark
 
 NAME = "data"
+
+
+def read_user_arrays(path: str | Path) -> np.ndarray:
+    """Inputs from a user's ``.npy`` or ``.npz`` (array ``x``), read without pickle."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"data file {path} does not exist")
+    try:
+        loaded = np.load(path, allow_pickle=False)
+        if isinstance(loaded, np.lib.npyio.NpzFile):
+            with loaded:
+                if "x" not in loaded.files:
+                    raise ConfigError(f"data file {path}: no array x in it (has "
+                                      f"{', '.join(loaded.files) or 'nothing'})")
+                x = loaded["x"]
+        else:
+            x = loaded
+    except (ValueError, OSError, EOFError) as exc:
+        reason = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+        raise ConfigError(f"data file {path}: cannot read it as .npy/.npz without pickle "
+                          f"({reason})") from None
+    x = np.asarray(x)
+    if x.ndim < 2 or len(x) == 0:
+        raise ConfigError(f"data file {path}: x has shape {x.shape}; expected (points, ...)")
+    if not np.issubdtype(x.dtype, np.number) or not np.isfinite(x).all():
+        raise ConfigError(f"data file {path}: x must be finite numbers (NaN/inf or non-numeric "
+                          "found)")
+    return x.astype(np.float32)
 
 
 def read_user_file(path: str | Path) -> dict[str, np.ndarray]:
