@@ -24,24 +24,12 @@ from tqdm.auto import tqdm
 
 from .extensions import make_plugins
 from .metrics import fit_linear_map, lsd_per_point
-from .models import VAE, encode_means
+from .models import VAE, elbo_terms, encode_means
 from .plugin import AnchorInputsPlugin, RosettaPlugin
 from .protocols import ProtocolResult, _EpochBar, _Runner
 from .registry import METHODS
 from .runs import NullTracker
 from .summary import summarize
-
-
-@torch.no_grad()
-def reconstruction_nll(model, x: torch.Tensor, seed: int = 0) -> float:
-    """Mean -log p(x | z) over ``x`` with one seeded posterior sample per point."""
-    was_training = model.training
-    model.eval()
-    torch.manual_seed(seed)
-    device = next(model.parameters()).device
-    value = float(model(x.to(device)).recon_nll.mean())
-    model.train(was_training)
-    return value
 
 
 def _joint(bench, t: int):
@@ -102,7 +90,7 @@ def run_continual(bench, config, tracker=None, progress: bool = False) -> Protoc
 
 def _evaluate(model, runner, target, t: int, seed: int) -> dict[str, float]:
     parts = runner.bench.parts[:t]
-    metrics = {f"after_{parts[-1]}/recon_{p}": reconstruction_nll(model, x, seed)
+    metrics = {f"after_{parts[-1]}/recon_{p}": elbo_terms(model, x, seed)[0]
                for p, x in zip(parts, runner.valid_x)}
     if target is None:  # after D1 there is nothing to compare with yet
         return metrics

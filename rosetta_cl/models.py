@@ -160,6 +160,24 @@ def encode_means(model: nn.Module, x: Tensor, batch_size: int = 8192) -> Tensor:
     return torch.cat(out) if out else torch.empty(0, model.config.latent_dim)
 
 
+@torch.no_grad()
+def elbo_terms(model: nn.Module, x: Tensor, seed: int = 0,
+               batch_size: int = 8192) -> tuple[float, float]:
+    """Mean reconstruction NLL and mean KL over ``x`` in eval mode, one posterior sample per
+    point drawn after ``torch.manual_seed(seed)``; the model's mode is restored."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    torch.manual_seed(seed)
+    recon = kl = 0.0
+    for i in range(0, len(x), batch_size):
+        out = model(x[i : i + batch_size].to(device))
+        recon += float(out.recon_nll.sum())
+        kl += float(out.kl.sum())
+    model.train(was_training)
+    return recon / len(x), kl / len(x)
+
+
 def reinitialize(model: nn.Module) -> None:
     """Fresh random weights for any model: ``reset_parameters`` on the model or its layers."""
     if hasattr(model, "reset_parameters"):

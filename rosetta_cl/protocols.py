@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 import torch
@@ -148,8 +149,9 @@ class _Runner:
             anchors_out = strategy.rosetta.anchors if role == "template" else None
             if anchors_out is not None:
                 self.tracker.log_anchors(anchors_out)
-                self.tracker.log_anchor_file(self._anchor_file(model, anchors_out, experience,
-                                                               seed))
+                # built only when something is logged (it re-reads and hashes D1)
+                self.tracker.log_anchor_file(partial(self._anchor_file, model, anchors_out,
+                                                     experience, seed))
         return model, latents, anchors_out, metrics
 
     def _anchor_file(self, model, anchors: Anchors, experience, seed: int):

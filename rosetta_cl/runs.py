@@ -45,7 +45,7 @@ class NullTracker:
     def log_file(self, path):
         pass
 
-    def log_anchor_file(self, anchor_file):
+    def log_anchor_file(self, make_anchor_file):
         pass
 
     def log_model(self, model):
@@ -107,12 +107,13 @@ class Tracker(NullTracker):
     def log_file(self, path):
         self.mlflow.log_artifact(str(path))
 
-    def log_anchor_file(self, anchor_file):
+    def log_anchor_file(self, make_anchor_file):
+        """``make_anchor_file()`` builds the AnchorFile; called only here, when logging."""
         from .anchor_file import write_anchor_file
 
         with tempfile.TemporaryDirectory() as tmp:
-            self.mlflow.log_artifact(str(write_anchor_file(anchor_file,
-                                                           Path(tmp) / "anchors.rosetta")))
+            path = write_anchor_file(make_anchor_file(), Path(tmp) / "anchors.rosetta")
+            self.mlflow.log_artifact(str(path))
 
     def log_model(self, model):
         with tempfile.TemporaryDirectory() as tmp:

@@ -21,6 +21,7 @@ import torch
 
 from .config import PROTOCOLS, RunConfig
 from .errors import ConfigError
+from .models import elbo_terms
 from .protocols import _Runner
 from .runner import open_tracker, prepare
 from .runs import NullTracker
@@ -51,19 +52,9 @@ def parse_grid(text: str, name: str) -> tuple[float, ...]:
     return values
 
 
-@torch.no_grad()
-def validation_nelbo(model, x: torch.Tensor, seed: int = 0, batch_size: int = 8192) -> float:
+def validation_nelbo(model, x: torch.Tensor, seed: int = 0) -> float:
     """Mean negative ELBO (beta = 1) over ``x``, one seeded posterior sample per point."""
-    was_training = model.training
-    model.eval()
-    device = next(model.parameters()).device
-    torch.manual_seed(seed)
-    total = 0.0
-    for i in range(0, len(x), batch_size):
-        out = model(x[i : i + batch_size].to(device))
-        total += float((out.recon_nll + out.kl).sum())
-    model.train(was_training)
-    return total / len(x)
+    return sum(elbo_terms(model, x, seed))
 
 
 @dataclass
