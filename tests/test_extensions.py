@@ -122,9 +122,10 @@ def test_bad_plugin_options(capsys):
 
 
 
-def test_lwf_and_replay_add_their_terms_and_bound_the_memory(capsys):
-    """Shipped combinations with a stock avalanche strategy: both add a positive term to the
-    loss from the second experience on; replay keeps at most mem_size stored points."""
+def test_shipped_plugins_add_their_terms_from_the_second_experience(capsys):
+    """Shipped combinations with a stock avalanche strategy: each adds nothing to the loss in
+    the first experience and a positive term from the second on (after its first step for the
+    weight penalties, which start at zero); replay keeps at most mem_size stored points."""
     import numpy as np
     import torch
     from avalanche.core import SupervisedPlugin
@@ -150,7 +151,9 @@ def test_lwf_and_replay_add_their_terms_and_bound_the_memory(capsys):
             self.extra.append((strategy.clock.train_exp_counter,
                                float(strategy.loss.detach() - elbo.detach())))
 
-    for name, options in (("lwf", {"alpha": 5.0}), ("replay", {"mem_size": 50})):
+    for name, options in (("lwf", {"alpha": 5.0}), ("replay", {"mem_size": 50}),
+                          ("si", {"si_lambda": 1e4}), ("generative_replay", {"alpha": 1.0}),
+                          ("ewc", {"ewc_lambda": 100.0})):
         torch.manual_seed(0)
         model = VAE(ModelConfig(5, 2, (16,)))
         plugin, spy = registry.PLUGINS[name].make(**options), Added()
@@ -165,3 +168,17 @@ def test_lwf_and_replay_add_their_terms_and_bound_the_memory(capsys):
         assert np.allclose(first, 0, atol=1e-5) and all(v > 0 for v in second[1:]), name
         if name == "replay":
             assert sum(len(m) for m, _ in plugin.memory) <= 50
+
+
+def test_si_refuses_a_model_reinitialised_between_experiences(capsys, store):
+    """SI's penalty pulls towards the last experience's weights: with --reinit (the continual
+    protocol's default) that is meaningless, so it stops with a one-line error."""
+    args = ["run", "digits5", "--protocol", "continual", "--quick", "--seeds", "1", "--epochs",
+            "1", "--methods", "rvae", "--subsample", "60", "-k", "3", "--plugins-dir",
+            str(REPO_PLUGINS), "--plugin", "si"]
+    code, _, err = run_main(args, capsys)
+    assert code == 2 and err.strip().splitlines()[-1:] == [
+        "Error: plugin si: the model was re-initialised between experiences; use --no-reinit "
+        "with si"]
+    code, _, err = run_main([*args, "--no-reinit"], capsys)
+    assert code == 0, err
