@@ -177,8 +177,8 @@ def test_si_refuses_a_model_reinitialised_between_experiences(capsys, store):
             "1", "--methods", "rvae", "--subsample", "60", "-k", "3", "--plugins-dir",
             str(REPO_PLUGINS), "--plugin", "si"]
     code, _, err = run_main(args, capsys)
-    assert code == 2 and err.strip().splitlines()[-1:] == [
+    assert code == 2 and err.strip().splitlines()[-1] == (
         "Error: plugin si: the model was re-initialised between experiences; use --no-reinit "
-        "with si"]
+        "with si")
     code, _, err = run_main([*args, "--no-reinit"], capsys)
     assert code == 0, err
