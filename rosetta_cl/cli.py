@@ -76,6 +76,9 @@ def config_options(command):
                           "`rosetta-cl plugins`)."),
         click.option("--plugins-dir", default=None,
                      help="Local plugins folder (default $ROSETTA_CL_PLUGINS_DIR, ./plugins)."),
+        click.option("--figures", default="auto", show_default=True,
+                     help="2-D view of the figures logged after training: auto (identity in "
+                          "2-D, PCA with --quick, else UMAP) | identity | pca | umap | none"),
         click.option("--device", default="auto", show_default=True,
                      help="auto | cpu | cuda | cuda:N"),
         click.option("--seed", type=int, default=0, show_default=True,
@@ -357,6 +360,29 @@ def benchmarks():
 
 
 @cli.command()
+@click.argument("target", metavar="EXPERIMENT|RUN_ID")
+@click.option("-o", "--output", default=None, metavar="DIR",
+              help="Folder for report.html, report.md and figures/ (default report-TARGET).")
+@click.option("--tracking-uri", default=None,
+              help="MLflow store or server (default: $MLFLOW_TRACKING_URI or "
+                   "sqlite:///mlruns/mlflow.db).")
+@click.option("--figures", "projection", default="auto", show_default=True,
+              help="2-D view for figures a run does not have yet: auto | identity | pca | umap")
+@click.option("--no-log", is_flag=True, help="Do not log the report back to the runs.")
+def report(target, output, tracking_uri, projection, no_log):
+    """Build an HTML + Markdown report of an experiment's runs (or one run) from MLflow: the
+    tables, the figures, the configs and links to the runs; logged back to the runs."""
+    from .embedding import PROJECTIONS
+    from .report import build_report
+
+    if projection not in PROJECTIONS:
+        raise ConfigError(f"figures {projection!r}: allowed {', '.join(PROJECTIONS)}")
+    path = build_report(target, output or f"report-{target}", tracking_uri=tracking_uri,
+                        projection=projection, log=not no_log)
+    click.echo(f"report: {path} (and report.md, figures/ beside it)")
+
+
+@cli.command()
 @click.option("--port", type=int, default=5000, show_default=True)
 @click.option("--tracking-uri", default=None,
               help="MLflow store (default: $MLFLOW_TRACKING_URI or sqlite:///mlruns/mlflow.db).")
@@ -376,6 +402,7 @@ def ui(port, tracking_uri):
 
 def main(argv=None) -> None:
     """Console entry point: user errors print one line and exit 2, without a traceback."""
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # figures, report
     try:
         code = cli.main(args=argv, prog_name="rosetta-cl", standalone_mode=False)
     except ConfigError as exc:

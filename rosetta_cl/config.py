@@ -7,12 +7,14 @@ from dataclasses import asdict, dataclass, replace
 import torch
 
 from .architectures import ARCHITECTURES, VARIANTS
+from .embedding import PROJECTIONS
 from .errors import ConfigError
 from .selectors import SELECTORS
 
 PROTOCOLS = ("sequential", "reproducibility", "continual")
 ACCUMULATE = ("all", "latest", "reselect")
 QUICK_SEEDS = 3
+FIGURE_VIEWS = (*PROJECTIONS, "none")
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,7 @@ class RunConfig:
     reinit: bool = True  # continual: fresh weights for every experience (False: keep training)
     plugins: tuple[str, ...] = ()  # "name:key=value,..." Avalanche plugins added to every method
     plugins_dir: str | None = None  # local plugins folder (default $ROSETTA_CL_PLUGINS_DIR, ./plugins)
+    figures: str = "auto"  # 2-D view of the logged figures: auto, identity, pca, umap; none: no figures
 
     def as_params(self) -> dict[str, str]:
         params = asdict(self)
@@ -125,6 +128,10 @@ def resolve(config: RunConfig, benchmarks, methods) -> RunConfig:
         check_architecture(name, value, variant, config.benchmark, defaults.image_shape)
     if config.accumulate not in ACCUMULATE:
         raise ConfigError(f"accumulate {config.accumulate!r}: allowed {', '.join(ACCUMULATE)}")
+    if config.figures not in FIGURE_VIEWS:
+        raise ConfigError(f"figures {config.figures!r}: allowed {', '.join(FIGURE_VIEWS)}")
+    if config.figures == "identity" and latent_dim != 2:
+        raise ConfigError(f"figures 'identity' needs latent dim 2, got {latent_dim}")
     if config.selection not in SELECTORS:
         raise ConfigError(f"selection {config.selection!r}: allowed {', '.join(SELECTORS)}")
     obs_scale = config.obs_scale if config.obs_scale is not None else defaults.obs_scale

@@ -79,6 +79,8 @@ def run_continual(bench, config, tracker=None, progress: bool = False) -> Protoc
                     into.setdefault(method, {}).setdefault(key, []).append(value)
             tracker.log_model(model)
             tracker.log_anchors(rosetta.anchors)
+            runner.log_latents(model, {f"mu_{p}": encode_means(model, x).cpu().numpy()
+                                       for p, x in zip(parts, runner.valid_x)}, rosetta.anchors)
     table = summarize({m: {k: np.array(v) for k, v in cols.items()} for m, cols in values.items()},
                       "LSD")
     extra = {"recon": {m: {k: float(np.median(v)) for k, v in cols.items()}

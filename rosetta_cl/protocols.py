@@ -140,19 +140,26 @@ class _Runner:
             strategy.train(experience)
             latents = {f"mu_{part}": encode_means(model, x).cpu().numpy()
                        for part, x in zip(self.bench.parts, self.valid_x)}
-            self.tracker.log_arrays("latents.npz", **latents,
-                                    **{f"y_{p}": y.numpy() for p, y in zip(self.bench.parts,
-                                                                           self.valid_y)})
+            anchors_out = strategy.rosetta.anchors if role == "template" else None
+            self.log_latents(model, latents, anchors if anchors_out is None else anchors_out)
             self.tracker.log_model(model)
             metrics = evaluate(model, latents) if evaluate else {}
             self.tracker.log_metrics(metrics)
-            anchors_out = strategy.rosetta.anchors if role == "template" else None
             if anchors_out is not None:
                 self.tracker.log_anchors(anchors_out)
                 # built only when something is logged (it re-reads and hashes D1)
                 self.tracker.log_anchor_file(partial(self._anchor_file, model, anchors_out,
                                                      experience, seed))
         return model, latents, anchors_out, metrics
+
+    def log_latents(self, model, latents: dict, anchors: Anchors | None) -> None:
+        """``latents.npz``: the validation latent means ``mu_<part>`` and labels ``y_<part>``,
+        and ``rosetta_mu``, where this model puts the Rosetta points' inputs (for the figures)."""
+        arrays = {**latents, **{f"y_{p}": y.numpy() for p, y in zip(self.bench.parts,
+                                                                    self.valid_y)}}
+        if anchors is not None and len(anchors):
+            arrays["rosetta_mu"] = encode_means(model, anchors.x.to(self.device)).cpu().numpy()
+        self.tracker.log_arrays("latents.npz", **arrays)
 
     def _anchor_file(self, model, anchors: Anchors, experience, seed: int):
         """The template's anchors as a portable ``.rosetta`` file (what Alice shares)."""

@@ -39,6 +39,7 @@ def run_benchmark(config: RunConfig, *, tracking_uri: str | None = None,
         result = protocol(bench, config, tracker, progress)
         result = replace(result, parent_run_id=tracker.parent_run_id)
         log_summary(tracker, result)
+        log_figures(tracker, config.figures)
     return result
 
 
@@ -106,3 +107,14 @@ def log_summary(tracker: Tracker, result: ProtocolResult) -> None:
             for col, stat in cols.items():
                 metrics[f"{col}_{kind}_median/{method}"] = stat.median
     tracker.log_metrics(metrics)
+
+
+def log_figures(tracker: Tracker, view: str) -> None:
+    """Draw the parent run's figures from what it logged (after training, never inside it)."""
+    if view == "none":
+        return
+    from mlflow.tracking import MlflowClient
+
+    from .run_figures import build_figures
+
+    build_figures(MlflowClient(), tracker.parent_run_id, view)

@@ -35,7 +35,7 @@ from pathlib import Path
 from .config import RunConfig
 from .errors import ConfigError
 from .protocols import ProtocolResult
-from .runner import PROTOCOL_FUNCTIONS, log_summary, open_tracker, prepare
+from .runner import PROTOCOL_FUNCTIONS, log_figures, log_summary, open_tracker, prepare
 from .runs import NullTracker
 from .summary import Stat
 
@@ -239,4 +239,6 @@ def run_spec(spec: Spec, *, quick: bool = False, overrides: dict | None = None,
         tracker.log_text(table.markdown(), "table.md")
         tracker.log_text(json.dumps(result.as_dict(), indent=2), "table.json")
         tracker.log_metrics({"wall_time_s": result.wall_time_s})
+        if track:
+            log_figures(tracker, prepared[0][1].figures)
     return replace(result, wall_time_s=time.perf_counter() - start)

@@ -1,3 +1,9 @@
+import socket
+import subprocess
+import time
+import urllib.request
+from contextlib import contextmanager
+
 import pytest
 import torch
 
@@ -33,3 +39,41 @@ def mnist_dir(tmp_path_factory):
     data = tmp_path_factory.mktemp("mnist_data")
     load_mnist(data)
     return data
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def mlflow_ui():
+    """``with mlflow_ui(store, cwd) as base_url``: a real `rosetta-cl ui` server on a free
+    port of 127.0.0.1, up (its /health answers) for the block, stopped after it."""
+
+    @contextmanager
+    def serve(store: str, cwd):
+        port = free_port()
+        server = subprocess.Popen(
+            ["rosetta-cl", "ui", "--port", str(port), "--tracking-uri", store], cwd=cwd,
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 90
+            while True:
+                try:
+                    with urllib.request.urlopen(f"{base}/health", timeout=2) as response:
+                        if response.status == 200:
+                            break
+                except OSError:
+                    if server.poll() is not None or time.monotonic() > deadline:
+                        pytest.fail("MLflow UI did not start: "
+                                    + server.stderr.read().decode()[-2000:])
+                    time.sleep(0.5)
+            yield base
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+
+    return serve

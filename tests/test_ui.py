@@ -1,20 +1,11 @@
 """`rosetta-cl ui` serves the store's runs over HTTP on 127.0.0.1."""
 
 import json
-import socket
-import subprocess
-import time
 import urllib.request
 
 import pytest
 
 from rosetta_cl import RunConfig, run_benchmark
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def post(url, body):
@@ -25,24 +16,10 @@ def post(url, body):
 
 
 @pytest.mark.slow
-def test_ui_serves_runs_of_a_benchmark(store, tmp_path):
+def test_ui_serves_runs_of_a_benchmark(store, tmp_path, mlflow_ui):
     result = run_benchmark(RunConfig(benchmark="gaussians8", quick=True, seeds=1, epochs=1),
                            tracking_uri=store)
-    port = free_port()
-    server = subprocess.Popen(["rosetta-cl", "ui", "--port", str(port), "--tracking-uri", store],
-                              cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                with urllib.request.urlopen(f"{base}/health", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail("MLflow UI did not start: " + server.stderr.read().decode()[-2000:])
-                time.sleep(0.5)
+    with mlflow_ui(store, tmp_path) as base:
         experiments = post(f"{base}/ajax-api/2.0/mlflow/experiments/search", {"max_results": 10})
         exp = next(e for e in experiments["experiments"] if e["name"] == "gaussians8")
         runs = post(f"{base}/ajax-api/2.0/mlflow/runs/search",
@@ -53,6 +30,4 @@ def test_ui_serves_runs_of_a_benchmark(store, tmp_path):
         assert {m["key"] for m in rvae["data"]["metrics"]} >= {"LSD_D1", "LSD_D2"}
         with urllib.request.urlopen(f"{base}/", timeout=10) as response:
             assert response.status == 200 and b"<html" in response.read().lower()
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+

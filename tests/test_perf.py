@@ -1,0 +1,48 @@
+"""Every performance benchmark runs end to end in its tiny mode (its speed is not checked
+here: timing targets live in benchmarks/perf/, measured on a quiet machine)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PERF = Path(__file__).resolve().parents[1] / "benchmarks" / "perf"
+
+
+def run_tiny(script: str, tmp_path) -> dict:
+    out = tmp_path / f"{script}.json"
+    done = subprocess.run([sys.executable, str(PERF / f"{script}.py"), "--tiny", "--json",
+                           str(out)], cwd=tmp_path, capture_output=True, text=True, timeout=600,
+                          check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "| " in done.stdout  # the printed table
+    return json.loads(out.read_text())
+
+
+@pytest.mark.slow
+def test_loop_overhead_compares_like_with_like(tmp_path):
+    """The plain loop and the strategy do the same arithmetic: same weights after 2 epochs."""
+    rows = run_tiny("loop_overhead", tmp_path)["rows"]
+    assert [r["benchmark"].split()[0] for r in rows] == ["gaussians8", "digits"]
+    assert all(r["same weights"] is True and r["ratio"] > 0 for r in rows)
+
+
+@pytest.mark.slow
+def test_selection_speed_reports_time_and_inertia(tmp_path):
+    rows = run_tiny("selection_speed", tmp_path)["rows"]
+    assert [(r["d"], r["k"]) for r in rows] == [(16, 64), (16, 128), (32, 64), (32, 128)]
+    for r in rows:
+        assert r["distinct anchors"] is True and r["speed-up"] > 0
+        assert abs(r["inertia ours/sklearn - 1"]) < 0.05  # same clustering quality
+
+
+@pytest.mark.slow
+def test_tracking_overhead_and_protocol_wall_run(tmp_path):
+    rows = run_tiny("tracking_overhead", tmp_path)["rows"]
+    assert [r["variant"] for r in rows] == ["off", "on", "on + figures"]
+    assert rows[0]["extra vs off"] == 0
+    rows = run_tiny("protocol_wall", tmp_path)["rows"]
+    assert [r["variant"] for r in rows] == ["plain script", "rosetta-cl"]
+    assert rows[0]["ratio"] == 1
