@@ -402,7 +402,6 @@ def ui(port, tracking_uri):
 
 def main(argv=None) -> None:
     """Console entry point: user errors print one line and exit 2, without a traceback."""
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # figures, report
     try:
         code = cli.main(args=argv, prog_name="rosetta-cl", standalone_mode=False)
     except ConfigError as exc:

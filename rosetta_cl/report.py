@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import ConfigError
-from .run_figures import FIGURES, build_figures, child_runs
+from .run_figures import FIGURES, build_figures, child_runs, download, quiet_downloads
 
 REPORT_ROLES = ("parent", "spec", "grid")
 LOCAL_UI = "http://127.0.0.1:5000"  # what `rosetta-cl ui` serves by default
@@ -79,16 +79,16 @@ def run_link(base: str, run) -> str:
 
 
 def _text(client, run_id: str, name: str, tmp: str) -> str | None:
-    if name not in {a.path for a in client.list_artifacts(run_id)}:
-        return None
-    return Path(client.download_artifacts(run_id, name, str(Path(tmp) / run_id))).read_text()
+    path = download(client, run_id, name, tmp)
+    return None if path is None else path.read_text()
 
 
 def _pngs(client, run_id: str, folder: str | None, tmp: str) -> list[tuple[str, bytes]]:
     out = []
     for artifact in client.list_artifacts(run_id, folder):
         if artifact.path.endswith(".png"):
-            path = client.download_artifacts(run_id, artifact.path, str(Path(tmp) / run_id))
+            with quiet_downloads():
+                path = client.download_artifacts(run_id, artifact.path, str(Path(tmp) / run_id))
             out.append((artifact.path, Path(path).read_bytes()))
     return out
 

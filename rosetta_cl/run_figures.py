@@ -19,7 +19,9 @@ A spec run gets ``figures/box.png`` of its whole table, and each grid run its ow
 from __future__ import annotations
 
 import json
+import os
 import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -61,7 +63,23 @@ def download(client, run_id: str, name: str, tmp: str) -> Path | None:
     (an older or failed run)."""
     if name not in {a.path for a in client.list_artifacts(run_id)}:
         return None
-    return Path(client.download_artifacts(run_id, name, str(Path(tmp) / run_id)))
+    with quiet_downloads():
+        return Path(client.download_artifacts(run_id, name, str(Path(tmp) / run_id)))
+
+
+@contextmanager
+def quiet_downloads():
+    """No MLflow progress bar per downloaded file (a figure build downloads dozens)."""
+    key = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
+    before = os.environ.get(key)
+    os.environ[key] = "false"
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ[key]
+        else:
+            os.environ[key] = before
 
 
 def read_json(client, run_id: str, name: str, tmp: str) -> dict | None:

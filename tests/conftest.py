@@ -1,5 +1,6 @@
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
 from contextlib import contextmanager
@@ -56,7 +57,8 @@ def mlflow_ui():
     def serve(store: str, cwd):
         port = free_port()
         server = subprocess.Popen(
-            ["rosetta-cl", "ui", "--port", str(port), "--tracking-uri", store], cwd=cwd,
+            [sys.executable, "-m", "rosetta_cl.cli", "ui", "--port", str(port), "--tracking-uri",
+             store], cwd=cwd,
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         base = f"http://127.0.0.1:{port}"
         try:

@@ -24,6 +24,8 @@ def chromium_path() -> str:
 
 @pytest.mark.slow
 def test_compare_two_methods_and_see_a_figure(store, tmp_path, mlflow_ui):
+    """A user's path: experiment -> runs -> tick two methods -> Compare -> their LSD metrics and
+    latent plots. Screenshots go to $ROSETTA_CL_SCREENSHOTS (default: the test's temp dir)."""
     chromium = chromium_path()
     sync_api = pytest.importorskip("playwright.sync_api",
                                    reason="Playwright's Python package is not installed")
@@ -36,32 +38,37 @@ def test_compare_two_methods_and_see_a_figure(store, tmp_path, mlflow_ui):
         page = browser.new_page(viewport={"width": 1600, "height": 1000})
         page.set_default_timeout(60_000)
         expect = sync_api.expect
-        # the experiment list -> the experiment
+        # the experiment list -> "Model training" (MLflow 3 opens on GenAI) -> the experiment
         page.goto(f"{base}/#/experiments")
+        page.get_by_text("Model training", exact=True).click()
         page.get_by_role("link", name="gaussians8", exact=True).click()
-        # nested runs: expand the parent, then tick one R-VAE and one VAE run
-        page.get_by_text("sequential-gaussians8", exact=True).wait_for()
-        expand = page.locator("[data-testid='runs-table-expand-button'], "
-                              "button[aria-label*='xpand' i]").first
-        if expand.count():
-            expand.click()
+        # nested runs: expand the parent run, tick one R-VAE and one VAE run, compare them
+        parent = page.locator("[role='row']",
+                              has=page.get_by_text("sequential-gaussians8", exact=True))
+        parent.locator("[col-id='attributes.`Run Name`'] button").first.click()
         for name in ("rvae/seed1", "vae/seed1"):
             row = page.locator("[role='row']", has=page.get_by_text(name, exact=True))
-            row.locator("input[type='checkbox'], [role='checkbox']").first.click()
-        page.get_by_role("button", name=re.compile("^Compare")).click()
-        # the compare view: both runs, their LSD metrics
-        expect(page.get_by_text("LSD_D1", exact=True).first).to_be_visible()
-        expect(page.get_by_text("LSD_D2", exact=True).first).to_be_visible()
-        page.screenshot(path=str(shots / "compare.png"), full_page=True)
-        # a logged figure: the R-VAE run's latent plot in the artifact viewer
-        run_ids = {name: run_id for name, run_id in _runs(store, result.parent_run_id)}
-        page.goto(f"{base}/#/experiments/{_experiment_id(store, result.parent_run_id)}/runs/"
-                  f"{run_ids['rvae/seed1']}/artifacts/latents.png")
-        image = page.locator("img[src*='latents.png'], img[src^='blob:']").first
-        expect(image).to_be_visible()
-        width = image.evaluate("img => img.complete ? img.naturalWidth : 0")
-        assert width > 100
-        page.screenshot(path=str(shots / "figure.png"), full_page=True)
+            row.locator("input.ag-checkbox-input").click()
+        page.get_by_role("button", name=re.compile("^Compare")).first.click()
+        expect(page).to_have_url(re.compile("compare-runs"))
+        ids = dict(_runs(store, result.parent_run_id))
+        assert ids["rvae/seed1"] in page.url and ids["vae/seed1"] in page.url
+        # the compare view: both runs' LSD metrics ...
+        for metric in ("LSD_D1", "LSD_D2", "map_identity_gap"):
+            expect(page.get_by_text(metric, exact=True).first).to_be_visible()
+        page.get_by_text("LSD_D1", exact=True).first.evaluate("e => e.scrollIntoView()")
+        page.screenshot(path=str(shots / "compare-metrics.png"))
+        # ... and a logged figure: both runs' latent plots, previewed side by side
+        artifact = page.get_by_text("latents.png", exact=True).first
+        artifact.dispatch_event("click")  # the sticky preview pane covers it for a real click
+        images = page.locator("img[alt='latents.png']")
+        expect(images).to_have_count(2)
+        for i in range(2):
+            expect(images.nth(i)).to_be_visible()
+            assert images.nth(i).evaluate("img => img.complete && img.naturalWidth") > 300
+        artifact.evaluate("e => e.scrollIntoView()")
+        images.first.evaluate("e => e.scrollIntoView()")
+        page.screenshot(path=str(shots / "compare-figures.png"))
         browser.close()
 
 
@@ -73,9 +80,3 @@ def _runs(store, parent_id):
     children = client.search_runs([parent.info.experiment_id],
                                   f"tags.mlflow.parentRunId = '{parent_id}'")
     return [(r.data.tags["mlflow.runName"], r.info.run_id) for r in children]
-
-
-def _experiment_id(store, run_id):
-    from mlflow.tracking import MlflowClient
-
-    return MlflowClient(store).get_run(run_id).info.experiment_id
