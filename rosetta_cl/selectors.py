@@ -2,7 +2,8 @@
 ``centroids_`` and ``indices_`` (one anchor per cluster: the member of that cluster nearest its
 centroid, so the k anchors are always distinct points).
 
-- ``kmeans``: FAISS k-means on all points (GPU when FAISS sees one); the paper's choice.
+- ``kmeans``: FAISS k-means on all points, k-means++ seeding (GPU when FAISS sees one); the
+  paper's choice.
 - ``agglomerative``: scikit-learn Ward clustering. It needs O(N^2) memory, so it clusters a
   seeded subsample of at most ``max_points`` points; every point then joins the cluster whose
   centroid is nearest and the anchors are chosen among all members.
@@ -47,13 +48,16 @@ class KMeansSelector(Selector):
     name = "kmeans"
 
     def __init__(self, k: int, seed: int = 0, niter: int = 25,
-                 max_points_per_centroid: int | None = None, gpu: bool | None = None):
+                 max_points_per_centroid: int | None = None, gpu: bool | None = None,
+                 init: str = "k-means++"):
         super().__init__(k, seed)
         self.niter, self.max_points_per_centroid, self.gpu = niter, max_points_per_centroid, gpu
+        self.init = init
 
     def _cluster(self, z):
         return kmeans_faiss(z, self.k, seed=self.seed, niter=self.niter,
-                            max_points_per_centroid=self.max_points_per_centroid, gpu=self.gpu)
+                            max_points_per_centroid=self.max_points_per_centroid, gpu=self.gpu,
+                            init=self.init)
 
 
 def _assign(z: np.ndarray, centroids: np.ndarray) -> np.ndarray:

@@ -52,6 +52,9 @@ def plain(config, x, val_x, anchors, epochs, batch_size=128, rho=1.5, seed=0) ->
     model = VAE(config)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     shuffle = torch.Generator().manual_seed(seed)
+    # the strategy reads its experience through a DataLoader, whose iterator draws one number
+    # (its base seed) from the global RNG: draw it too, so both see the same sampling noise
+    torch.empty((), dtype=torch.int64).random_()
     for _ in range(epochs):
         model.train()
         order = torch.randperm(len(x), generator=shuffle)
