@@ -19,7 +19,8 @@ _RESULTS = {}
 def quick_result(path, store, mnist_dir=None):
     """Run a spec once per session (several tests read the same result)."""
     if path.stem not in _RESULTS:
-        overrides = {"data_dir": str(mnist_dir)} if mnist_dir else None
+        # figures are tested in test_figures.py; here they would only cost time
+        overrides = {"figures": "none", **({"data_dir": str(mnist_dir)} if mnist_dir else {})}
         _RESULTS[path.stem] = run_spec(load_spec(path), quick=True, overrides=overrides,
                                        tracking_uri=store)
     return _RESULTS[path.stem]
