@@ -15,7 +15,7 @@ from .anchors import Anchors
 from .data import TensorBatches, dataset_tensors
 from .losses import ELBOLoss
 from .plugin import RosettaPlugin
-from .training_metrics import EpochLossMetrics
+from .training_metrics import EpochLossMetrics, LeanEvaluationPlugin
 
 
 class VAEStrategy(SupervisedTemplate):
@@ -44,7 +44,7 @@ class VAEStrategy(SupervisedTemplate):
         if evaluator is None:
             with warnings.catch_warnings():  # "No loggers specified": fine for library use
                 warnings.simplefilter("ignore", UserWarning)
-                evaluator = EvaluationPlugin(EpochLossMetrics(val_x), loggers=list(loggers))
+                evaluator = LeanEvaluationPlugin(EpochLossMetrics(val_x), loggers=list(loggers))
         super().__init__(
             model=model,
             optimizer=torch.optim.Adam(model.parameters(), lr=lr),

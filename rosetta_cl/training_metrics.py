@@ -4,9 +4,12 @@ Rosetta term over the epoch, plus validation loss. Sums stay on the device durin
 
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 from avalanche.evaluation import PluginMetric
 from avalanche.evaluation.metric_results import MetricValue
+from avalanche.training.plugins import EvaluationPlugin
 
 from .losses import negative_elbo
 
@@ -65,3 +68,37 @@ def validation_loss(strategy, x: torch.Tensor, batch_size: int) -> dict[str, flo
     model.train(was_training)
     loss, recon, kl = (totals / len(x)).tolist()
     return {"val/loss": loss, "val/recon": recon, "val/kl": kl}
+
+
+class LeanEvaluationPlugin(EvaluationPlugin):
+    """Avalanche's EvaluationPlugin, minus its work on callbacks nobody listens to.
+
+    Avalanche's version answers every ``before_*``/``after_*`` attribute (through a Python
+    ``__getattribute__`` that runs on *every* attribute access) and, on each of the ~8
+    callbacks of every training iteration, wraps the experience for logging, asks every metric
+    (a ``PluginMetric`` has a no-op for every callback) and hands every logger the empty list of
+    new values. Here a callback exists only when a metric overrides it or a logger has it;
+    those run Avalanche's code path unchanged (``benchmarks/perf/loop_overhead.py``).
+    """
+
+    __getattribute__ = object.__getattribute__
+
+    def __init__(self, *metrics, **kwargs):
+        self._needed: dict[str, bool] = {}
+        super().__init__(*metrics, **kwargs)
+
+    def __getattr__(self, item):  # only reached when normal lookup fails
+        if item.startswith(("before_", "after_")) and self._needs(item):
+            return partial(self._callback, item)
+        raise AttributeError(item)
+
+    def _needs(self, callback: str) -> bool:
+        if callback not in self._needed:
+            self._needed[callback] = (
+                any(getattr(type(m), callback, None) is not getattr(PluginMetric, callback, None)
+                    for m in self.metrics)
+                or any(hasattr(logger, callback) for logger in self.loggers))
+        return self._needed[callback]
+
+    def _callback(self, callback: str, strategy, **kwargs):
+        return self._update_metrics_and_loggers(strategy, callback)
