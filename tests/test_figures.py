@@ -153,3 +153,22 @@ def test_build_figures_refuses_a_model_run(store):
     child = child_runs(client, client.get_run(result.parent_run_id))[-1].info.run_id
     with pytest.raises(ConfigError, match="role 'method' has no figures"):
         build_figures(client, child)
+
+
+@pytest.mark.slow
+def test_report_against_a_remote_tracking_server(store, tmp_path, mlflow_ui):
+    """Runs logged over HTTP (artifacts through the server's proxy), report read over HTTP."""
+    server_dir = tmp_path / "server"
+    server_dir.mkdir()
+    with mlflow_ui(store, server_dir) as base:
+        result = run_benchmark(RunConfig(benchmark="gaussians8", quick=True, seeds=1, epochs=1),
+                               tracking_uri=base)
+        client = MlflowClient(base)
+        assert client.get_run(result.parent_run_id).info.artifact_uri.startswith(
+            "mlflow-artifacts:")
+        html = build_report(result.parent_run_id, tmp_path / "rep", tracking_uri=base).read_text()
+        # 6 protocol figures + the latent plots of template, target and 3 method runs
+        assert html.count("<img ") == 6 + 5
+        assert f"href='{base}/#/experiments/" in html
+        assert artifacts(client, result.parent_run_id, "report") == {
+            "report/report.html", "report/report.md"}

@@ -95,3 +95,41 @@ def test_reproducibility_protocol_reports_rv(tmp_path):
     parent = next(r for r in runs if r.data.tags["role"] == "parent")
     assert {"RV/vae", "RV/rvae"} <= set(parent.data.metrics)
     assert np.isfinite(parent.data.metrics["RV/rvae"])
+
+
+def test_lean_evaluation_plugin_logs_what_avalanches_does():
+    """The strategies' evaluator skips callbacks nobody listens to; the per-epoch values it
+    hands the loggers are exactly those of Avalanche's EvaluationPlugin."""
+    import torch
+    from avalanche.logging import BaseLogger
+    from avalanche.training.plugins import EvaluationPlugin
+
+    from rosetta_cl import VAE, ModelConfig
+    from rosetta_cl.strategies import VAEStrategy
+    from rosetta_cl.streams import BenchmarkDefaults, gaussians8_data, make_benchmark
+    from rosetta_cl.training_metrics import EpochLossMetrics, LeanEvaluationPlugin
+
+    class Recorder(BaseLogger):
+        def __init__(self):
+            super().__init__()
+            self.values = []
+
+        def log_single_metric(self, name, value, x_plot):
+            self.values.append((name, round(float(value), 6), x_plot))
+
+    x, y, part = gaussians8_data(n_per_gaussian=30, seed=0)
+    bench = make_benchmark("tiny", x, y, part, 0, ("D1", "D2"),
+                           BenchmarkDefaults(2, 4, 2, (16,), "gaussian"))
+    val_x = torch.as_tensor(x[:40], dtype=torch.float32)
+    logged = []
+    for evaluator_class in (EvaluationPlugin, LeanEvaluationPlugin):
+        recorder = Recorder()
+        evaluator = evaluator_class(EpochLossMetrics(val_x), loggers=[recorder])
+        torch.manual_seed(0)
+        strategy = VAEStrategy(model=VAE(ModelConfig(5, 2, (16,))), train_epochs=3,
+                               train_mb_size=16, evaluator=evaluator, seed=0)
+        strategy.train(bench.train_stream[0])
+        logged.append(recorder.values)
+    assert logged[0] == logged[1] and len(logged[1]) == 3 * 6  # 3 epochs x train/val metrics
+    lean = LeanEvaluationPlugin(EpochLossMetrics(val_x), loggers=[Recorder()])
+    assert not hasattr(lean, "before_forward") and hasattr(lean, "after_training_epoch")
