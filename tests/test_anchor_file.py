@@ -242,7 +242,8 @@ def test_alice_and_bob_share_only_the_anchor_file(tmp_path):
     alice, bob, shared = tmp_path / "alice", tmp_path / "bob", tmp_path / "shared"
     for d in (alice, bob, shared):
         d.mkdir()
-    summary = json.loads(cli(["run", "digits", "--methods", "vae", "--seeds", "1", "--json"],
+    summary = json.loads(cli(["run", "digits", "--methods", "vae", "--seeds", "1", "--json",
+                              "--figures", "none"],
                              alice))
     client = MlflowClient(f"sqlite:///{alice}/mlruns/mlflow.db")
     (template,) = client.search_runs(
@@ -254,7 +255,8 @@ def test_alice_and_bob_share_only_the_anchor_file(tmp_path):
         "anchor_files/alice.rosetta"}
 
     result = json.loads(cli(["run", "digits", "--anchors", str(shared / "alice.rosetta"),
-                             "--methods", "vae,rvae", "--seeds", "3", "--json"], bob))
+                             "--methods", "vae,rvae", "--seeds", "3", "--json", "--figures", "none"],
+                            bob))
     values = result["values"]
     bob_d1, vae_d1 = np.median(values["rvae"]["LSD_D1"]), np.median(values["vae"]["LSD_D1"])
     print(f"Bob LSD_D1 rvae {values['rvae']['LSD_D1']} vae {values['vae']['LSD_D1']}; "
