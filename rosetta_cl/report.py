@@ -236,11 +236,16 @@ font-size:13px}figure{display:inline-block;margin:4px;vertical-align:top}
 figure img{max-width:100%}figure.small img{width:260px}figcaption{font-size:12px;color:#555}"""
 
 
+def _code_spans(text: str) -> str:
+    """Markdown `code` spans as HTML <code>."""
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", text)
+
+
 def to_html(title: str, note: str, uri: str, sections: list[Section]) -> str:
     e = html.escape
     parts = [(f"<!doctype html><html><head><meta charset='utf-8'><title>{e(title)}</title>"
              f"<style>{STYLE}</style></head><body><h1>{e(title)}</h1>"),
-             f"<p>Tracking URI: <code>{e(uri)}</code>. {e(note)}</p>"]
+             f"<p>Tracking URI: <code>{e(uri)}</code>. {_code_spans(e(note))}</p>"]
     for s in sections:
         h = f"h{min(s.level, 6)}"
         parts.append(f"<{h}>{e(s.title)}</{h}><p><a href='{e(s.link)}'>open in MLflow</a></p>")

@@ -115,6 +115,7 @@ def test_spec_report_has_tables_box_plot_and_every_grid(store, tmp_path):
     links = re.findall(r"href='([^']+)'", html)
     assert any(result.parent_run_id in link for link in links)
     assert all(link.startswith("http://127.0.0.1:5000/#/experiments/") for link in links)
+    assert "Run links point at <code>rosetta-cl ui --tracking-uri " in html  # no raw backticks
 
 
 def test_report_errors_are_one_line_and_never_overwrite_other_files(store, tmp_path, capsys):
