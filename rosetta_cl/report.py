@@ -169,10 +169,6 @@ def build_report(target: str, out_dir: str | Path, *, tracking_uri: str | None =
     return out_dir / "report.html"
 
 
-def _params_rows(params: dict[str, str]) -> list[tuple[str, str]]:
-    return sorted(params.items())
-
-
 def _metric_cells(metrics: dict[str, float]) -> str:
     return ", ".join(f"{k} {v:.4g}" for k, v in sorted(metrics.items())) or "-"
 
@@ -190,7 +186,7 @@ def markdown(title: str, note: str, uri: str, sections: list[Section]) -> str:
         if s.gallery:
             lines += [f"![{f.title}](figures/{f.file})" for f in s.gallery] + [""]
         lines += ["<details><summary>config</summary>", "", "| param | value |", "|---|---|"]
-        lines += [f"| {k} | {v} |" for k, v in _params_rows(s.params)] + ["", "</details>", ""]
+        lines += [f"| {k} | {v} |" for k, v in sorted(s.params.items())] + ["", "</details>", ""]
     return "\n".join(lines)
 
 
@@ -259,7 +255,7 @@ def to_html(title: str, note: str, uri: str, sections: list[Section]) -> str:
             parts.append("<details><summary>latent means of every model run</summary>"
                          + "".join(_img(f, "small") for f in s.gallery) + "</details>")
         parts.append("<details><summary>config</summary><table>" + "".join(
-            f"<tr><td>{e(k)}</td><td>{e(v)}</td></tr>" for k, v in _params_rows(s.params))
+            f"<tr><td>{e(k)}</td><td>{e(v)}</td></tr>" for k, v in sorted(s.params.items()))
             + "</table></details>")
     parts.append("</body></html>")
     return "\n".join(parts)

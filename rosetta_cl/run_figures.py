@@ -165,10 +165,10 @@ def _protocol_figures(client, run, projection: str) -> list[str]:
         if protocol == "sequential":
             logged += _map_figures(client, run, tmp)
         summary = read_json(client, run.info.run_id, "summary.json", tmp)
-        if summary is not None and _box_stats(summary):
-            title = f"{_run_title(run)}: medians and IQRs"
-            fig = figures.box_figure(_box_stats(summary),
-                                     _normalised_label(summary["table"]["metric"]), title)
+        stats = _box_stats(summary) if summary is not None else {}
+        if stats:
+            fig = figures.box_figure(stats, _normalised_label(summary["table"]["metric"]),
+                                     f"{_run_title(run)}: medians and IQRs")
             logged.append(_log(client, run.info.run_id, fig, "box.png", tmp))
     return logged
 
