@@ -14,6 +14,8 @@ from .models import VAE, ModelConfig, encode_means, load_model, save_model
 from .plugin import RosettaPlugin
 from .protocols import ProtocolResult, run_reproducibility, run_sequential
 from .registry import BENCHMARKS, METHODS, register_benchmark, register_method
+from .report import build_report
+from .run_figures import build_figures
 from .runner import run_benchmark
 from .selectors import (
     SELECTORS,
@@ -29,7 +31,7 @@ from .strategies import BetaVAEStrategy, RosettaVAEStrategy, VAEStrategy
 from .streams import Benchmark, digits, gaussians8, mnist
 from .summary import Table, summarize
 from .tracking import DEFAULT_TRACKING_URI, MLflowLogger
-from .training_metrics import EpochLossMetrics
+from .training_metrics import EpochLossMetrics, LeanEvaluationPlugin
 from .tune import TuneResult, parse_grid, tune
 
 __version__ = "0.1.0"
@@ -51,6 +53,7 @@ __all__ = [
     "EpochLossMetrics",
     "GaussianMixtureSelector",
     "KMeansSelector",
+    "LeanEvaluationPlugin",
     "MLflowLogger",
     "ModelConfig",
     "ProtocolResult",
@@ -66,6 +69,8 @@ __all__ = [
     "Table",
     "TuneResult",
     "VAEStrategy",
+    "build_figures",
+    "build_report",
     "digits",
     "encode_means",
     "fit_linear_map",
