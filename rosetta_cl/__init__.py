@@ -7,6 +7,7 @@ metrics -> summary tables -> MLflow tracking.
 from .anchors import Anchors, Selection, kmeans_faiss, nearest_members, select_rosetta_points
 from .architectures import ARCHITECTURES, VARIANTS
 from .config import RunConfig
+from .ensemble import EnsembleRun, Objective, train_ensemble
 from .errors import ConfigError
 from .losses import ELBOLoss, negative_elbo, rosetta_term
 from .metrics import fit_linear_map, linear_map_analysis, lsd, lsd_split, rv, rv_per_point
@@ -50,12 +51,14 @@ __all__ = [
     "BetaVAEStrategy",
     "ConfigError",
     "ELBOLoss",
+    "EnsembleRun",
     "EpochLossMetrics",
     "GaussianMixtureSelector",
     "KMeansSelector",
     "LeanEvaluationPlugin",
     "MLflowLogger",
     "ModelConfig",
+    "Objective",
     "ProtocolResult",
     "RandomSelector",
     "RosettaPlugin",
@@ -98,5 +101,6 @@ __all__ = [
     "save_model",
     "select_rosetta_points",
     "summarize",
+    "train_ensemble",
     "tune",
 ]

@@ -79,6 +79,9 @@ def config_options(command):
         click.option("--figures", default="auto", show_default=True,
                      help="2-D view of the figures logged after training: auto (identity in "
                           "2-D, PCA with --quick, else UMAP) | identity | pca | umap | none"),
+        click.option("--ensemble", is_flag=True,
+                     help="Train each method's seeds as one vectorised model (torch.func.vmap); "
+                          "same results, faster for small models. No --plugin."),
         click.option("--device", default="auto", show_default=True,
                      help="auto | cpu | cuda | cuda:N"),
         click.option("--seed", type=int, default=0, show_default=True,

@@ -50,6 +50,7 @@ class RunConfig:
     plugins: tuple[str, ...] = ()  # "name:key=value,..." Avalanche plugins added to every method
     plugins_dir: str | None = None  # local plugins folder (default $ROSETTA_CL_PLUGINS_DIR, ./plugins)
     figures: str = "auto"  # 2-D view of the logged figures: auto, identity, pca, umap; none: no figures
+    ensemble: bool = False  # train each method's seeds as one vectorised ensemble (see ensemble)
 
     def as_params(self) -> dict[str, str]:
         params = asdict(self)
@@ -132,6 +133,8 @@ def resolve(config: RunConfig, benchmarks, methods) -> RunConfig:
         raise ConfigError(f"figures {config.figures!r}: allowed {', '.join(FIGURE_VIEWS)}")
     if config.figures == "identity" and latent_dim != 2:
         raise ConfigError(f"figures 'identity' needs latent dim 2, got {latent_dim}")
+    if config.ensemble:
+        check_ensemble(config, methods)
     if config.selection not in SELECTORS:
         raise ConfigError(f"selection {config.selection!r}: allowed {', '.join(SELECTORS)}")
     obs_scale = config.obs_scale if config.obs_scale is not None else defaults.obs_scale
@@ -139,6 +142,21 @@ def resolve(config: RunConfig, benchmarks, methods) -> RunConfig:
         defaults.quick_subsample if config.quick else None)
     return replace(config, seeds=seeds, epochs=epochs, rosetta_points=k, latent_dim=latent_dim,
                    obs_scale=obs_scale, subsample=subsample, arch=arch, template_arch=template_arch)
+
+
+def check_ensemble(config: RunConfig, methods) -> None:
+    """--ensemble trains the seeds of the sequential and reproducibility protocols outside the
+    Avalanche strategy loop, so it takes only methods with a known objective and no plugins."""
+    if config.protocol == "continual":
+        raise ConfigError("--ensemble with protocol 'continual': allowed with sequential, "
+                          "reproducibility")
+    if config.plugins:
+        raise ConfigError(f"--ensemble with --plugin {config.plugins[0]!r}: plugins need a "
+                          "strategy per model; drop --ensemble or the plugins")
+    for method in config.methods:
+        if methods[method].objective is None:
+            allowed = ", ".join(m for m, spec in methods.items() if spec.objective is not None)
+            raise ConfigError(f"--ensemble with method {method!r}: allowed {allowed}")
 
 
 def check_architecture(name: str, arch: str, variant: str, benchmark: str, image_shape) -> None:

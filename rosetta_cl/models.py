@@ -97,9 +97,13 @@ class VAE(nn.Module):
         else:  # fixed observation noise (a fixed "model precision")
             self.register_buffer("log_scale",
                                  torch.full((config.input_dim,), math.log(config.obs_scale)))
+        # (n_tril, d * d) 0/1 matrix placing the strictly-lower entries: a matmul rather than an
+        # indexed write, so the posterior is vmap-able (ensembles) and still exact
         rows, cols = torch.tril_indices(d, d, offset=-1)
-        self.register_buffer("_tril_rows", rows, persistent=False)
-        self.register_buffer("_tril_cols", cols, persistent=False)
+        basis = torch.zeros(n_tril, d * d)
+        if n_tril:  # diag: no strictly-lower entries
+            basis[torch.arange(n_tril), rows * d + cols] = 1.0
+        self.register_buffer("_tril_basis", basis, persistent=False)
 
     def reset_parameters(self) -> None:
         """Fresh random weights (drawn from torch's global RNG)."""
@@ -114,10 +118,11 @@ class VAE(nn.Module):
         """Posterior mean (B, d) and Cholesky factor (B, d, d)."""
         h = self.encoder(x)
         mu, raw_diag, tril = torch.split(h, self._head_sizes, dim=-1)
+        d = self.config.latent_dim
         diag = F.softplus(raw_diag) + _MIN_SCALE
         scale_tril = torch.diag_embed(diag)
         if tril.shape[-1]:
-            scale_tril = _with_lower(scale_tril, tril, self._tril_rows, self._tril_cols)
+            scale_tril = scale_tril + (tril @ self._tril_basis).unflatten(-1, (d, d))
         return mu, scale_tril
 
     def encode(self, x: Tensor) -> Tensor:
@@ -132,21 +137,18 @@ class VAE(nn.Module):
         z = (x - decoded) * torch.exp(-self.log_scale)
         return (0.5 * z.pow(2) + self.log_scale + 0.5 * math.log(2 * math.pi)).sum(-1)
 
-    def forward(self, x: Tensor) -> VAEOutput:
+    def forward(self, x: Tensor, eps: Tensor | None = None) -> VAEOutput:
+        """``eps``: the standard-normal noise of the reparameterisation (drawn from torch's
+        global RNG when None); ensembles pass each member's own draws."""
         mu, scale_tril = self.posterior(x)
-        eps = torch.randn_like(mu)
+        if eps is None:
+            eps = torch.randn_like(mu)
         z = mu + (scale_tril @ eps.unsqueeze(-1)).squeeze(-1)
         decoded = self.decode(z)
         return VAEOutput(
             mu, scale_tril, z, decoded, self.reconstruction_nll(x, decoded),
             kl_to_standard_normal(mu, scale_tril),
         )
-
-
-def _with_lower(scale_tril: Tensor, tril: Tensor, rows: Tensor, cols: Tensor) -> Tensor:
-    lower = torch.zeros_like(scale_tril)
-    lower[:, rows, cols] = tril
-    return scale_tril + lower
 
 
 @torch.inference_mode()

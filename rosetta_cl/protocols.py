@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 from .anchors import Anchors
 from .config import RunConfig, resolve_device
 from .data import dataset_tensors
+from .ensemble import Objective, train_ensemble
 from .extensions import make_plugins, parse_plugin
 from .metrics import fit_linear_map, linear_map_analysis, lsd, lsd_per_point, rv_per_point
 from .models import VAE, ModelConfig, encode_means
@@ -138,19 +139,60 @@ class _Runner:
             else:
                 strategy = METHODS[method].make(model, self.config, anchors, **common)
             strategy.train(experience)
-            latents = {f"mu_{part}": encode_means(model, x).cpu().numpy()
-                       for part, x in zip(self.bench.parts, self.valid_x)}
             anchors_out = strategy.rosetta.anchors if role == "template" else None
-            self.log_latents(model, latents, anchors if anchors_out is None else anchors_out)
-            self.tracker.log_model(model)
-            metrics = evaluate(model, latents) if evaluate else {}
-            self.tracker.log_metrics(metrics)
+            latents, metrics = self._record(model, anchors if anchors_out is None else anchors_out,
+                                            evaluate)
             if anchors_out is not None:
                 self.tracker.log_anchors(anchors_out)
                 # built only when something is logged (it re-reads and hashes D1)
                 self.tracker.log_anchor_file(partial(self._anchor_file, model, anchors_out,
                                                      experience, seed))
         return model, latents, anchors_out, metrics
+
+    def _record(self, model, anchors: Anchors | None, evaluate) -> tuple[dict, dict]:
+        """In the model's open MLflow run: its validation latents, the model, ``evaluate``'s
+        metrics. Returns (latents of each validation part, metrics)."""
+        latents = {f"mu_{part}": encode_means(model, x).cpu().numpy()
+                   for part, x in zip(self.bench.parts, self.valid_x)}
+        self.log_latents(model, latents, anchors)
+        self.tracker.log_model(model)
+        metrics = evaluate(model, latents) if evaluate else {}
+        self.tracker.log_metrics(metrics)
+        return latents, metrics
+
+    def train_methods(self, experience, anchors: Anchors, val_x, evaluate=None) -> list[tuple]:
+        """Every (method, seed) run of the protocol, each in its own MLflow run: one model at a
+        time through the method's strategy, or with ``config.ensemble`` each method's seeds as one
+        vectorised ensemble (same arithmetic, see ``ensemble``). Returns (method, seed,
+        latents, metrics) per run, in ``method_runs`` order."""
+        results = []
+        if not self.config.ensemble:
+            for method, seed in tqdm(self.method_runs(), desc="runs",
+                                     disable=None if self.progress else True):
+                _, latents, _, metrics = self.train(method, seed, experience,
+                                                    name=f"{method}/seed{seed}", role="method",
+                                                    anchors=anchors, val_x=val_x,
+                                                    evaluate=evaluate)
+                results.append((method, seed, latents, metrics))
+            return results
+        x, _ = dataset_tensors(experience.dataset)
+        for method in self.config.methods:
+            seeds = [seed for m, seed in self.method_runs() if m == method]
+            beta, rho = METHODS[method].objective(self.config)
+            with tqdm(total=self.config.epochs, desc=f"{method} x{len(seeds)}", leave=False,
+                      disable=None if self.progress else True) as bar:
+                runs = train_ensemble(
+                    self.model_configs["method"], seeds, x,
+                    objective=Objective(beta, rho, anchors), epochs=self.config.epochs,
+                    batch_size=self.config.batch_size, lr=self.config.lr, device=self.device,
+                    val_x=val_x, on_epoch=lambda _: bar.update())
+            for run in runs:
+                with self.tracker.child(f"{method}/seed{run.seed}",
+                                        self.params(method, run.seed, "method"),
+                                        self.tags("method", method, run.seed)):
+                    self.tracker.log_history(run.history)
+                    results.append((method, run.seed, *self._record(run.model, anchors, evaluate)))
+        return results
 
     def log_latents(self, model, latents: dict, anchors: Anchors | None) -> None:
         """``latents.npz``: the validation latent means ``mu_<part>`` and labels ``y_<part>``,
@@ -240,10 +282,7 @@ def run_sequential(bench: Benchmark, config: RunConfig, tracker=None,
     values: dict[str, dict[str, list[float]]] = {}
     spreads: dict[str, list[float]] = {}
     maps: dict[str, dict[str, list[float]]] = {}
-    for method, seed in tqdm(runner.method_runs(), desc="runs", disable=None if progress else True):
-        *_, metrics = runner.train(method, seed, experience, name=f"{method}/seed{seed}",
-                                   role="method", anchors=anchors, val_x=val_x,
-                                   evaluate=evaluate)
+    for method, _, _, metrics in runner.train_methods(experience, anchors, val_x, evaluate):
         spreads.setdefault(method, []).append(metrics.pop("latent_spread_D1"))
         for key, value in metrics.items():
             into = maps if key.startswith("map_") else values
@@ -276,11 +315,8 @@ def run_reproducibility(bench: Benchmark, config: RunConfig, tracker=None,
     def evaluate(model, latents):
         return {"latent_spread_D1": latent_spread(latents["mu_D1"])}
 
-    for method, seed in tqdm(runner.method_runs(), desc="runs", disable=None if progress else True):
-        _, latents, _, metrics = runner.train(method, seed, experience,
-                                              name=f"{method}/seed{seed}", role="method",
-                                              anchors=anchors, val_x=val_x,
-                                              evaluate=evaluate)
+    for method, _, latents, metrics in runner.train_methods(experience, anchors, val_x,
+                                                            evaluate):
         means.setdefault(method, []).append(latents["mu_D1"])
         spreads.setdefault(method, []).append(metrics["latent_spread_D1"])
     per_point = {m: rv_per_point(np.stack(runs)) for m, runs in means.items()}

@@ -36,13 +36,19 @@ class BenchmarkSpec:
 
 @dataclass(frozen=True)
 class MethodSpec:
-    """``make(model, config, anchors, **strategy_kwargs)`` builds the method's strategy."""
+    """``make(model, config, anchors, **strategy_kwargs)`` builds the method's strategy.
+
+    ``objective(config) -> (beta, rho)``: the method's loss as the negative ELBO with ``beta`` on
+    the KL plus ``rho`` times the Rosetta term, for ``--ensemble`` (which trains without the
+    strategy); None: the method cannot be trained as an ensemble.
+    """
 
     name: str
     make: Callable
     description: str
     anchored: bool  # trained with the Rosetta term (the others only see x_r as data)
     source: str = "built-in"
+    objective: Callable | None = None
 
 
 BENCHMARKS: dict[str, BenchmarkSpec] = {}
@@ -68,15 +74,17 @@ register_benchmark(BenchmarkSpec("digits5", digits5, DIGITS5_DEFAULTS, DIGITS5_D
 register_benchmark(BenchmarkSpec("mnist", mnist, MNIST_DEFAULTS, MNIST_DESCRIPTION))
 register_method(MethodSpec(
     "vae", lambda model, config, anchors, **kw: VAEStrategy(model=model, beta=1.0, **kw),
-    "VAE (beta = 1), x_r added to its data, not anchored", anchored=False))
+    "VAE (beta = 1), x_r added to its data, not anchored", anchored=False,
+    objective=lambda config: (1.0, 0.0)))
 register_method(MethodSpec(
     "bvae", lambda model, config, anchors, **kw: BetaVAEStrategy(model=model, beta=config.beta, **kw),
-    "beta-VAE (beta = --beta), x_r added to its data, not anchored", anchored=False))
+    "beta-VAE (beta = --beta), x_r added to its data, not anchored", anchored=False,
+    objective=lambda config: (config.beta, 0.0)))
 register_method(MethodSpec(
     "rvae", lambda model, config, anchors, **kw: RosettaVAEStrategy(
         model=model, k=config.rosetta_points, rho=config.rho, anchors=anchors, select=False, **kw),
     "Rosetta VAE: VAE + rho (R/B) sum ||z_r - mu(x_r)||^2 on the template's anchors",
-    anchored=True))
+    anchored=True, objective=lambda config: (1.0, config.rho)))
 
 
 @dataclass(frozen=True)

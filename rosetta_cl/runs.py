@@ -33,6 +33,9 @@ class NullTracker:
     def log_metrics(self, metrics, step=None):
         pass
 
+    def log_history(self, history):
+        pass
+
     def log_arrays(self, name, **arrays):
         pass
 
@@ -91,6 +94,15 @@ class Tracker(NullTracker):
 
     def log_metrics(self, metrics, step=None):
         self.mlflow.log_metrics({k: float(v) for k, v in metrics.items()}, step=step)
+
+    def log_history(self, history):
+        """Per-epoch metrics ``{name: [value of epoch 1, ...]}`` (steps 1, 2, ...), in batches,
+        as the strategies' MLflowLogger logs them during training."""
+        logger = MLflowLogger()
+        for name, values in history.items():
+            for epoch, value in enumerate(values, start=1):
+                logger.log_single_metric(name, value, epoch)
+        logger.flush()
 
     def log_arrays(self, name, **arrays):
         with tempfile.TemporaryDirectory() as tmp:

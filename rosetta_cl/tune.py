@@ -85,6 +85,9 @@ def tune(config: RunConfig, beta_grid=None, rho_grid=None, *, tracking_uri: str 
         config = replace(config, epochs=TUNE_EPOCHS)
     if config.quick:
         beta_grid, rho_grid = beta_grid[:QUICK_GRID_POINTS], rho_grid[:QUICK_GRID_POINTS]
+    if config.ensemble:
+        raise ConfigError("--ensemble with tune: allowed with `rosetta-cl run` (tune trains one "
+                          "model per grid point and seed)")
     if config.protocol not in PROTOCOLS:
         raise ConfigError(f"unknown protocol {config.protocol!r}: allowed {', '.join(PROTOCOLS)}")
     protocol = config.protocol

@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
@@ -61,6 +62,11 @@ BAD = [
     (["run", "gaussians8", "--device", "cuda:7"], "device 'cuda:7'"),
     (["run", "gaussians8", "--tracking-uri", "http://127.0.0.1:9"], "not reachable"),
     (["run", "gaussians8", "--seeds", "abc"], "'abc'"),
+    (["run", "gaussians8", "--ensemble", "--protocol", "continual"],
+     "--ensemble with protocol 'continual': allowed with sequential, reproducibility"),
+    (["run", "gaussians8", "--ensemble", "--plugin", "ewc", "--plugins-dir",
+      str(Path(__file__).resolve().parents[1] / "plugins")], "--ensemble with --plugin 'ewc'"),
+    (["tune", "gaussians8", "--ensemble"], "--ensemble with tune"),
 ]
 
 

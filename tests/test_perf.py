@@ -46,3 +46,21 @@ def test_tracking_overhead_and_protocol_wall_run(tmp_path):
     rows = run_tiny("protocol_wall", tmp_path)["rows"]
     assert [r["variant"] for r in rows] == ["plain script", "rosetta-cl"]
     assert rows[0]["ratio"] == 1
+
+
+@pytest.mark.slow
+def test_ensemble_speed_runs_and_matches_sequential(tmp_path):
+    result = run_tiny("ensemble_speed", tmp_path)
+    assert [r["part"].split(",")[0] for r in result["rows"]] == ["training", "protocols"]
+    assert all(r["speed-up"] > 0 for r in result["rows"])
+    assert result["max |mu_ensemble - mu_sequential|"] < 1e-5 < result["max |mu|"]
+
+
+@pytest.mark.slow
+def test_gpu_throughput_runs_on_whatever_device_is_here(tmp_path):
+    result = run_tiny("gpu_throughput", tmp_path)
+    rows = {r["part"].split(",")[0]: r for r in result["rows"]}
+    assert rows["training images per second (whole protocol)"]["value"] > 0
+    # 1 epoch, 60 training points per part: template on D1, target on D1 u D2, 3 methods x 2 seeds
+    # on D2 u the 8 x_r
+    assert result["images"] == 60 + 120 + 3 * 2 * (60 + 8)

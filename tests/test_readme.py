@@ -19,5 +19,8 @@ def test_readme_example_runs(index, store, capsys):
     exec(compile(BLOCKS[index], f"README.md block {index}", "exec"), {})  # noqa: S102
     out = capsys.readouterr().out
     assert out  # each example prints its result
-    if "anchors" in BLOCKS[index]:
+    if "RosettaPlugin(" in BLOCKS[index]:
         assert "16 anchors" in out  # 8 Rosetta points from D1 plus 8 from D2
+    if "train_ensemble(" in BLOCKS[index]:
+        members, first_seed, rosetta = out.split()
+        assert (members, first_seed) == ("10", "1") and float(rosetta) > 0
