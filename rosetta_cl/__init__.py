@@ -32,7 +32,7 @@ from .strategies import BetaVAEStrategy, RosettaVAEStrategy, VAEStrategy
 from .streams import Benchmark, digits, gaussians8, mnist
 from .summary import Table, summarize
 from .tracking import DEFAULT_TRACKING_URI, MLflowLogger
-from .training_metrics import EpochLossMetrics, LeanEvaluationPlugin
+from .training_metrics import EpochLossMetrics, LeanEvaluationPlugin, MetricHistory
 from .tune import TuneResult, parse_grid, tune
 
 __version__ = "0.1.0"
@@ -57,6 +57,7 @@ __all__ = [
     "KMeansSelector",
     "LeanEvaluationPlugin",
     "MLflowLogger",
+    "MetricHistory",
     "ModelConfig",
     "Objective",
     "ProtocolResult",

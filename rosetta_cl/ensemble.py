@@ -62,9 +62,8 @@ class _Terms(nn.Module):
         self.model, self.objective, self.batch_size = model, objective, batch_size
 
     def forward(self, x: Tensor, eps: Tensor, anchor_x: Tensor | None = None,
-                anchor_z: Tensor | None = None, beta: float | None = None) -> Tensor:
-        beta = self.objective.beta if beta is None else beta
-        parts = negative_elbo(self.model(x, eps), beta)
+                anchor_z: Tensor | None = None) -> Tensor:
+        parts = negative_elbo(self.model(x, eps), self.objective.beta)
         if anchor_x is None:
             return torch.stack([parts.loss, parts.recon, parts.kl])
         term = rosetta_term(self.model.encode(anchor_x), anchor_z, self.objective.rho,

@@ -9,6 +9,7 @@ from functools import partial
 import torch
 from avalanche.evaluation import PluginMetric
 from avalanche.evaluation.metric_results import MetricValue
+from avalanche.logging import BaseLogger
 from avalanche.training.plugins import EvaluationPlugin
 
 from .losses import negative_elbo
@@ -102,3 +103,15 @@ class LeanEvaluationPlugin(EvaluationPlugin):
 
     def _callback(self, callback: str, strategy, **kwargs):
         return self._update_metrics_and_loggers(strategy, callback)
+
+
+class MetricHistory(BaseLogger):
+    """Avalanche logger keeping every scalar value in memory: ``values[name]`` lists them in
+    logging order (per-epoch metrics: epoch e at index e - 1), like ``EnsembleRun.history``."""
+
+    def __init__(self):
+        super().__init__()
+        self.values: dict[str, list[float]] = {}
+
+    def log_single_metric(self, name, value, x_plot):
+        self.values.setdefault(name, []).append(value)

@@ -5,7 +5,6 @@ import json
 import pytest
 import torch
 from avalanche.benchmarks.scenarios import benchmark_from_datasets
-from avalanche.logging import BaseLogger
 from mlflow.tracking import MlflowClient
 
 from rosetta_cl import RunConfig, run_benchmark
@@ -15,15 +14,7 @@ from rosetta_cl.ensemble import Objective, train_ensemble
 from rosetta_cl.models import VAE, ModelConfig, encode_means
 from rosetta_cl.strategies import BetaVAEStrategy, RosettaVAEStrategy
 from rosetta_cl.streams import tensor_dataset
-
-
-class History(BaseLogger):
-    def __init__(self):
-        super().__init__()
-        self.values = {}
-
-    def log_single_metric(self, name, value, x_plot):
-        self.values.setdefault(name, []).append(value)
+from rosetta_cl.training_metrics import MetricHistory
 
 
 def data(n=300, seed=0):
@@ -37,7 +28,7 @@ CONFIG = ModelConfig(5, 2, (16, 16), "full", "gaussian", None)
 
 def sequential_run(method, seed, x, val_x, anchors, epochs):
     torch.manual_seed(seed)
-    model, history = VAE(CONFIG), History()
+    model, history = VAE(CONFIG), MetricHistory()
     common = {"model": model, "train_epochs": epochs, "val_x": val_x, "seed": seed,
               "loggers": [history], "train_mb_size": 64}
     strategy = (RosettaVAEStrategy(k=len(anchors), rho=1.5, anchors=anchors, select=False,

@@ -36,26 +36,18 @@ def sequential(config, x, val_x, anchors, seeds, epochs, rho=1.5, perturb=0.0):
     """(models, per-epoch histories) of the strategies, one seed after the other; ``perturb``
     scales every initial weight by (1 + perturb)."""
     from avalanche.benchmarks.scenarios import benchmark_from_datasets
-    from avalanche.logging import BaseLogger
 
     from rosetta_cl.models import VAE
     from rosetta_cl.strategies import RosettaVAEStrategy
     from rosetta_cl.streams import tensor_dataset
-
-    class History(BaseLogger):
-        def __init__(self):
-            super().__init__()
-            self.values = {}
-
-        def log_single_metric(self, name, value, x_plot):
-            self.values.setdefault(name, []).append(value)
+    from rosetta_cl.training_metrics import MetricHistory
 
     experience = benchmark_from_datasets(
         train=[tensor_dataset(x.numpy(), torch.zeros(len(x)).numpy())]).train_stream[0]
     out = []
     for seed in seeds:
         torch.manual_seed(seed)
-        model, history = VAE(config), History()
+        model, history = VAE(config), MetricHistory()
         with torch.no_grad():
             for parameter in model.parameters():
                 parameter.mul_(1 + perturb)
