@@ -9,7 +9,7 @@ from .architectures import ARCHITECTURES, VARIANTS
 from .config import RunConfig
 from .ensemble import EnsembleRun, Objective, train_ensemble
 from .errors import ConfigError
-from .losses import ELBOLoss, negative_elbo, rosetta_term
+from .losses import ELBOLoss, anchor_loss, negative_elbo, rosetta_term
 from .metrics import fit_linear_map, linear_map_analysis, lsd, lsd_split, rv, rv_per_point
 from .models import VAE, ModelConfig, encode_means, load_model, save_model
 from .plugin import RosettaPlugin
@@ -73,6 +73,7 @@ __all__ = [
     "Table",
     "TuneResult",
     "VAEStrategy",
+    "anchor_loss",
     "build_figures",
     "build_report",
     "digits",

@@ -46,6 +46,12 @@ def config_options(command):
                      help="Number of Rosetta points k (benchmark default)."),
         click.option("--rho", type=float, default=1.5, show_default=True,
                      help="Anchor term weight."),
+        click.option("--anchor-fit", default="exact", show_default=True,
+                     help="R-VAE anchor term: exact ||z_r - mu(x_r)||^2 (paper) | affine (the "
+                          "same up to the best affine map; ours)."),
+        click.option("--anchor-decoder", default="squared", show_default=True,
+                     help="Eq. 1's decoder term in the anchor term: squared ||x_r - m(z_r)||^2 "
+                          "(paper) | nll (-log p(x_r | z_r); ours) | none (encoder term only)."),
         click.option("--beta", type=float, default=2.5, show_default=True,
                      help="beta of the beta-VAE."),
         click.option("--latent-dim", type=int, default=None,
@@ -183,10 +189,13 @@ def run(ctx, target, **options):
 @click.option("--beta-grid", default="0:2.5:25", show_default=True,
               help="beta values (start:step:stop, stop included, or a comma list).")
 @click.option("--rho-grid", default="0:0.75:15", show_default=True, help="rho values.")
+@click.option("--criterion", default="elbo+template", show_default=True,
+              help="Score of a grid point (lower wins): elbo+template (validation negative ELBO "
+                   "+ 0.5 mean ||z_template - mu||^2 on held-out D1 points) | elbo.")
 @click.pass_context
-def tune(ctx, benchmark, beta_grid, rho_grid, **options):
-    """Choose beta and rho for BENCHMARK by validation loss (appendix B): short runs over the
-    grids (20 epochs unless --epochs), logged as nested MLflow runs."""
+def tune(ctx, benchmark, beta_grid, rho_grid, criterion, **options):
+    """Choose beta and rho for BENCHMARK by validation performance (appendix B): short runs over
+    the grids (20 epochs unless --epochs), logged as nested MLflow runs."""
     from .config import RunConfig
     from .tune import parse_grid
     from .tune import tune as run_tune
@@ -194,13 +203,14 @@ def tune(ctx, benchmark, beta_grid, rho_grid, **options):
     values, _ = _config_values(ctx, options)
     betas, rhos = parse_grid(beta_grid, "beta"), parse_grid(rho_grid, "rho")
     result = run_tune(RunConfig(benchmark=benchmark, **values), betas, rhos, progress=True,
-                      tracking_uri=options["tracking_uri"], experiment=options["experiment"])
+                      tracking_uri=options["tracking_uri"], experiment=options["experiment"],
+                      criterion=criterion)
     if options["as_json"]:
         click.echo(json.dumps(result.as_dict(), indent=2))
         return
     for name, grid in result.grids.items():
         cells = ", ".join(f"{v:g}: {s:.4g}" for v, s in grid.items())
-        click.echo(f"{name} (validation negative ELBO): {cells}")
+        click.echo(f"{name} ({result.criterion}): {cells}")
     click.echo(f"best: beta={result.best['beta']:g}, rho={result.best['rho']:g} "
                f"({result.config.epochs} epochs per point, {result.wall_time_s:.1f} s)")
     if result.parent_run_id:

@@ -9,6 +9,7 @@ import torch
 from .architectures import ARCHITECTURES, VARIANTS
 from .embedding import PROJECTIONS
 from .errors import ConfigError
+from .losses import ANCHOR_FITS, DECODER_TERMS
 from .selectors import SELECTORS
 
 PROTOCOLS = ("sequential", "reproducibility", "continual")
@@ -26,6 +27,8 @@ class RunConfig:
     epochs: int | None = None  # None: the benchmark's default
     rosetta_points: int | None = None  # None: the benchmark's default k
     rho: float = 1.5
+    anchor_fit: str = "exact"  # exact: ||z_r - mu(x_r)||^2 (paper); affine: up to an affine map (ours)
+    anchor_decoder: str = "squared"  # eq. 1's decoder term: squared ||x_r - m(z_r)||^2 | nll | none
     beta: float = 2.5  # beta of the beta-VAE baseline (first non-zero point of the paper grid)
     latent_dim: int | None = None  # None: the benchmark's default
     batch_size: int = 128
@@ -102,6 +105,10 @@ def resolve(config: RunConfig, benchmarks, methods) -> RunConfig:
         (config.lr > 0, f"learning rate {config.lr}: must be > 0"),
         (k >= 1, f"rosetta points k={k}: must be >= 1"),
         (config.rho >= 0, f"rho {config.rho}: must be >= 0"),
+        (config.anchor_decoder in DECODER_TERMS,
+         f"anchor decoder {config.anchor_decoder!r}: allowed {', '.join(DECODER_TERMS)}"),
+        (config.anchor_fit in ANCHOR_FITS,
+         f"anchor fit {config.anchor_fit!r}: allowed {', '.join(ANCHOR_FITS)}"),
         (config.beta >= 0, f"beta {config.beta}: must be >= 0"),
         (config.covariance in ("full", "diag"),
          f"covariance {config.covariance!r}: allowed full, diag"),
@@ -135,6 +142,9 @@ def resolve(config: RunConfig, benchmarks, methods) -> RunConfig:
         raise ConfigError(f"figures 'identity' needs latent dim 2, got {latent_dim}")
     if config.ensemble:
         check_ensemble(config, methods)
+    if config.anchor_fit == "affine" and k <= latent_dim + 1:
+        raise ConfigError(f"anchor fit 'affine' with k={k} and latent dim {latent_dim}: needs "
+                          f"k > latent dim + 1 (an affine map fits {latent_dim + 1} points exactly)")
     if config.selection not in SELECTORS:
         raise ConfigError(f"selection {config.selection!r}: allowed {', '.join(SELECTORS)}")
     obs_scale = config.obs_scale if config.obs_scale is not None else defaults.obs_scale

@@ -24,18 +24,21 @@ from torch import Tensor, nn
 from torch.func import functional_call, stack_module_state, vmap
 
 from .anchors import Anchors
-from .losses import negative_elbo, rosetta_term
+from .losses import anchor_loss, negative_elbo
 from .models import VAE, ModelConfig
 
 
 @dataclass(frozen=True)
 class Objective:
     """What one method minimises: the negative ELBO with ``beta`` on the KL, plus the Rosetta term
-    with weight ``rho`` on ``anchors`` (none when rho is 0 or there are no anchors)."""
+    with weight ``rho`` on ``anchors`` (none when rho is 0 or there are no anchors), with
+    ``fit`` and ``decoder`` as in ``losses.rosetta_term``."""
 
     beta: float = 1.0
     rho: float = 0.0
     anchors: Anchors | None = None
+    fit: str = "exact"  # see losses.anchor_residual
+    decoder: str = "squared"  # eq. 1's decoder term: squared | nll | none (losses.decoder_term)
 
     @property
     def anchored(self) -> bool:
@@ -66,8 +69,8 @@ class _Terms(nn.Module):
         parts = negative_elbo(self.model(x, eps), self.objective.beta)
         if anchor_x is None:
             return torch.stack([parts.loss, parts.recon, parts.kl])
-        term = rosetta_term(self.model.encode(anchor_x), anchor_z, self.objective.rho,
-                            self.batch_size)
+        term = anchor_loss(self.model, anchor_x, anchor_z, self.objective.rho, self.batch_size,
+                           fit=self.objective.fit, decoder=self.objective.decoder)
         return torch.stack([parts.loss + term, parts.recon, parts.kl, term])
 
 

@@ -131,6 +131,11 @@ class VAE(nn.Module):
     def decode(self, z: Tensor) -> Tensor:
         return self.decoder(z)
 
+    def decode_mean(self, z: Tensor) -> Tensor:
+        """E[x | z]: the decoder's mean (Gaussian) or probabilities (Bernoulli)."""
+        decoded = self.decoder(z)
+        return torch.sigmoid(decoded) if self.log_scale is None else decoded
+
     def reconstruction_nll(self, x: Tensor, decoded: Tensor) -> Tensor:
         if self.log_scale is None:
             return F.binary_cross_entropy_with_logits(decoded, x, reduction="none").sum(-1)

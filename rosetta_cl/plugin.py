@@ -3,7 +3,8 @@ model exposes ``encode(x) -> posterior mean``.
 
 After each training experience it encodes that experience's data, clusters the latent means
 (FAISS k-means by default) and keeps one anchor (x_r, z_r) per cluster. In every later minibatch,
-``before_backward`` adds ``rho * (R / B) * sum_r ||z_r - mu(x_r)||^2`` to ``strategy.loss``.
+``before_backward`` adds ``rho * (R / B) * sum_r ||z_r - mu(x_r)||^2`` to ``strategy.loss``
+(optionally up to an affine map, and with the decoder term ||x_r - m(z_r)||^2; ``losses``).
 With ``reinit=True`` the model gets fresh random weights before each later experience (the
 paper's portability setting: Bob trains a new model); otherwise it keeps training.
 """
@@ -16,7 +17,7 @@ from avalanche.core import SupervisedPlugin
 from .anchors import Anchors, select_rosetta_points
 from .config import ACCUMULATE
 from .data import dataset_tensors
-from .losses import rosetta_term
+from .losses import ANCHOR_FITS, DECODER_TERMS, anchor_loss
 from .models import encode_means, reinitialize
 from .selectors import SELECTORS
 
@@ -33,6 +34,8 @@ class RosettaPlugin(SupervisedPlugin):
         seed: int = 0,
         selection: str = "kmeans",
         accumulate: str = "all",
+        fit: str = "exact",
+        decoder: str = "squared",
         kmeans_niter: int = 25,
         max_points_per_centroid: int | None = None,
     ):
@@ -47,6 +50,11 @@ class RosettaPlugin(SupervisedPlugin):
         :param accumulate: what happens to earlier anchors after a new experience: ``all`` keeps
             them and appends the new k, ``latest`` keeps only the new k, ``reselect`` selects k
             over the union of the kept anchors (with their original z) and the new experience.
+        :param fit: ``exact`` (the paper's ||z_r - mu(x_r)||^2) or ``affine`` (the residual
+            after the best affine map from the model's anchor means to the z_r; ours).
+        :param decoder: eq. 1's decoder term, the decoder mapping z_r back to x_r: ``squared``
+            (||x_r - m(z_r)||^2, the paper's), ``nll`` (-log p(x_r | z_r), ours) or ``none``
+            (the encoder term alone). Needs a model with ``decode``/``decode_mean``.
         :param max_points_per_centroid: subsample for k-means like FAISS's default (None: all points).
         """
         super().__init__()
@@ -58,6 +66,11 @@ class RosettaPlugin(SupervisedPlugin):
         if accumulate not in ACCUMULATE:
             raise ValueError(f"accumulate {accumulate!r}: allowed {', '.join(ACCUMULATE)}")
         self.accumulate = accumulate
+        if fit not in ANCHOR_FITS:
+            raise ValueError(f"anchor fit {fit!r}: allowed {', '.join(ANCHOR_FITS)}")
+        if decoder not in DECODER_TERMS:
+            raise ValueError(f"anchor decoder {decoder!r}: allowed {', '.join(DECODER_TERMS)}")
+        self.fit, self.decoder = fit, decoder
         if selection not in SELECTORS:
             raise ValueError(f"selection {selection!r}: allowed {', '.join(SELECTORS)}")
         self.selection = selection
@@ -69,6 +82,10 @@ class RosettaPlugin(SupervisedPlugin):
         self._experiences_done = 0
 
     def before_training_exp(self, strategy, **kwargs):
+        if self.decoder != "none" and self.rho and not hasattr(strategy.model, "decode_mean"):
+            raise ValueError(f"RosettaPlugin(decoder={self.decoder!r}) needs a model with "
+                             f"decode_mean(z); {type(strategy.model).__name__} has none: pass "
+                             "decoder='none'")
         if self.reinit and self._experiences_done > 0:
             reinitialize(strategy.model)
             strategy.optimizer.state.clear()
@@ -78,8 +95,8 @@ class RosettaPlugin(SupervisedPlugin):
         if self._device_anchors is None or self.rho == 0:
             return
         anchors = self._device_anchors
-        term = rosetta_term(strategy.model.encode(anchors.x), anchors.z, self.rho,
-                            strategy.train_mb_size)
+        term = anchor_loss(strategy.model, anchors.x, anchors.z, self.rho,
+                           strategy.train_mb_size, fit=self.fit, decoder=self.decoder)
         strategy.loss += term
         parts = getattr(strategy, "loss_parts", None)
         if parts is not None:

@@ -183,7 +183,9 @@ class _Runner:
                       disable=None if self.progress else True) as bar:
                 runs = train_ensemble(
                     self.model_configs["method"], seeds, x,
-                    objective=Objective(beta, rho, anchors), epochs=self.config.epochs,
+                    objective=Objective(beta, rho, anchors, self.config.anchor_fit,
+                                        self.config.anchor_decoder),
+                    epochs=self.config.epochs,
                     batch_size=self.config.batch_size, lr=self.config.lr, device=self.device,
                     val_x=val_x, on_epoch=lambda _: bar.update())
             for run in runs:

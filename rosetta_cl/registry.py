@@ -82,8 +82,10 @@ register_method(MethodSpec(
     objective=lambda config: (config.beta, 0.0)))
 register_method(MethodSpec(
     "rvae", lambda model, config, anchors, **kw: RosettaVAEStrategy(
-        model=model, k=config.rosetta_points, rho=config.rho, anchors=anchors, select=False, **kw),
-    "Rosetta VAE: VAE + rho (R/B) sum ||z_r - mu(x_r)||^2 on the template's anchors",
+        model=model, k=config.rosetta_points, rho=config.rho, anchors=anchors, select=False,
+        fit=config.anchor_fit, decoder=config.anchor_decoder, **kw),
+    "Rosetta VAE: VAE + rho (R/B) sum (||z_r - mu(x_r)||^2 + ||x_r - m(z_r)||^2) on the "
+    "template's anchors",
     anchored=True, objective=lambda config: (1.0, config.rho)))
 
 

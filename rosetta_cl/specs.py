@@ -32,6 +32,8 @@ import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
+import numpy as np
+
 from .config import RunConfig
 from .errors import ConfigError
 from .protocols import ProtocolResult
@@ -108,12 +110,44 @@ def load_spec(path: str | Path) -> Spec:
     quick = data.get("quick", {})
     _check_keys(path, "[quick]", quick, (*CONFIG_FIELDS, "values"))
     paper = data.get("paper", {})
-    _check_keys(path, "[paper]", paper, ("source", "note", "values"))
+    _check_keys(path, "[paper]", paper, ("source", "note", "values", "dataset", "relative_to"))
+    _check_paper(path, paper, vary_field, values, run)
     for table in (run, quick):  # folders in a spec are relative to the spec file
         if table.get("plugins_dir") and not Path(table["plugins_dir"]).is_absolute():
             table["plugins_dir"] = str((path.parent / table["plugins_dir"]).resolve())
     return Spec(path.stem, data.get("title", path.stem), dict(run), vary_field, values,
                 dict(quick), dict(paper), data.get("description", ""))
+
+
+def _check_paper(path, paper: dict, vary_field, values, run: dict) -> None:
+    """The paper's values must name methods and columns this spec's table has (a typo would
+    otherwise never be printed), and be numbers."""
+    protocol = run.get("protocol", "sequential")
+    parts = ["RV"] if protocol == "reproducibility" else ["D1", "D2"]
+    label = SHORT.get(vary_field, vary_field)
+    groups = [f"{label}={_label(tuple(v) if isinstance(v, list) else v)}" for v in values] \
+        if vary_field else [""]
+    columns = [" ".join(x for x in (g, p) if x) for g in groups for p in parts]
+    relative_to = paper.get("relative_to")
+    if relative_to is not None and relative_to not in groups:
+        raise ConfigError(f"spec {path}: [paper] relative_to {relative_to!r}: allowed "
+                          f"{', '.join(g for g in groups if g) or 'none (no [vary])'}")
+    table = paper.get("values", {})
+    if not isinstance(table, dict):
+        raise ConfigError(f"spec {path}: [paper.values] must be a table of methods")
+    for method, cols in table.items():
+        if method not in run.get("methods", ("vae", "bvae", "rvae")):
+            raise ConfigError(f"spec {path}: [paper.values.{method}]: allowed "
+                              f"{', '.join(run.get('methods', ('vae', 'bvae', 'rvae')))}")
+        if protocol == "continual":
+            continue  # continual columns depend on the stream's length
+        for column, value in cols.items():
+            if column not in columns:
+                raise ConfigError(f"spec {path}: [paper.values.{method}] column {column!r}: "
+                                  f"allowed {', '.join(columns)}")
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ConfigError(f"spec {path}: [paper.values.{method}] {column!r} = "
+                                  f"{value!r}: must be a number")
 
 
 def _check_keys(path, where, table, allowed) -> None:
@@ -125,6 +159,14 @@ def _check_keys(path, where, table, allowed) -> None:
                               f"{', '.join(allowed)}")
 
 
+SIGN_MARK = "!"  # printed after a cell whose median and the paper's have opposite signs
+
+
+def opposite_signs(ours: float, theirs: float) -> bool:
+    """True when one value is below 0 and the other above (a 0 median, the VAE's, has no sign)."""
+    return ours * theirs < 0
+
+
 @dataclass
 class SpecTable:
     title: str
@@ -134,25 +176,54 @@ class SpecTable:
     raw: dict[str, dict[str, Stat]]
     paper: dict[str, dict[str, float]]  # method -> column -> the paper's normalised median
     paper_note: str = ""
+    paper_source: str = ""
+    paper_dataset: str = ""  # the paper's data set where ours stands in for it ("" = the same)
+    paper_relative_to: str = ""  # column group the paper normalises to (its R-VAE there)
+    relative: dict[str, dict[str, Stat]] = field(default_factory=dict)  # ours normalised that way
+
+    def disagreements(self) -> list[tuple[str, str, float, float]]:
+        """(method, column, ours, paper) for every cell whose sign differs from the paper's."""
+        ours = self.relative if self.paper_relative_to else self.normalized
+        return [(m, c, ours[m][c].median, v) for m, cols in self.paper.items()
+                for c, v in cols.items() if m in ours and c in ours[m]
+                and opposite_signs(ours[m][c].median, v)]
 
     def markdown(self) -> str:
         def cell(method, column, stats, with_paper):
             s = stats[method][column]
             text = f"{s.median:.3g} ({s.q25:.3g}, {s.q75:.3g})"
             theirs = self.paper.get(method, {}).get(column) if with_paper else None
-            return text + (f" [paper {theirs:.3g}]" if theirs is not None else "")
+            if theirs is None:
+                return text
+            mark = f" {SIGN_MARK}" if opposite_signs(s.median, theirs) else ""
+            return text + f" [paper {theirs:.3g}]{mark}"
 
+        relative = self.paper_relative_to
         lines = [f"## {self.title}", ""]
-        for kind, stats in (("normalized to median VAE", self.normalized), ("raw", self.raw)):
+        tables = ((f"normalized to the median rvae at {relative}", self.relative, True),
+                  ("normalized to median VAE", self.normalized, False),
+                  ("raw", self.raw, False)) if relative else (
+            ("normalized to median VAE", self.normalized, True), ("raw", self.raw, False))
+        how = {"LSD": "relative change, value / median - 1", "RV": "difference, value - median"}
+        for kind, stats, with_paper in tables:
             if not stats:
                 continue
-            lines += [f"{self.metric}, {kind}: median (q25, q75)", "",
+            detail = f" ({how.get(self.metric, '')})" if kind != "raw" else ""
+            lines += [f"{self.metric}, {kind}{detail}: median (q25, q75)", "",
                       "| method | " + " | ".join(self.columns) + " |",
                       "|---" * (len(self.columns) + 1) + "|"]
             for method in stats:
-                cells = [cell(method, c, stats, kind != "raw") for c in self.columns]
+                cells = [cell(method, c, stats, with_paper) for c in self.columns]
                 lines.append(f"| {method} | " + " | ".join(cells) + " |")
             lines.append("")
+        if self.paper:
+            where = f" ({self.paper_source})" if self.paper_source else ""
+            lines.append(f"[paper x]: the paper's normalised median{where}; {SIGN_MARK} marks a "
+                         "cell whose sign differs from the paper's "
+                         f"({len(self.disagreements())} here).")
+            if self.paper_dataset:
+                lines.append(f"The paper's values are for {self.paper_dataset}; this table runs "
+                             "another data set in its place, so compare directions, not sizes.")
         if self.paper_note:
             lines.append(f"paper: {self.paper_note}")
         elif not self.paper:
@@ -164,7 +235,11 @@ class SpecTable:
             return {m: {c: s.as_dict() for c, s in cols.items()} for m, cols in table.items()}
 
         return {"title": self.title, "metric": self.metric, "columns": self.columns,
-                "normalized": stats(self.normalized), "raw": stats(self.raw), "paper": self.paper}
+                "normalized": stats(self.normalized), "raw": stats(self.raw), "paper": self.paper,
+                "paper_dataset": self.paper_dataset, "paper_relative_to": self.paper_relative_to,
+                "relative": stats(self.relative),
+                "sign_disagreements": [{"method": m, "column": c, "ours": o, "paper": t}
+                                       for m, c, o, t in self.disagreements()]}
 
 
 def spec_table(spec: Spec, results: list[tuple[str, ProtocolResult]]) -> SpecTable:
@@ -189,8 +264,28 @@ def spec_table(spec: Spec, results: list[tuple[str, ProtocolResult]]) -> SpecTab
                     normalized.setdefault(method, {})[name] = table.normalized[method][column]
     paper = {m: {c: float(v) for c, v in cols.items()}
              for m, cols in spec.paper.get("values", {}).items()}
+    relative_to = spec.paper.get("relative_to", "")
     return SpecTable(spec.title, metric, columns, normalized, raw, paper,
-                     spec.paper.get("note", ""))
+                     spec.paper.get("note", ""), spec.paper.get("source", ""),
+                     spec.paper.get("dataset", ""), relative_to,
+                     _relative(raw, columns, relative_to, metric) if relative_to else {})
+
+
+def _relative(raw, columns, group: str, metric: str) -> dict[str, dict[str, Stat]]:
+    """Every method's stats normalised to the median R-VAE of column group ``group`` at the same
+    part (the paper's Tables 9 and 10): LSD as value / median - 1, RV as value - median."""
+    out: dict[str, dict[str, Stat]] = {}
+    if "rvae" not in raw or not any(c == group or c.startswith(f"{group} ") for c in columns):
+        return out  # e.g. a --quick grid without the reference group
+    for column in columns:
+        part = column.split(" ", 1)[1] if " " in column else column
+        reference = f"{group} {part}" if " " in column else group
+        ref = raw["rvae"][reference].median
+        for method, cols in raw.items():
+            s = np.array([cols[column].median, cols[column].q25, cols[column].q75])
+            s = s / ref - 1.0 if metric == "LSD" else s - ref
+            out.setdefault(method, {})[column] = Stat(*(float(v) for v in s))
+    return out
 
 
 @dataclass

@@ -88,8 +88,8 @@ class RosettaVAEStrategy(VAEStrategy):
     def __init__(self, *, model: nn.Module, k: int = 8, rho: float = 1.0,
                  anchors: Anchors | None = None, reinit: bool = False, select: bool = True,
                  selection: str = "kmeans", plugins: Sequence[BasePlugin] | None = None,
-                 seed: int = 0, **kwargs):
+                 seed: int = 0, fit: str = "exact", decoder: str = "squared", **kwargs):
         self.rosetta = RosettaPlugin(k, rho, reinit=reinit, anchors=anchors, select=select,
-                                     seed=seed, selection=selection)
+                                     seed=seed, selection=selection, fit=fit, decoder=decoder)
         super().__init__(model=model, plugins=[self.rosetta, *(plugins or [])], seed=seed,
                          **kwargs)

@@ -26,13 +26,13 @@ def data(n=300, seed=0):
 CONFIG = ModelConfig(5, 2, (16, 16), "full", "gaussian", None)
 
 
-def sequential_run(method, seed, x, val_x, anchors, epochs):
+def sequential_run(method, seed, x, val_x, anchors, epochs, **anchor_term):
     torch.manual_seed(seed)
     model, history = VAE(CONFIG), MetricHistory()
     common = {"model": model, "train_epochs": epochs, "val_x": val_x, "seed": seed,
               "loggers": [history], "train_mb_size": 64}
     strategy = (RosettaVAEStrategy(k=len(anchors), rho=1.5, anchors=anchors, select=False,
-                                   **common) if method == "rvae"
+                                   **anchor_term, **common) if method == "rvae"
                 else BetaVAEStrategy(beta=2.5, **common))
     experience = benchmark_from_datasets(
         train=[tensor_dataset(x.numpy(), torch.zeros(len(x)).numpy())]).train_stream[0]
@@ -58,6 +58,24 @@ def test_members_equal_sequential_runs_up_to_rounding(method):
         for name, values in history.items():
             assert run.history[name] == pytest.approx(values, rel=1e-5, abs=1e-6), name
     assert (means[0] - means[1]).abs().max() > 0.01  # the seeds give different models
+
+
+@pytest.mark.parametrize("anchor_term", [{"decoder": "none"}, {"decoder": "nll"},
+                                         {"fit": "affine"}, {"fit": "affine", "decoder": "none"}])
+def test_anchor_term_variants_equal_sequential_runs(anchor_term):
+    """Without the decoder term, and with the affine fit: the same models in both trainers,
+    and another training than the default (exact fit + decoder term)."""
+    x, val_x, anchors = data()
+    objective = Objective(1.0, 1.5, anchors, anchor_term.get("fit", "exact"),
+                          anchor_term.get("decoder", "squared"))
+    (run,) = train_ensemble(CONFIG, [5], x, objective=objective, epochs=3, batch_size=64,
+                            val_x=val_x)
+    model, history = sequential_run("rvae", 5, x, val_x, anchors, 3, **anchor_term)
+    assert torch.allclose(encode_means(run.model, val_x), encode_means(model, val_x), atol=1e-5)
+    assert run.history["train/rosetta"] == pytest.approx(history["train/rosetta"], rel=1e-5)
+    (exact,) = train_ensemble(CONFIG, [5], x, objective=Objective(1.0, 1.5, anchors), epochs=3,
+                              batch_size=64)
+    assert run.history["train/rosetta"][0] != pytest.approx(exact.history["train/rosetta"][0])
 
 
 def test_anchor_term_and_beta_change_the_training():

@@ -41,6 +41,56 @@ def test_rosetta_term_hand_value():
     assert rosetta_term(mu, z, rho=3.0, batch_size=8).item() == pytest.approx(3.75)
 
 
+def test_decoder_term_hand_value():
+    """Eq. 1's second term: ||x_r - m(z_r)||^2 joins the sum, under the same rho R / B weight."""
+    mu, z = torch.zeros(2, 2), torch.ones(2, 2)  # sum ||z - mu||^2 = 4
+    value = rosetta_term(mu, z, rho=3.0, batch_size=8, decoder_term=torch.tensor(6.0))
+    assert value.item() == pytest.approx(3.0 * 2 / 8 * 10)
+    from rosetta_cl.losses import anchor_loss, decoder_term
+
+    model = VAE(ModelConfig(3, 2, (8,), obs_scale=0.5))
+    x = torch.rand(2, 3)
+    with torch.no_grad():
+        m = model.decode(z)
+        squared = (x - m).pow(2).sum()
+        assert decoder_term(model, x, z, "squared") == pytest.approx(squared.item())
+        # Gaussian with std 0.5: -log p = sum (x - m)^2 / (2 * 0.25) + 3 * 2 * log(0.5 sqrt(2 pi))
+        nll = squared / 0.5 + 6 * math.log(0.5 * math.sqrt(2 * math.pi))
+        assert decoder_term(model, x, z, "nll") == pytest.approx(nll.item(), rel=1e-5)
+        encoder = (z - model.encode(x)).pow(2).sum()
+        assert anchor_loss(model, x, z, 3.0, 8, decoder="none") == pytest.approx(
+            0.75 * encoder.item(), rel=1e-5)
+        assert anchor_loss(model, x, z, 3.0, 8) == pytest.approx(
+            0.75 * (encoder + squared).item(), rel=1e-5)
+    with pytest.raises(ValueError, match="allowed squared, nll, none"):
+        decoder_term(model, x, z, "l1")
+
+
+def test_affine_fit_ignores_affine_maps_and_sees_the_rest():
+    from rosetta_cl.losses import anchor_residual
+
+    g = torch.Generator().manual_seed(0)
+    z = torch.randn(12, 3, generator=g, dtype=torch.float64)
+    A = torch.randn(3, 3, generator=g, dtype=torch.float64)
+    mu = (z - 0.5) @ A  # an affine image of the targets: no residual
+    assert anchor_residual(mu, z, "affine").abs().max() < 1e-5
+    assert anchor_residual(mu, z, "exact").abs().max() > 0.1
+    # a non-affine distortion is left over; the exact residual is an upper bound
+    bent = mu + 0.3 * torch.sin(3 * mu)
+    affine = anchor_residual(bent, z, "affine").pow(2).sum()
+    assert 1e-3 < affine < anchor_residual(bent, z, "exact").pow(2).sum()
+    with pytest.raises(ValueError, match="allowed exact, affine"):
+        anchor_residual(mu, z, "rotation")
+
+
+def test_decoder_mean_is_the_likelihoods_mean():
+    z = torch.randn(4, 2)
+    bern = VAE(ModelConfig(6, 2, (8,), likelihood="bernoulli"))
+    assert torch.allclose(bern.decode_mean(z), torch.sigmoid(bern.decode(z)))
+    gauss = VAE(ModelConfig(6, 2, (8,)))
+    assert torch.equal(gauss.decode_mean(z), gauss.decode(z))
+
+
 def test_gaussian_reconstruction_nll_hand_value():
     model = VAE(ModelConfig(input_dim=2, latent_dim=1, hidden=(4,)))
     x = torch.tensor([[1.0, 2.0]])

@@ -8,6 +8,7 @@ from avalanche.training import Naive
 from avalanche.training.plugins import EvaluationPlugin
 
 from rosetta_cl import VAE, ModelConfig, RosettaPlugin, RosettaVAEStrategy, encode_means
+from rosetta_cl.anchors import Anchors
 from rosetta_cl.streams import BenchmarkDefaults, gaussians8_data, make_benchmark
 
 
@@ -68,6 +69,43 @@ def anchor_distance(tiny, rho, epochs=15):
     anchors = plugin.anchors
     strategy.train(tiny.train_stream[1])
     return float(((encode_means(model, anchors.x) - anchors.z) ** 2).sum())
+
+
+def decoded_distance(tiny, decoder, epochs=15):
+    torch.manual_seed(0)
+    model = VAE(ModelConfig(5, 2, (16, 16)))
+    plugin = RosettaPlugin(k=4, rho=10.0, reinit=True, decoder=decoder)
+    strategy = stock_naive(model, [plugin], epochs=epochs)
+    strategy.train(tiny.train_stream[0])
+    anchors = plugin.anchors
+    strategy.train(tiny.train_stream[1])
+    with torch.no_grad():
+        return float(((model.decode_mean(anchors.z) - anchors.x) ** 2).sum())
+
+
+def test_decoder_term_pulls_decoded_anchors_towards_their_inputs(tiny):
+    """Eq. 1's decoder term: the new decoder maps each z_r back near its x_r (from D1, which
+    the second experience's model never sees otherwise, but for the x_r)."""
+    without, with_term = decoded_distance(tiny, "none"), decoded_distance(tiny, "squared")
+    assert with_term < 0.85 * without, (with_term, without)
+
+
+def test_decoder_term_needs_a_decoder(tiny):
+    class EncoderOnly(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = torch.nn.Linear(5, 2)
+
+        def encode(self, x):
+            return self.net(x)
+
+    plugin = RosettaPlugin(k=2, rho=1.0, anchors=Anchors(torch.zeros(2, 5), torch.zeros(2, 2)))
+    strategy = type("S", (), {"model": EncoderOnly(), "device": "cpu"})()
+    with pytest.raises(ValueError, match="needs a model with decode_mean"):
+        plugin.before_training_exp(strategy)
+    RosettaPlugin(k=2, rho=1.0, decoder="none").before_training_exp(strategy)  # fine without
+    with pytest.raises(ValueError, match="allowed squared, nll, none"):
+        RosettaPlugin(decoder="yes")
 
 
 def test_anchor_term_pulls_mu_of_anchors_towards_targets(tiny):

@@ -127,8 +127,66 @@ def test_paper_values_print_beside_ours(tmp_path):
                     '[paper.values.rvae]\nD1 = -0.5\n')
     result = run_spec(load_spec(spec), quick=True, track=False)
     text = result.table.markdown()
-    assert "[paper -0.5]" in text and text.count("[paper") == 1
+    assert "[paper -0.5]" in text and text.count("[paper -") == 1
+    assert "[paper x]: the paper's normalised median (test)" in text
     assert result.as_dict()["table"]["paper"] == {"rvae": {"D1": -0.5}}
+
+
+def _fake_result(medians: dict[str, dict[str, float]], metric: str = "LSD"):
+    """A ProtocolResult whose table has these raw medians (every run equal to its median)."""
+    from rosetta_cl.protocols import ProtocolResult
+    from rosetta_cl.summary import summarize
+
+    values = {m: {c: np.full(3, v) for c, v in cols.items()} for m, cols in medians.items()}
+    return ProtocolResult(None, summarize(values, metric), {}, None, 0.0)
+
+
+def test_cells_whose_sign_differs_from_the_paper_are_marked():
+    from rosetta_cl.specs import Spec, spec_table
+
+    spec = Spec("s", "t", {"benchmark": "gaussians8"}, paper={"source": "Table 2", "values": {
+        "bvae": {"D1": -0.056, "D2": -0.06}, "rvae": {"D1": -0.049, "D2": -0.303}}})
+    raw = {"vae": {"LSD_D1": 0.4, "LSD_D2": 0.5}, "bvae": {"LSD_D1": 0.3, "LSD_D2": 0.6},
+           "rvae": {"LSD_D1": 0.8, "LSD_D2": 0.25}}
+    table = spec_table(spec, [("", _fake_result(raw))])
+    text = table.markdown()
+    # bvae D1 -0.25 agrees; bvae D2 +0.2 and rvae D1 +1 disagree; rvae D2 -0.5 agrees
+    assert "| bvae | -0.25 (-0.25, -0.25) [paper -0.056] | 0.2 (0.2, 0.2) [paper -0.06] ! |" in text
+    assert "| rvae | 1 (1, 1) [paper -0.049] ! | -0.5 (-0.5, -0.5) [paper -0.303] |" in text
+    assert "sign differs from the paper's (2 here)" in text and "Table 2" in text
+    assert [(m, c) for m, c, _, _ in table.disagreements()] == [("bvae", "D2"), ("rvae", "D1")]
+    assert len(table.as_dict()["sign_disagreements"]) == 2
+    assert text.count("[paper -") == 4  # the raw table carries no paper values
+
+
+def test_paper_normalised_to_a_reference_rvae_column():
+    """Tables 9 and 10 normalise every R-VAE to the R-VAE of one column group."""
+    from rosetta_cl.specs import Spec, spec_table
+
+    spec = Spec("s", "t", {"benchmark": "digits"}, vary_field="selection",
+                vary_values=("kmeans", "random"),
+                paper={"relative_to": "selection=kmeans", "dataset": "birdsong",
+                       "values": {"rvae": {"selection=random D2": 12.063,
+                                           "selection=random D1": 0.073}}})
+    results = [("selection=kmeans", _fake_result({"vae": {"LSD_D1": 1.0, "LSD_D2": 1.0},
+                                                  "rvae": {"LSD_D1": 0.5, "LSD_D2": 0.4}})),
+               ("selection=random", _fake_result({"vae": {"LSD_D1": 1.0, "LSD_D2": 1.0},
+                                                  "rvae": {"LSD_D1": 0.45, "LSD_D2": 0.6}}))]
+    table = spec_table(spec, results)
+    assert table.relative["rvae"]["selection=kmeans D1"].median == 0.0
+    assert table.relative["rvae"]["selection=random D2"].median == pytest.approx(0.5)
+    assert table.relative["rvae"]["selection=random D1"].median == pytest.approx(-0.1)
+    text = table.markdown()
+    assert "normalized to the median rvae at selection=kmeans" in text
+    assert "[paper 12.1]" in text and "[paper 0.073] !" in text
+    assert "values are for birdsong" in text
+
+
+def test_every_shipped_paper_value_names_a_column_of_its_full_grid():
+    for path in SPECS:
+        spec = load_spec(path)  # load_spec refuses unknown methods and columns
+        if path.stem.startswith("table"):
+            assert spec.paper.get("values"), path.stem
 
 
 def test_cli_runs_a_spec_and_overrides_apply(store, capsys, tmp_path):
@@ -158,6 +216,15 @@ BAD_SPECS = [
     ("[run]\nbenchmark = 'gaussians8'\n[vary]\nfield = 'rho'\nvalues = []\n", "at least one"),
     ("[run]\nbenchmark = 'gaussians8'\n[extra]\n", "unknown key 'extra' in top level"),
     ("[run\nbenchmark = 1", "not valid TOML"),
+    ("[run]\nbenchmark = 'gaussians8'\n[paper.values.rvae]\nD3 = 1.0\n",
+     "[paper.values.rvae] column 'D3': allowed D1, D2"),
+    ("[run]\nbenchmark = 'gaussians8'\nmethods = ['vae']\n[paper.values.rvae]\nD1 = 1.0\n",
+     "[paper.values.rvae]: allowed vae"),
+    ("[run]\nbenchmark = 'gaussians8'\n[paper.values.rvae]\nD1 = 'low'\n", "must be a number"),
+    (("[run]\nbenchmark = 'gaussians8'\nprotocol = 'reproducibility'\n[paper.values.rvae]\n"
+      "D1 = 1.0\n"), "column 'D1': allowed RV"),
+    (("[run]\nbenchmark = 'gaussians8'\n[vary]\nfield = 'rosetta_points'\nvalues = [4, 8]\n"
+      "[paper]\nrelative_to = 'k=2'\n"), "relative_to 'k=2': allowed k=4, k=8"),
     ("[run]\nbenchmark = 'gaussians8'\n[vary]\nfield = 'rho'\nvalues = [-1.0]\n", "rho -1.0"),
 ]
 

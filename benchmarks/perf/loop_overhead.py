@@ -24,7 +24,7 @@ from common import emit, interleaved, median, parser
 
 from rosetta_cl.anchors import Anchors
 from rosetta_cl.data import dataset_tensors
-from rosetta_cl.losses import negative_elbo, rosetta_term
+from rosetta_cl.losses import anchor_loss, negative_elbo
 from rosetta_cl.models import VAE, ModelConfig
 from rosetta_cl.streams import digits, gaussians8
 
@@ -62,7 +62,7 @@ def plain(config, x, val_x, anchors, epochs, batch_size=128, rho=1.5, seed=0) ->
             xb = x[order[i : i + batch_size]]
             optimizer.zero_grad()
             loss = negative_elbo(model(xb), 1.0).loss
-            loss = loss + rosetta_term(model.encode(anchors.x), anchors.z, rho, batch_size)
+            loss = loss + anchor_loss(model, anchors.x, anchors.z, rho, batch_size)
             loss.backward()
             optimizer.step()
         model.eval()

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from rosetta_cl.data import dataset_tensors
-from rosetta_cl.losses import negative_elbo, rosetta_term
+from rosetta_cl.losses import anchor_loss, negative_elbo
 from rosetta_cl.models import VAE, ModelConfig
 from rosetta_cl.streams import gaussians8
 
@@ -34,7 +34,7 @@ def train(x, epochs, seed, beta=1.0, anchors=None, rho=1.5, batch_size=128) -> V
             optimizer.zero_grad()
             loss = negative_elbo(model(xb), beta).loss
             if anchors is not None:
-                loss = loss + rosetta_term(model.encode(anchors[0]), anchors[1], rho, batch_size)
+                loss = loss + anchor_loss(model, anchors[0], anchors[1], rho, batch_size)
             loss.backward()
             optimizer.step()
     return model
