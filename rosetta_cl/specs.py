@@ -32,14 +32,12 @@ import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
-import numpy as np
-
 from .config import RunConfig
 from .errors import ConfigError
 from .protocols import ProtocolResult
 from .runner import PROTOCOL_FUNCTIONS, log_figures, log_summary, open_tracker, prepare
 from .runs import NullTracker
-from .summary import Stat
+from .summary import Stat, normalize
 
 CONFIG_FIELDS = tuple(f.name for f in fields(RunConfig))
 TOP_LEVEL = ("title", "description", "run", "vary", "quick", "paper")
@@ -72,15 +70,17 @@ class Spec:
         if self.vary_field in (overrides or {}):
             raise ConfigError(f"{self.vary_field} is varied by spec {self.name}; it cannot also be"
                               " set on the command line")
-        label = SHORT.get(self.vary_field, self.vary_field)
-        return [(f"{label}={_label(v)}", RunConfig(**{**base, self.vary_field: v}))
+        return [(group_label(self.vary_field, v), RunConfig(**{**base, self.vary_field: v}))
                 for v in values]
 
 
-def _label(value) -> str:
-    if isinstance(value, tuple):
-        return "+".join(str(v).split(":")[0] for v in value) or "none"
-    return str(value)
+def group_label(vary_field: str, value) -> str:
+    """The column-group label of one varied value, e.g. ``k=8`` or ``plugins=ewc+lwf``."""
+    if isinstance(value, (tuple, list)):
+        text = "+".join(str(v).split(":")[0] for v in value) or "none"
+    else:
+        text = str(value)
+    return f"{SHORT.get(vary_field, vary_field)}={text}"
 
 
 def load_spec(path: str | Path) -> Spec:
@@ -124,9 +124,7 @@ def _check_paper(path, paper: dict, vary_field, values, run: dict) -> None:
     otherwise never be printed), and be numbers."""
     protocol = run.get("protocol", "sequential")
     parts = ["RV"] if protocol == "reproducibility" else ["D1", "D2"]
-    label = SHORT.get(vary_field, vary_field)
-    groups = [f"{label}={_label(tuple(v) if isinstance(v, list) else v)}" for v in values] \
-        if vary_field else [""]
+    groups = [group_label(vary_field, v) for v in values] if vary_field else [""]
     columns = [" ".join(x for x in (g, p) if x) for g in groups for p in parts]
     relative_to = paper.get("relative_to")
     if relative_to is not None and relative_to not in groups:
@@ -282,9 +280,7 @@ def _relative(raw, columns, group: str, metric: str) -> dict[str, dict[str, Stat
         reference = f"{group} {part}" if " " in column else group
         ref = raw["rvae"][reference].median
         for method, cols in raw.items():
-            s = np.array([cols[column].median, cols[column].q25, cols[column].q75])
-            s = s / ref - 1.0 if metric == "LSD" else s - ref
-            out.setdefault(method, {})[column] = Stat(*(float(v) for v in s))
+            out.setdefault(method, {})[column] = normalize(cols[column], ref, metric)
     return out
 
 

@@ -77,6 +77,14 @@ class Table:
         return buf.getvalue()
 
 
+def normalize(stat: Stat, reference: float, metric: str) -> Stat:
+    """``stat`` relative to a reference median: LSD as value / reference - 1, RV as
+    value - reference (a difference of log-volumes)."""
+    values = np.array([stat.median, stat.q25, stat.q75])
+    values = values / reference - 1.0 if metric == "LSD" else values - reference
+    return Stat(*(float(v) for v in values))
+
+
 def summarize(values: dict[str, dict[str, np.ndarray]], metric: str) -> Table:
     """``values``: method -> column -> values (per run for LSD, per point for RV)."""
     methods = list(values)
@@ -90,9 +98,6 @@ def summarize(values: dict[str, dict[str, np.ndarray]], metric: str) -> Table:
         for m in methods:
             normalized[m] = {}
             for c in columns:
-                ref, s = raw[REFERENCE][c].median, raw[m][c]
-                stats = np.array([s.median, s.q25, s.q75])
-                stats = stats / ref - 1.0 if metric == "LSD" else stats - ref
-                normalized[m][c] = Stat(*(float(v) for v in stats))
+                normalized[m][c] = normalize(raw[m][c], raw[REFERENCE][c].median, metric)
     n = {m: len(np.asarray(values[m][columns[0]])) for m in methods}
     return Table(metric, columns, raw, normalized, n)
