@@ -1,20 +1,47 @@
 """rosetta-cl: the Rosetta VAE (Martinez & Pearson, arXiv 2201.05206) as an Avalanche toolkit.
 
 Public API, in data-flow order: streams -> models/strategies + RosettaPlugin -> anchors ->
-metrics -> summary tables -> MLflow tracking.
+training core + protocols (run records) -> metrics -> summary tables -> MLflow tracking.
 """
 
-from .anchors import Anchors, Selection, kmeans_faiss, nearest_members, select_rosetta_points
+from .anchors import Anchors, Selection, select_rosetta_points
 from .architectures import ARCHITECTURES, VARIANTS
-from .config import RunConfig
+from .config import DataOptions, ExecutionOptions, ModelOptions, RunConfig, TrainingOptions
 from .ensemble import EnsembleRun, Objective, train_ensemble
 from .errors import ConfigError
 from .losses import ELBOLoss, anchor_loss, negative_elbo, rosetta_term
-from .metrics import fit_linear_map, linear_map_analysis, lsd, lsd_split, rv, rv_per_point
+from .metrics import (
+    Scores,
+    fit_linear_map,
+    linear_cka,
+    linear_map_analysis,
+    lsd,
+    lsd_split,
+    mean_correlation,
+    procrustes_per_point,
+    rv,
+    rv_per_point,
+)
 from .models import VAE, ModelConfig, encode_means, load_model, save_model
 from .plugin import RosettaPlugin
-from .protocols import ProtocolResult, run_reproducibility, run_sequential
-from .registry import BENCHMARKS, METHODS, register_benchmark, register_method
+from .protocols import (
+    PROTOCOLS,
+    ProtocolSpec,
+    register_protocol,
+    run_continual,
+    run_reproducibility,
+    run_sequential,
+)
+from .records import RunRecord
+from .registry import (
+    BENCHMARKS,
+    METHODS,
+    METRICS,
+    MetricSpec,
+    register_benchmark,
+    register_method,
+    register_metric,
+)
 from .report import build_report
 from .run_figures import build_figures
 from .runner import run_benchmark
@@ -25,23 +52,27 @@ from .selectors import (
     KMeansSelector,
     RandomSelector,
     Selector,
+    kmeans_faiss,
     make_selector,
+    nearest_members,
 )
 from .specs import Spec, SpecResult, SpecTable, load_spec, run_spec
 from .strategies import BetaVAEStrategy, RosettaVAEStrategy, VAEStrategy
 from .streams import Benchmark, digits, gaussians8, mnist
 from .summary import Table, summarize
 from .tracking import DEFAULT_TRACKING_URI, MLflowLogger
+from .training import ProtocolResult, Trainer
 from .training_metrics import EpochLossMetrics, LeanEvaluationPlugin, MetricHistory
 from .tune import TuneResult, parse_grid, tune
-
-__version__ = "0.1.0"
+from .version import __version__
 
 __all__ = [
     "ARCHITECTURES",
     "BENCHMARKS",
     "DEFAULT_TRACKING_URI",
     "METHODS",
+    "METRICS",
+    "PROTOCOLS",
     "SELECTORS",
     "VAE",
     "VARIANTS",
@@ -50,29 +81,39 @@ __all__ = [
     "Benchmark",
     "BetaVAEStrategy",
     "ConfigError",
+    "DataOptions",
     "ELBOLoss",
     "EnsembleRun",
     "EpochLossMetrics",
+    "ExecutionOptions",
     "GaussianMixtureSelector",
     "KMeansSelector",
     "LeanEvaluationPlugin",
     "MLflowLogger",
     "MetricHistory",
+    "MetricSpec",
     "ModelConfig",
+    "ModelOptions",
     "Objective",
     "ProtocolResult",
+    "ProtocolSpec",
     "RandomSelector",
     "RosettaPlugin",
     "RosettaVAEStrategy",
     "RunConfig",
+    "RunRecord",
+    "Scores",
     "Selection",
     "Selector",
     "Spec",
     "SpecResult",
     "SpecTable",
     "Table",
+    "Trainer",
+    "TrainingOptions",
     "TuneResult",
     "VAEStrategy",
+    "__version__",
     "anchor_loss",
     "build_figures",
     "build_report",
@@ -81,20 +122,26 @@ __all__ = [
     "fit_linear_map",
     "gaussians8",
     "kmeans_faiss",
+    "linear_cka",
     "linear_map_analysis",
     "load_model",
     "load_spec",
     "lsd",
     "lsd_split",
     "make_selector",
+    "mean_correlation",
     "mnist",
     "nearest_members",
     "negative_elbo",
     "parse_grid",
+    "procrustes_per_point",
     "register_benchmark",
     "register_method",
+    "register_metric",
+    "register_protocol",
     "rosetta_term",
     "run_benchmark",
+    "run_continual",
     "run_reproducibility",
     "run_sequential",
     "run_spec",

@@ -35,6 +35,7 @@ import torch
 
 from .anchors import Anchors
 from .errors import ConfigError
+from .version import __version__
 
 FORMAT = "rosetta-anchors"
 FORMAT_VERSION = 1
@@ -109,8 +110,6 @@ class AnchorFile:
 
 def make_anchor_file(x, z, *, input_shape=None, selection=None, template=None,
                      source=None) -> AnchorFile:
-    from . import __version__
-
     x = np.asarray(x.detach().cpu() if isinstance(x, torch.Tensor) else x, dtype=np.float32)
     z = np.asarray(z.detach().cpu() if isinstance(z, torch.Tensor) else z, dtype=np.float32)
     if input_shape is not None:
@@ -248,29 +247,3 @@ def select_anchor_file(model, x, k: int, *, seed: int = 0, method: str = "kmeans
         template={k_: (list(v) if isinstance(v, tuple) else v)
                   for k_, v in asdict(model.config).items()},
         source={**(source or {}), "n": len(x), "fingerprint": fingerprint(x)})
-
-
-def load_model_ref(ref: str, tracking_uri: str | None = None):
-    """A model from a directory written by ``save_model`` (or an MLflow run's ``model``
-    artifact directory), or from an MLflow run id of ours. Returns (model, run_id or None)."""
-    from .models import load_model
-
-    path = Path(ref)
-    if path.is_dir():
-        if not (path / "model_config.json").is_file():
-            raise ConfigError(f"model {ref}: no model_config.json in that directory (expected a "
-                              "directory written by save_model, or an MLflow run id)")
-        return load_model(path), None
-    from mlflow.exceptions import MlflowException
-    from mlflow.tracking import MlflowClient
-
-    from .tracking import check_store, resolve_tracking_uri
-
-    uri = resolve_tracking_uri(tracking_uri)
-    check_store(uri)
-    try:
-        local = MlflowClient(uri).download_artifacts(ref, "model")
-    except (MlflowException, OSError):
-        raise ConfigError(f"model {ref!r}: neither a model directory nor a run with a `model` "
-                          f"artifact in {uri}") from None
-    return load_model(local), ref

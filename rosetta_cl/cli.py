@@ -17,10 +17,6 @@ import numpy as np
 from .errors import ConfigError
 
 
-def _split_methods(value: str) -> tuple[str, ...]:
-    return tuple(m.strip() for m in value.split(",") if m.strip())
-
-
 @click.group()
 @click.version_option(package_name="rosetta-cl")
 def cli():
@@ -28,81 +24,44 @@ def cli():
 
 
 def config_options(command):
-    """The RunConfig options shared by ``run`` and ``tune``."""
-    options = [
-        click.option("--protocol", default="sequential", show_default=True,
-                     help="sequential | reproducibility | continual"),
-        click.option("--accumulate", default="all", show_default=True,
-                     help="continual: anchors kept across experiences: all | latest | reselect"),
-        click.option("--reinit/--no-reinit", default=True, show_default=True,
-                     help="continual: fresh weights for every experience"),
-        click.option("--methods", default="vae,bvae,rvae", show_default=True,
-                     help="Comma-separated methods (see `rosetta-cl benchmarks`)."),
-        click.option("--seeds", type=int, default=None,
-                     help="Runs per method (default 10; 3 with --quick)."),
-        click.option("--epochs", type=int, default=None,
-                     help="Epochs per model (benchmark default)."),
-        click.option("--rosetta-points", "-k", type=int, default=None,
-                     help="Number of Rosetta points k (benchmark default)."),
-        click.option("--rho", type=float, default=1.5, show_default=True,
-                     help="Anchor term weight."),
-        click.option("--anchor-fit", default="exact", show_default=True,
-                     help="R-VAE anchor term: exact ||z_r - mu(x_r)||^2 (paper) | affine (the "
-                          "same up to the best affine map; ours)."),
-        click.option("--anchor-decoder", default="squared", show_default=True,
-                     help="Eq. 1's decoder term in the anchor term: squared ||x_r - m(z_r)||^2 "
-                          "(paper) | nll (-log p(x_r | z_r); ours) | none (encoder term only)."),
-        click.option("--beta", type=float, default=2.5, show_default=True,
-                     help="beta of the beta-VAE."),
-        click.option("--latent-dim", type=int, default=None,
-                     help="Latent dimension (benchmark default)."),
-        click.option("--batch-size", type=int, default=128, show_default=True),
-        click.option("--lr", type=float, default=1e-3, show_default=True),
-        click.option("--covariance", default="full", show_default=True, help="full | diag"),
-        click.option("--obs-scale", type=float, default=None,
-                     help="Fixed observation std of the Gaussian likelihood (benchmark default)."),
-        click.option("--arch", default=None,
-                     help="mlp | conv | resnet (benchmark default; conv/resnet need images)."),
-        click.option("--arch-variant", default="same", show_default=True,
-                     help="simple | same | complex (appendix F; mlp and resnet)."),
-        click.option("--template-arch", default=None,
-                     help="Architecture of the template and target (default: --arch)."),
-        click.option("--template-arch-variant", default="same", show_default=True),
-        click.option("--selection", default="kmeans", show_default=True,
-                     help="How Rosetta points are chosen: kmeans | agglomerative | gmm | random."),
-        click.option("--data", default=None, metavar="FILE",
-                     help="Your own arrays (.npy, or .npz with x and optional y / part); "
-                          "the benchmark is then `data`."),
-        click.option("--split-by", default=None,
-                     help="How --data splits into D1 | D2: part | label:0,1|2,3 | half."),
-        click.option("--anchors", default=None, metavar="FILE",
-                     help="A .rosetta anchor file to anchor to instead of training a template."),
-        click.option("--plugin", "plugins", multiple=True, metavar="NAME[:key=value,...]",
-                     help="Add an Avalanche plugin to every method (repeatable; see "
-                          "`rosetta-cl plugins`)."),
-        click.option("--plugins-dir", default=None,
-                     help="Local plugins folder (default $ROSETTA_CL_PLUGINS_DIR, ./plugins)."),
-        click.option("--figures", default="auto", show_default=True,
-                     help="2-D view of the figures logged after training: auto (identity in "
-                          "2-D, PCA with --quick, else UMAP) | identity | pca | umap | none"),
-        click.option("--ensemble", is_flag=True,
-                     help="Train each method's seeds as one vectorised model (torch.func.vmap); "
-                          "same results, faster for small models. No --plugin."),
-        click.option("--device", default="auto", show_default=True,
-                     help="auto | cpu | cuda | cuda:N"),
-        click.option("--seed", type=int, default=0, show_default=True,
-                     help="Seed of the data split, template and target."),
-        click.option("--subsample", type=int, default=None,
-                     help="At most N points per part (D1, D2) before the 60/40 split."),
-        click.option("--data-dir", default=None,
-                     help="Data dir for file-backed benchmarks (default $ROSETTA_CL_DATA or "
-                          "~/.cache/rosetta-cl)."),
+    """The options shared by ``run`` and ``tune``: one per RunConfig field (its default and help
+    text written once, in ``config``), then where results go."""
+    from dataclasses import MISSING, fields
+    from typing import get_type_hints
+
+    from .config import RunConfig
+
+    hints = get_type_hints(RunConfig)
+    options = []
+    for f in fields(RunConfig):
+        meta = f.metadata
+        if meta.get("cli") is False:
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        names = list(meta.get("flags", (flag,)))
+        kwargs = {"help": meta["help"], "default": f.default if f.default is not MISSING else None}
+        kind = hints[f.name]
+        if meta.get("secondary"):
+            names = [f"{names[0]}/{meta['secondary']}"]
+            kwargs["show_default"] = True
+        elif meta.get("is_flag"):
+            kwargs["is_flag"] = True
+        elif meta.get("multiple"):
+            kwargs.update(multiple=True, metavar=meta.get("metavar"), default=f.default)
+        elif kind == tuple[str, ...]:  # a comma list on the command line
+            kwargs["default"] = ",".join(f.default) or None
+            kwargs["show_default"] = bool(f.default)
+        else:
+            base = next(t for t in (int, float, str) if kind in (t, t | None))
+            kwargs.update(type=base, show_default=f.default is not None,
+                          metavar=meta.get("metavar"))
+        options.append(click.option(*names, f.name, **kwargs))
+    options += [
         click.option("--tracking-uri", default=None,
                      help="MLflow store (default: $MLFLOW_TRACKING_URI or "
                           "sqlite:///mlruns/mlflow.db)."),
         click.option("--experiment", default=None,
                      help="MLflow experiment (default: benchmark or spec name)."),
-        click.option("--quick", is_flag=True, help="Small smoke setting (few epochs, 3 seeds)."),
         click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout."),
     ]
     for option in reversed(options):
@@ -114,9 +73,19 @@ NOT_CONFIG = ("tracking_uri", "experiment", "as_json", "from_tune")
 
 
 def _config_values(ctx: click.Context, options: dict) -> tuple[dict, dict]:
-    """(every RunConfig value, only those given on the command line)."""
+    """(every RunConfig value, only those given on the command line); comma lists split."""
+    from dataclasses import fields
+    from typing import get_type_hints
+
+    from .config import RunConfig
+
+    hints = get_type_hints(RunConfig)
     values = {k: v for k, v in options.items() if k not in NOT_CONFIG}
-    values["methods"] = _split_methods(values["methods"])
+    for f in fields(RunConfig):
+        if hints[f.name] == tuple[str, ...] and isinstance(values.get(f.name), str):
+            values[f.name] = tuple(v.strip() for v in values[f.name].split(",") if v.strip())
+        elif f.name in values and values[f.name] is None and hints[f.name] == tuple[str, ...]:
+            values[f.name] = ()
     explicit = {k: v for k, v in values.items()
                 if ctx.get_parameter_source(k) == click.core.ParameterSource.COMMANDLINE}
     return values, explicit
@@ -211,8 +180,9 @@ def tune(ctx, benchmark, beta_grid, rho_grid, criterion, **options):
     for name, grid in result.grids.items():
         cells = ", ".join(f"{v:g}: {s:.4g}" for v, s in grid.items())
         click.echo(f"{name} ({result.criterion}): {cells}")
-    click.echo(f"best: beta={result.best['beta']:g}, rho={result.best['rho']:g} "
-               f"({result.config.epochs} epochs per point, {result.wall_time_s:.1f} s)")
+    best = ", ".join(f"{name}={value:g}" for name, value in result.best.items())
+    click.echo(f"best: {best} ({result.config.epochs} epochs per point, "
+               f"{result.wall_time_s:.1f} s)")
     if result.parent_run_id:
         click.echo(f"MLflow tune run: {result.parent_run_id}; use it with "
                    f"`rosetta-cl run {benchmark} --from-tune {result.parent_run_id}`")
@@ -243,12 +213,8 @@ def anchors():
 def anchors_select(model_ref, benchmark, part, data_file, k, selection, seed, subsample,
                    data_dir, output, force, tracking_uri):
     """Select Rosetta points with a trained model and write them to a .rosetta file."""
-    from .anchor_file import (
-        check_fits,
-        load_model_ref,
-        select_anchor_file,
-        write_anchor_file,
-    )
+    from .anchor_file import check_fits, select_anchor_file, write_anchor_file
+    from .tracking import load_model_ref, open_client
 
     if (benchmark is None) == (data_file is None):
         raise ConfigError("give exactly one of --benchmark B or --data FILE")
@@ -279,12 +245,7 @@ def anchors_select(model_ref, benchmark, part, data_file, k, selection, seed, su
     check_fits(anchor_file, model.config.input_dim, model.config.latent_dim, "the model")
     path = write_anchor_file(anchor_file, output)
     if run_id:
-        from mlflow.tracking import MlflowClient
-
-        from .tracking import resolve_tracking_uri
-
-        MlflowClient(resolve_tracking_uri(tracking_uri)).log_artifact(run_id, str(path),
-                                                                      "anchor_files")
+        open_client(tracking_uri).log_artifact(run_id, str(path), "anchor_files")
     click.echo(f"wrote {path}: {anchor_file.k} anchors, latent dim {anchor_file.latent_dim}, "
                f"input shape {anchor_file.input_shape}, checksum {anchor_file.checksum[:12]}")
 
@@ -339,13 +300,16 @@ def anchors_merge(files, output, force):
 @cli.command()
 @click.option("--plugins-dir", default=None, help="Local plugins folder.")
 def plugins(plugins_dir):
-    """List methods, benchmarks, plugins and anchor selectors, and where each came from."""
+    """List methods, benchmarks, plugins, metrics, protocols and anchor selectors, and where each
+    came from."""
     from .extensions import load_extensions
-    from .registry import BENCHMARKS, METHODS, PLUGINS
+    from .protocols import PROTOCOLS
+    from .registry import BENCHMARKS, METHODS, METRICS, PLUGINS
     from .selectors import SELECTORS
 
     load_extensions(plugins_dir)
-    for title, table in (("methods", METHODS), ("benchmarks", BENCHMARKS), ("plugins", PLUGINS)):
+    for title, table in (("methods", METHODS), ("benchmarks", BENCHMARKS), ("plugins", PLUGINS),
+                         ("metrics", METRICS), ("protocols", PROTOCOLS)):
         click.echo(f"{title}:")
         for spec in table.values():
             options = getattr(spec, "options", None)

@@ -1,6 +1,8 @@
 """Finding extensions: installed packages (entry-point group ``rosetta_cl.plugins``) and Python
-files in a local plugins folder. Both register methods, benchmarks or Avalanche plugins through
-:mod:`rosetta_cl.registry` (``register_method``, ``register_benchmark``, ``register_plugin``).
+files in a local plugins folder. Both register methods, benchmarks, Avalanche plugins or metrics
+through :mod:`rosetta_cl.registry` (``register_method``, ``register_benchmark``,
+``register_plugin``, ``register_metric``) and protocols through :mod:`rosetta_cl.protocols`
+(``register_protocol``).
 
 - An entry point names a callable (``module:function``) or a module; the callable is called
   with no arguments, a module is imported; either registers what it brings.
@@ -22,6 +24,7 @@ from pathlib import Path
 
 from . import registry
 from .errors import ConfigError
+from .protocols import PROTOCOLS
 
 GROUP = "rosetta_cl.plugins"
 _loaded: set[str] = set()
@@ -40,9 +43,13 @@ def plugins_dir(explicit: str | None = None) -> Path | None:
     return local if local.is_dir() else None
 
 
+def _tables() -> tuple[dict, ...]:
+    return (registry.METHODS, registry.BENCHMARKS, registry.PLUGINS, registry.METRICS, PROTOCOLS)
+
+
 def _registered_since(before: dict[str, set], source: str) -> None:
     """Stamp specs registered by ``source`` that do not name where they came from."""
-    for table in (registry.METHODS, registry.BENCHMARKS, registry.PLUGINS):
+    for table in _tables():
         for name in set(table) - before[id(table)]:
             spec = table[name]
             if getattr(spec, "source", source) == "built-in":
@@ -52,8 +59,7 @@ def _registered_since(before: dict[str, set], source: str) -> None:
 def _run(source: str, action) -> None:
     if source in _loaded:
         return
-    tables = (registry.METHODS, registry.BENCHMARKS, registry.PLUGINS)
-    before = {id(t): set(t) for t in tables}
+    before = {id(t): set(t) for t in _tables()}
     try:
         action()
     except ConfigError:
@@ -94,40 +100,3 @@ def load_extensions(directory: str | None = None) -> None:
         for path in sorted(folder.glob("*.py")):
             if not path.name.startswith("_"):
                 load_file(path.resolve())
-
-
-def parse_plugin(text: str) -> tuple[str, dict]:
-    """``name`` or ``name:key=value,key=value`` -> (name, options typed like the defaults)."""
-    name, _, rest = text.partition(":")
-    name = name.strip()
-    if name not in registry.PLUGINS:
-        allowed = ", ".join(registry.PLUGINS) or "none found (see `rosetta-cl plugins`)"
-        raise ConfigError(f"unknown plugin {name!r}: allowed {allowed}")
-    spec = registry.PLUGINS[name]
-    options = {}
-    for item in filter(None, (p.strip() for p in rest.split(","))):
-        key, eq, value = item.partition("=")
-        if not eq or key not in spec.options:
-            raise ConfigError(f"plugin {name} option {item!r}: allowed "
-                              f"{', '.join(f'{k}=<{type(v).__name__}>' for k, v in spec.options.items()) or 'no options'}")
-        default = spec.options[key]
-        try:
-            if isinstance(default, bool):
-                if value.lower() not in ("true", "false", "1", "0"):
-                    raise ValueError
-                options[key] = value.lower() in ("true", "1")
-            else:
-                options[key] = type(default)(value) if default is not None else value
-        except ValueError:
-            raise ConfigError(f"plugin {name} option {key}={value!r}: expected "
-                              f"{type(default).__name__}") from None
-    return name, {**spec.options, **options}
-
-
-def make_plugins(texts) -> list:
-    """Fresh plugin instances for one trained model."""
-    out = []
-    for text in texts:
-        name, options = parse_plugin(text)
-        out.append(registry.PLUGINS[name].make(**options))
-    return out

@@ -37,6 +37,14 @@ ANCHOR_FITS = ("exact", "affine")
 DECODER_TERMS = ("squared", "nll", "none")
 
 
+def check_anchor_term(fit: str, decoder: str) -> None:
+    """The anchor term's two options, checked where they are taken (one rule each)."""
+    if fit not in ANCHOR_FITS:
+        raise ValueError(f"anchor fit {fit!r}: allowed {', '.join(ANCHOR_FITS)}")
+    if decoder not in DECODER_TERMS:
+        raise ValueError(f"anchor decoder {decoder!r}: allowed {', '.join(DECODER_TERMS)}")
+
+
 def anchor_residual(mu_anchor: Tensor, z_anchor: Tensor, fit: str = "exact") -> Tensor:
     """z_r - mu(x_r) per anchor (``exact``, the paper's term), or with ``affine`` the residual of
     the least-squares fit z_r ~ A mu(x_r) + b (A, b solved in closed form in every step, so the

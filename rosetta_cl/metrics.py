@@ -1,12 +1,27 @@
-"""The paper's metrics as plain functions on arrays.
+"""Latent-space metrics as plain functions on arrays.
+
+The paper's:
 
 - Latent space distortion: ``LSD = min_{A,b} E ||A mu(x) + b - mu'(x)||^2`` (least squares).
 - Retraining variability: ``RV = E_x log det Cov_runs(mu_i(x))`` over M retrainings.
+
+Beside them, three that representation-similarity work uses:
+
+- linear CKA (Kornblith et al. 2019): ``||Y'X||_F^2 / (||X'X||_F ||Y'Y||_F)`` on centred latents;
+  1 when one space is an orthogonal transform plus isotropic scaling of the other.
+- orthogonal-Procrustes distortion: LSD with the map restricted to ``s R mu + b`` (R orthogonal,
+  s > 0): what is left once rotations, reflections, one scale and a shift are allowed.
+- mean correlation coefficient (MCC, Khemakhem et al. 2020): the mean absolute Pearson
+  correlation of latent dimensions after the best one-to-one matching of dimensions.
+
+Each ``*_scores`` function is a pairwise metric as the registry (``registry.METRICS``) uses it:
+``(source, target, groups) -> Scores``, one value per group of rows (e.g. D1, D2).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -88,3 +103,106 @@ def linear_map_analysis(A: np.ndarray, b: np.ndarray) -> dict:
     return {"P_eigenvalues": singular,
             "identity_gap": float(np.linalg.norm(identity - A / top)),
             "bias_norm": float(np.linalg.norm(b))}
+
+
+def procrustes_map(source, target) -> tuple[float, np.ndarray, np.ndarray]:
+    """(s, R, b) minimising ||s source @ R + b - target||^2 with R orthogonal and s >= 0 (the
+    closed form: R = U V' from the SVD of the centred cross-covariance, s = trace(S) / ||X||^2).
+    Latents of different widths are zero-padded to the wider one."""
+    source, target = _pad(_as64(source), _as64(target))
+    mu_s, mu_t = source.mean(0), target.mean(0)
+    x, y = source - mu_s, target - mu_t
+    u, singular, vt = np.linalg.svd(x.T @ y)
+    rotation = u @ vt
+    norm = (x**2).sum()
+    scale = float(singular.sum() / norm) if norm > 0 else 0.0
+    return scale, rotation, mu_t - scale * mu_s @ rotation
+
+
+def procrustes_per_point(source, target) -> np.ndarray:
+    """Squared residual of every point under the best orthogonal-Procrustes map."""
+    scale, rotation, b = procrustes_map(source, target)
+    source, target = _pad(_as64(source), _as64(target))
+    return ((scale * source @ rotation + b - target) ** 2).sum(1)
+
+
+def linear_cka(x, y) -> float:
+    """Linear centred kernel alignment of two representations of the same rows (in [0, 1])."""
+    x, y = _as64(x), _as64(y)
+    x, y = x - x.mean(0), y - y.mean(0)
+    denominator = np.linalg.norm(x.T @ x) * np.linalg.norm(y.T @ y)
+    return float(np.linalg.norm(y.T @ x) ** 2 / denominator) if denominator > 0 else 0.0
+
+
+def mean_correlation(x, y) -> float:
+    """MCC: mean |Pearson correlation| of matched dimension pairs, the matching (one-to-one,
+    ``min(d_x, d_y)`` pairs) chosen to maximise it. A constant dimension correlates 0."""
+    from scipy.optimize import linear_sum_assignment
+
+    x, y = _as64(x), _as64(y)
+    x, y = x - x.mean(0), y - y.mean(0)
+    norms = np.outer(np.linalg.norm(x, axis=0), np.linalg.norm(y, axis=0))
+    corr = np.abs(np.divide(x.T @ y, norms, out=np.zeros_like(norms), where=norms > 0))
+    rows, cols = linear_sum_assignment(corr, maximize=True)
+    return float(corr[rows, cols].mean())
+
+
+def _pad(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    width = max(a.shape[1], b.shape[1])
+    return (np.pad(a, ((0, 0), (0, width - a.shape[1]))),
+            np.pad(b, ((0, 0), (0, width - b.shape[1]))))
+
+
+@dataclass
+class Scores:
+    """What a pairwise metric reports for one model against a reference model.
+
+    ``groups``: one value per group of rows (a table column each, e.g. ``LSD_D1``); ``values``:
+    other scalars, logged under their own names; ``arrays``: artifact file -> named arrays.
+    """
+
+    groups: dict[str, float] = field(default_factory=dict)
+    values: dict[str, float] = field(default_factory=dict)
+    arrays: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+
+
+def _masks(groups: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    return {name: np.asarray(mask) for name, mask in groups.items()}
+
+
+def lsd_scores(source, target, groups) -> Scores:
+    """LSD per group under ONE affine map fitted on all rows (:func:`lsd_split`)."""
+    return Scores(lsd_split(source, target, groups))
+
+
+def linear_map_scores(source, target, groups) -> Scores:
+    """The fitted map's analysis (:func:`linear_map_analysis`): ``map_identity_gap``,
+    ``map_bias_norm``, ``map_P_eig_<i>`` and the map itself as ``linear_map.npz``."""
+    A, b = fit_linear_map(source, target)
+    analysis = linear_map_analysis(A, b)
+    return Scores(values={"map_identity_gap": analysis["identity_gap"],
+                          "map_bias_norm": analysis["bias_norm"],
+                          **{f"map_P_eig_{i}": float(v)
+                             for i, v in enumerate(analysis["P_eigenvalues"])}},
+                  arrays={"linear_map.npz": {"A": A, "b": b,
+                                             "P_eigenvalues": analysis["P_eigenvalues"]}})
+
+
+def procrustes_scores(source, target, groups) -> Scores:
+    """Orthogonal-Procrustes distortion per group under ONE map fitted on all rows."""
+    per_point = procrustes_per_point(source, target)
+    return Scores({name: float(per_point[mask].mean()) for name, mask in _masks(groups).items()})
+
+
+def cka_scores(source, target, groups) -> Scores:
+    """Linear CKA within each group."""
+    source, target = _as64(source), _as64(target)
+    return Scores({name: linear_cka(source[mask], target[mask])
+                   for name, mask in _masks(groups).items()})
+
+
+def mcc_scores(source, target, groups) -> Scores:
+    """MCC within each group."""
+    source, target = _as64(source), _as64(target)
+    return Scores({name: mean_correlation(source[mask], target[mask])
+                   for name, mask in _masks(groups).items()})

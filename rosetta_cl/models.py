@@ -18,7 +18,8 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from .architectures import ARCHITECTURES, VARIANTS, build_networks
+from .architectures import ARCH_CONSTRAINTS, build_networks
+from .constraints import check_constraints
 
 LIKELIHOODS = ("gaussian", "bernoulli")
 COVARIANCES = ("full", "diag")
@@ -40,10 +41,7 @@ class ModelConfig:
     def __post_init__(self):
         if self.image_shape is not None:
             object.__setattr__(self, "image_shape", tuple(int(s) for s in self.image_shape))
-        if self.arch not in ARCHITECTURES:
-            raise ValueError(f"arch {self.arch!r}: allowed {', '.join(ARCHITECTURES)}")
-        if self.arch_variant not in VARIANTS:
-            raise ValueError(f"arch variant {self.arch_variant!r}: allowed {', '.join(VARIANTS)}")
+        check_constraints(self, ARCH_CONSTRAINTS)
         if self.arch == "conv" and self.arch_variant != "same":
             raise ValueError(f"arch variant {self.arch_variant!r} with arch conv: conv has only"
                              " 'same' (variants apply to mlp and resnet)")

@@ -15,11 +15,12 @@ import torch
 from avalanche.core import SupervisedPlugin
 
 from .anchors import Anchors, select_rosetta_points
-from .config import ACCUMULATE
 from .data import dataset_tensors
-from .losses import ANCHOR_FITS, DECODER_TERMS, anchor_loss
+from .losses import anchor_loss, check_anchor_term
 from .models import encode_means, reinitialize
-from .selectors import SELECTORS
+from .selectors import check_selection
+
+ACCUMULATE = ("all", "latest", "reselect")  # what happens to earlier anchors (see below)
 
 
 class RosettaPlugin(SupervisedPlugin):
@@ -66,13 +67,9 @@ class RosettaPlugin(SupervisedPlugin):
         if accumulate not in ACCUMULATE:
             raise ValueError(f"accumulate {accumulate!r}: allowed {', '.join(ACCUMULATE)}")
         self.accumulate = accumulate
-        if fit not in ANCHOR_FITS:
-            raise ValueError(f"anchor fit {fit!r}: allowed {', '.join(ANCHOR_FITS)}")
-        if decoder not in DECODER_TERMS:
-            raise ValueError(f"anchor decoder {decoder!r}: allowed {', '.join(DECODER_TERMS)}")
+        check_anchor_term(fit, decoder)
         self.fit, self.decoder = fit, decoder
-        if selection not in SELECTORS:
-            raise ValueError(f"selection {selection!r}: allowed {', '.join(SELECTORS)}")
+        check_selection(selection)
         self.selection = selection
         self.options = ({"niter": kmeans_niter, "max_points_per_centroid": max_points_per_centroid}
                         if selection == "kmeans" else {})

@@ -1,11 +1,22 @@
-"""Names -> benchmarks (streams) and methods (strategies). The CLI and the protocols look
-everything up here; ``register_benchmark`` / ``register_method`` add new entries."""
+"""Names -> benchmarks (streams), methods (strategies), Avalanche plugins and metrics. The CLI,
+the protocols and the specs look everything up here; ``register_benchmark``,
+``register_method``, ``register_plugin`` and ``register_metric`` add new entries (protocols have
+their own registry, ``protocols.PROTOCOLS``)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from .errors import ConfigError
+from .metrics import (
+    cka_scores,
+    linear_map_scores,
+    lsd_scores,
+    mcc_scores,
+    procrustes_scores,
+    rv_per_point,
+)
 from .strategies import BetaVAEStrategy, RosettaVAEStrategy, VAEStrategy
 from .streams import (
     DIGITS5_DEFAULTS,
@@ -39,8 +50,10 @@ class MethodSpec:
     """``make(model, config, anchors, **strategy_kwargs)`` builds the method's strategy.
 
     ``objective(config) -> (beta, rho)``: the method's loss as the negative ELBO with ``beta`` on
-    the KL plus ``rho`` times the Rosetta term, for ``--ensemble`` (which trains without the
-    strategy); None: the method cannot be trained as an ensemble.
+    the KL plus ``rho`` times the Rosetta term (logged as ``beta_used``, and what ``--ensemble``
+    trains without the strategy); None: unknown, and the method cannot be trained as an ensemble.
+    ``tuned``: the config field ``rosetta-cl tune`` chooses for this method (``beta``, ``rho``),
+    None: not tuned.
     """
 
     name: str
@@ -49,6 +62,7 @@ class MethodSpec:
     anchored: bool  # trained with the Rosetta term (the others only see x_r as data)
     source: str = "built-in"
     objective: Callable | None = None
+    tuned: str | None = None
 
 
 BENCHMARKS: dict[str, BenchmarkSpec] = {}
@@ -79,14 +93,14 @@ register_method(MethodSpec(
 register_method(MethodSpec(
     "bvae", lambda model, config, anchors, **kw: BetaVAEStrategy(model=model, beta=config.beta, **kw),
     "beta-VAE (beta = --beta), x_r added to its data, not anchored", anchored=False,
-    objective=lambda config: (config.beta, 0.0)))
+    objective=lambda config: (config.beta, 0.0), tuned="beta"))
 register_method(MethodSpec(
     "rvae", lambda model, config, anchors, **kw: RosettaVAEStrategy(
         model=model, k=config.rosetta_points, rho=config.rho, anchors=anchors, select=False,
         fit=config.anchor_fit, decoder=config.anchor_decoder, **kw),
     "Rosetta VAE: VAE + rho (R/B) sum (||z_r - mu(x_r)||^2 + ||x_r - m(z_r)||^2) on the "
     "template's anchors",
-    anchored=True, objective=lambda config: (1.0, config.rho)))
+    anchored=True, objective=lambda config: (1.0, config.rho), tuned="rho"))
 
 
 @dataclass(frozen=True)
@@ -112,3 +126,105 @@ def register_plugin(spec: PluginSpec) -> None:
         raise ValueError(f"plugin {spec.name!r} from {spec.source} clashes with the one from "
                          f"{PLUGINS[spec.name].source}")
     PLUGINS[spec.name] = spec
+
+
+def parse_plugin(text: str) -> tuple[str, dict]:
+    """``name`` or ``name:key=value,key=value`` -> (name, options typed like the defaults)."""
+    name, _, rest = text.partition(":")
+    name = name.strip()
+    if name not in PLUGINS:
+        allowed = ", ".join(PLUGINS) or "none found (see `rosetta-cl plugins`)"
+        raise ConfigError(f"unknown plugin {name!r}: allowed {allowed}")
+    spec = PLUGINS[name]
+    options = {}
+    for item in filter(None, (p.strip() for p in rest.split(","))):
+        key, eq, value = item.partition("=")
+        if not eq or key not in spec.options:
+            allowed = ", ".join(f"{k}=<{type(v).__name__}>" for k, v in spec.options.items())
+            raise ConfigError(f"plugin {name} option {item!r}: allowed {allowed or 'no options'}")
+        default = spec.options[key]
+        try:
+            if isinstance(default, bool):
+                if value.lower() not in ("true", "false", "1", "0"):
+                    raise ValueError
+                options[key] = value.lower() in ("true", "1")
+            else:
+                options[key] = type(default)(value) if default is not None else value
+        except ValueError:
+            raise ConfigError(f"plugin {name} option {key}={value!r}: expected "
+                              f"{type(default).__name__}") from None
+    return name, {**spec.options, **options}
+
+
+def make_plugins(texts) -> list:
+    """Fresh plugin instances for one trained model."""
+    out = []
+    for text in texts:
+        name, options = parse_plugin(text)
+        out.append(PLUGINS[name].make(**options))
+    return out
+
+
+METRIC_KINDS = ("pairwise", "retraining")
+NORMALIZATIONS = ("ratio", "difference")
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """A latent-space metric the protocols compute for every trained model (``--metrics``, or
+    ``metrics = [...]`` in a spec's ``[run]``).
+
+    - ``kind="pairwise"``: ``compute(source, target, groups) -> metrics.Scores``, a model's
+      validation latent means against the protocol's reference model's (sequential and continual:
+      the joint target, per part; reproducibility: the template, on D1). Logged per model run.
+    - ``kind="retraining"``: ``compute(means) -> per-point values``, ``means`` (runs, points,
+      dim) of one method's retrainings (reproducibility only). Logged on the protocol run as
+      ``<column>/<method>`` (mean over points).
+
+    ``column``: the table column (per group: ``<column>_<group>``); None: logged, not
+    tabulated. ``normalization``: how tables normalise to the median VAE, ``ratio`` (value /
+    median - 1, for distortions) or ``difference`` (value - median, for log-volumes and scores in
+    [0, 1]). ``higher_is_better``: for reading the table (the paper's LSD and RV: lower).
+    """
+
+    name: str
+    kind: str
+    compute: Callable
+    description: str
+    column: str | None = None
+    normalization: str = "ratio"
+    higher_is_better: bool = False
+    source: str = "built-in"
+
+
+METRICS: dict[str, MetricSpec] = {}
+
+
+def register_metric(spec: MetricSpec) -> None:
+    if spec.name in METRICS:
+        raise ValueError(f"metric {spec.name!r} is already registered")
+    if spec.kind not in METRIC_KINDS:
+        raise ValueError(f"metric {spec.name!r} kind {spec.kind!r}: allowed "
+                         f"{', '.join(METRIC_KINDS)}")
+    if spec.normalization not in NORMALIZATIONS:
+        raise ValueError(f"metric {spec.name!r} normalization {spec.normalization!r}: allowed "
+                         f"{', '.join(NORMALIZATIONS)}")
+    METRICS[spec.name] = spec
+
+
+register_metric(MetricSpec("lsd", "pairwise", lsd_scores, "latent space distortion: the best "
+                           "affine map's mean squared residual (paper)", column="LSD"))
+register_metric(MetricSpec("linear_map", "pairwise", linear_map_scores,
+                           "that affine map's polar analysis: map_identity_gap, map_bias_norm, "
+                           "map_P_eig_i and linear_map.npz (paper, appendices I/J)"))
+register_metric(MetricSpec("rv", "retraining", rv_per_point, "retraining variability: log det "
+                           "of the latent means' covariance across retrainings (paper)",
+                           column="RV", normalization="difference"))
+register_metric(MetricSpec("cka", "pairwise", cka_scores, "linear CKA (Kornblith et al. 2019)",
+                           column="CKA", normalization="difference", higher_is_better=True))
+register_metric(MetricSpec("procrustes", "pairwise", procrustes_scores,
+                           "orthogonal-Procrustes distortion: LSD with the map restricted to "
+                           "rotation/reflection, one scale and a shift", column="PROCRUSTES"))
+register_metric(MetricSpec("mcc", "pairwise", mcc_scores, "mean correlation coefficient of "
+                           "matched latent dimensions (Khemakhem et al. 2020)", column="MCC",
+                           normalization="difference", higher_is_better=True))

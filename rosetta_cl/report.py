@@ -23,7 +23,7 @@ from .run_figures import FIGURES, build_figures, child_runs, download, quiet_dow
 REPORT_ROLES = ("parent", "spec", "grid")
 LOCAL_UI = "http://127.0.0.1:5000"  # what `rosetta-cl ui` serves by default
 RUN_ID = re.compile(r"^[0-9a-f]{32}$")
-SHOWN_METRICS = re.compile(r"^(LSD_|RV|after_.*/LSD_|map_identity_gap|map_bias_norm)")
+SHOWN_VALUES = ("map_identity_gap", "map_bias_norm")  # the linear map's, beside the tables'
 
 
 @dataclass
@@ -111,7 +111,7 @@ def _sections(client, run, base: str, level: int, tmp: str) -> list[Section]:
         return [section] + [s for grid in children
                             for s in _sections(client, grid, base, level + 1, tmp)]
     for child in children:
-        metrics = {k: v for k, v in child.data.metrics.items() if SHOWN_METRICS.match(k)}
+        metrics = {k: v for k, v in child.data.metrics.items() if shown_metric(k)}
         child_name = child.data.tags.get("mlflow.runName", child.info.run_id)
         section.runs.append((child_name, run_link(base, child), metrics))
         for path, png in _pngs(client, child.info.run_id, None, tmp):
@@ -121,16 +121,24 @@ def _sections(client, run, base: str, level: int, tmp: str) -> list[Section]:
     return [section]
 
 
+def shown_metric(name: str) -> bool:
+    """A model run's metric the report lists: a tabulated metric's value (registry columns, e.g.
+    LSD_D1, CKA_D2, also after an experience: after_D3/LSD_D1) or the linear map's summary."""
+    from .registry import METRICS
+
+    name = name.split("/", 1)[1] if name.startswith("after_") and "/" in name else name
+    return name in SHOWN_VALUES or any(name == spec.column or name.startswith(f"{spec.column}_")
+                                       for spec in METRICS.values() if spec.column)
+
+
 def build_report(target: str, out_dir: str | Path, *, tracking_uri: str | None = None,
                  projection: str = "auto", log: bool = True) -> Path:
     """Write ``report.html`` (images inlined) and ``report.md`` (+ ``figures/``) to ``out_dir``
     and, with ``log``, log both to every run reported on (``report/``). Returns the HTML path."""
-    from mlflow.tracking import MlflowClient
+    from .tracking import open_client
 
-    from .tracking import resolve_tracking_uri
-
-    uri = resolve_tracking_uri(tracking_uri)
-    client = MlflowClient(uri)
+    client = open_client(tracking_uri)
+    uri = client.tracking_uri
     out_dir = Path(out_dir)
     if out_dir.exists() and (not out_dir.is_dir() or (
             any(out_dir.iterdir()) and not (out_dir / "report.html").exists())):

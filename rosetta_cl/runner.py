@@ -1,25 +1,24 @@
 """Entry point for one protocol invocation: resolve the config, open the MLflow parent run,
-run the protocol, log the summary table. The CLI's ``run`` is a thin wrapper around this."""
+run the protocol (its records go to the tracker as they come), log the protocol's own results
+and the summary table, draw the figures. The CLI's ``run`` is a thin wrapper around this."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import replace
 
+from .anchor_file import check_fits, read_anchor_file
 from .config import RunConfig, resolve
-from .continual import run_continual
 from .errors import ConfigError
-from .extensions import load_extensions, parse_plugin
-from .protocols import ProtocolResult, run_reproducibility, run_sequential
-from .registry import BENCHMARKS, METHODS, BenchmarkSpec
-from .runs import Tracker
+from .extensions import load_extensions
+from .protocols import PROTOCOLS
+from .registry import BENCHMARKS, METHODS, METRICS, BenchmarkSpec, parse_plugin
+from .runs import NullTracker, Tracker
 from .streams import Benchmark
-from .tracking import check_store, get_or_create_experiment, resolve_tracking_uri
+from .tracking import get_or_create_experiment, open_client
+from .training import ProtocolResult
 from .user_data import NAME as USER_DATA
 from .user_data import user_benchmark
-
-PROTOCOL_FUNCTIONS = {"sequential": run_sequential, "reproducibility": run_reproducibility,
-                      "continual": run_continual}
 
 
 def run_benchmark(config: RunConfig, *, tracking_uri: str | None = None,
@@ -30,15 +29,15 @@ def run_benchmark(config: RunConfig, *, tracking_uri: str | None = None,
     Raises :class:`~rosetta_cl.errors.ConfigError` for bad values before anything is logged.
     """
     config, bench = prepare(config)
-    protocol = PROTOCOL_FUNCTIONS[config.protocol]
+    protocol = PROTOCOLS[config.protocol].run
     if not track:
         return protocol(bench, config, None, progress)
     tracker = open_tracker(tracking_uri, experiment or config.benchmark)
     tags = {"protocol": config.protocol, "benchmark": config.benchmark, "role": "parent"}
     with tracker.parent(f"{config.protocol}-{config.benchmark}", config.as_params(), tags):
-        result = protocol(bench, config, tracker, progress)
+        result = protocol(bench, config, tracker.write, progress)
         result = replace(result, parent_run_id=tracker.parent_run_id)
-        log_summary(tracker, result)
+        log_result(tracker, result)
         log_figures(tracker, config.figures)
     return result
 
@@ -56,9 +55,9 @@ def prepare(config: RunConfig, benches: dict | None = None) -> tuple[RunConfig, 
         config = replace(config, benchmark=USER_DATA)
         benchmarks = {**BENCHMARKS, USER_DATA: BenchmarkSpec(USER_DATA, None, bench.defaults,
                                                              bench.description)}
-        config = resolve(config, benchmarks, METHODS)
-        return _check_k(config, bench)
-    config = resolve(config, benchmarks, METHODS)
+        config = resolve(config, benchmarks, METHODS, PROTOCOLS, METRICS)
+        return _check_protocol(config, bench)
+    config = resolve(config, benchmarks, METHODS, PROTOCOLS, METRICS)
     key = (config.benchmark, config.seed, config.subsample, config.data_dir)
     if benches is not None and key in benches:
         bench = benches[key]
@@ -67,17 +66,22 @@ def prepare(config: RunConfig, benches: dict | None = None) -> tuple[RunConfig, 
                                                   data_dir=config.data_dir)
         if benches is not None:
             benches[key] = bench
-    return _check_k(config, bench)
+    return _check_protocol(config, bench)
 
 
-def _check_k(config: RunConfig, bench: Benchmark) -> tuple[RunConfig, Benchmark]:
+def _check_protocol(config: RunConfig, bench: Benchmark) -> tuple[RunConfig, Benchmark]:
+    """The rules that need the benchmark: its number of experiences, k against D1's size, an
+    anchor file fitting its models; then the protocol's own rules."""
+    spec = PROTOCOLS[config.protocol]
     n_parts = len(bench.parts)
-    if config.protocol != "continual" and n_parts != 2:
+    if spec.experiences is not None and n_parts != spec.experiences:
+        others = [p for p, s in PROTOCOLS.items() if s.experiences in (None, n_parts)]
         raise ConfigError(f"{config.benchmark} has {n_parts} experiences; the {config.protocol} "
-                          "protocol uses 2 (use --protocol continual)")
+                          f"protocol uses {spec.experiences} (use --protocol "
+                          f"{' | '.join(others) or 'continual'})")
+    if spec.check is not None:
+        spec.check(config)
     if config.anchors:  # Bob's workflow: the file must fit this benchmark's models
-        from .anchor_file import check_fits, read_anchor_file
-
         anchor_file = read_anchor_file(config.anchors)
         check_fits(anchor_file, bench.input_dim, config.latent_dim,
                    f"benchmark {config.benchmark}")
@@ -90,18 +94,20 @@ def _check_k(config: RunConfig, bench: Benchmark) -> tuple[RunConfig, Benchmark]
 
 
 def open_tracker(tracking_uri: str | None, experiment: str) -> Tracker:
-    uri = resolve_tracking_uri(tracking_uri)
-    check_store(uri)
-    return Tracker(get_or_create_experiment(experiment, uri))
+    client = open_client(tracking_uri)
+    return Tracker(get_or_create_experiment(experiment, client), client)
 
 
-def log_summary(tracker: Tracker, result: ProtocolResult) -> None:
-    """The table as Markdown, CSV and JSON artifacts, its cells as parent-run metrics."""
+def log_result(tracker: Tracker | NullTracker, result: ProtocolResult) -> None:
+    """In the protocol's run: its own metrics and files, the table as Markdown, CSV and JSON
+    artifacts, and the table's cells as metrics."""
+    for path in result.files:
+        tracker.log_file(path)
     table = result.table
     tracker.log_text(table.markdown(), "summary.md")
     tracker.log_text(table.csv(), "summary.csv")
     tracker.log_text(json.dumps(result.as_dict(), indent=2), "summary.json")
-    metrics = {"wall_time_s": result.wall_time_s}
+    metrics = {**result.metrics, "wall_time_s": result.wall_time_s}
     for kind, stats in (("raw", table.raw), ("norm", table.normalized)):
         for method, cols in (stats or {}).items():
             for col, stat in cols.items():
@@ -109,12 +115,10 @@ def log_summary(tracker: Tracker, result: ProtocolResult) -> None:
     tracker.log_metrics(metrics)
 
 
-def log_figures(tracker: Tracker, view: str) -> None:
+def log_figures(tracker: Tracker | NullTracker, view: str) -> None:
     """Draw the parent run's figures from what it logged (after training, never inside it)."""
-    if view == "none":
+    if view == "none" or tracker.parent_run_id is None:
         return
-    from mlflow.tracking import MlflowClient
-
     from .run_figures import build_figures
 
-    build_figures(MlflowClient(), tracker.parent_run_id, view)
+    build_figures(tracker.client, tracker.parent_run_id, view)

@@ -1,7 +1,8 @@
-"""Run management: one MLflow parent run per protocol invocation, nested child runs per model.
+"""Writing runs to MLflow: one parent run per protocol invocation (or spec, or tune grid), one
+nested run per :class:`~rosetta_cl.records.RunRecord` the training emits.
 
-:class:`Tracker` logs to MLflow; :class:`NullTracker` has the same methods and logs nothing
-(library use without a store).
+:class:`Tracker` is the only writer of the training path; :class:`NullTracker` has the same
+methods and writes nothing (library use without a store).
 """
 
 from __future__ import annotations
@@ -12,12 +13,15 @@ from pathlib import Path
 
 import numpy as np
 
+from .anchor_file import write_anchor_file
 from .models import save_model
+from .records import RunRecord
 from .tracking import MLflowLogger, git_commit
 
 
 class NullTracker:
     parent_run_id = None
+    uri = None
 
     @contextmanager
     def parent(self, name, params, tags):
@@ -27,16 +31,10 @@ class NullTracker:
     def child(self, name, params, tags):
         yield None
 
-    def loggers(self):
-        return []
+    def write(self, record: RunRecord) -> None:
+        pass
 
     def log_metrics(self, metrics, step=None):
-        pass
-
-    def log_history(self, history):
-        pass
-
-    def log_arrays(self, name, **arrays):
         pass
 
     def log_text(self, text, name):
@@ -48,24 +46,17 @@ class NullTracker:
     def log_file(self, path):
         pass
 
-    def log_anchor_file(self, make_anchor_file):
-        pass
-
-    def log_model(self, model):
-        pass
-
-    def log_anchors(self, anchors):
-        pass
-
 
 class Tracker(NullTracker):
-    """Logs to the MLflow experiment ``experiment_id`` of the current tracking URI."""
+    """Writes to the MLflow experiment ``experiment_id`` of the store ``client`` is open on
+    (``tracking.open_client``); figures and reports get the same client."""
 
-    def __init__(self, experiment_id: str):
+    def __init__(self, experiment_id: str, client):
         import mlflow
 
         self.mlflow = mlflow
-        self.experiment_id = experiment_id
+        self.experiment_id, self.client = experiment_id, client
+        self.uri = client.tracking_uri
         self.commit = git_commit()
 
     @contextmanager
@@ -73,6 +64,7 @@ class Tracker(NullTracker):
         # ActiveRun's __exit__ marks the run FAILED when the block raises anything (Ctrl-C too),
         # innermost run first, so no run is ever left RUNNING.
         tags = {"git_commit": self.commit, **{k: str(v) for k, v in tags.items()}}
+        self.mlflow.set_tracking_uri(self.uri)
         with self.mlflow.start_run(run_name=name, experiment_id=self.experiment_id,
                                    nested=nested, tags=tags) as run:
             self.mlflow.log_params(params)
@@ -89,26 +81,42 @@ class Tracker(NullTracker):
         with self._run(name, params, tags, nested=True) as run_id:
             yield run_id
 
-    def loggers(self):
-        return [MLflowLogger()]
+    def write(self, record: RunRecord) -> None:
+        """``record`` as a nested run of the active one: params, tags, per-epoch history,
+        metrics and artifacts (arrays, model, anchors, anchor file)."""
+        with self._run(record.name, record.params, record.tags, nested=True) as run_id:
+            self._log_history(run_id, record.history)
+            for name, arrays in record.arrays.items():
+                self._log_arrays(name, arrays)
+            if record.model is not None:
+                with tempfile.TemporaryDirectory() as tmp:
+                    save_model(record.model, tmp)
+                    self.mlflow.log_artifacts(tmp, "model")
+            self.log_metrics(record.metrics)
+            if record.anchors is not None:
+                with tempfile.TemporaryDirectory() as tmp:
+                    self.mlflow.log_artifact(str(record.anchors.save(Path(tmp) / "anchors.npz")))
+            if record.anchor_file is not None:
+                with tempfile.TemporaryDirectory() as tmp:
+                    path = write_anchor_file(record.anchor_file(), Path(tmp) / "anchors.rosetta")
+                    self.mlflow.log_artifact(str(path))
 
-    def log_metrics(self, metrics, step=None):
-        self.mlflow.log_metrics({k: float(v) for k, v in metrics.items()}, step=step)
-
-    def log_history(self, history):
-        """Per-epoch metrics ``{name: [value of epoch 1, ...]}`` (steps 1, 2, ...), in batches,
-        as the strategies' MLflowLogger logs them during training."""
-        logger = MLflowLogger()
+    def _log_history(self, run_id: str, history: dict[str, list[float]]) -> None:
+        """Per-epoch metrics (steps 1, 2, ...), in batches."""
+        logger = MLflowLogger(run_id, self.client)
         for name, values in history.items():
             for epoch, value in enumerate(values, start=1):
                 logger.log_single_metric(name, value, epoch)
         logger.flush()
 
-    def log_arrays(self, name, **arrays):
+    def _log_arrays(self, name: str, arrays: dict) -> None:
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / name
             np.savez(path, **{k: np.asarray(v) for k, v in arrays.items()})
             self.mlflow.log_artifact(str(path))
+
+    def log_metrics(self, metrics, step=None):
+        self.mlflow.log_metrics({k: float(v) for k, v in metrics.items()}, step=step)
 
     def log_text(self, text, name):
         self.mlflow.log_text(text, name)
@@ -118,20 +126,3 @@ class Tracker(NullTracker):
 
     def log_file(self, path):
         self.mlflow.log_artifact(str(path))
-
-    def log_anchor_file(self, make_anchor_file):
-        """``make_anchor_file()`` builds the AnchorFile; called only here, when logging."""
-        from .anchor_file import write_anchor_file
-
-        with tempfile.TemporaryDirectory() as tmp:
-            path = write_anchor_file(make_anchor_file(), Path(tmp) / "anchors.rosetta")
-            self.mlflow.log_artifact(str(path))
-
-    def log_model(self, model):
-        with tempfile.TemporaryDirectory() as tmp:
-            save_model(model, tmp)
-            self.mlflow.log_artifacts(tmp, "model")
-
-    def log_anchors(self, anchors):
-        with tempfile.TemporaryDirectory() as tmp:
-            self.mlflow.log_artifact(str(anchors.save(Path(tmp) / "anchors.npz")))

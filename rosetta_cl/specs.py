@@ -34,10 +34,11 @@ from pathlib import Path
 
 from .config import RunConfig
 from .errors import ConfigError
-from .protocols import ProtocolResult
-from .runner import PROTOCOL_FUNCTIONS, log_figures, log_summary, open_tracker, prepare
+from .protocols import PROTOCOLS
+from .runner import log_figures, log_result, open_tracker, prepare
 from .runs import NullTracker
-from .summary import Stat, normalize
+from .summary import NORMALIZATION, Stat, normalize
+from .training import ProtocolResult
 
 CONFIG_FIELDS = tuple(f.name for f in fields(RunConfig))
 TOP_LEVEL = ("title", "description", "run", "vary", "quick", "paper")
@@ -178,6 +179,7 @@ class SpecTable:
     paper_dataset: str = ""  # the paper's data set where ours stands in for it ("" = the same)
     paper_relative_to: str = ""  # column group the paper normalises to (its R-VAE there)
     relative: dict[str, dict[str, Stat]] = field(default_factory=dict)  # ours normalised that way
+    kinds: dict[str, str] = field(default_factory=dict)  # column -> ratio | difference
 
     def disagreements(self) -> list[tuple[str, str, float, float]]:
         """(method, column, ours, paper) for every cell whose sign differs from the paper's."""
@@ -203,6 +205,11 @@ class SpecTable:
                   ("raw", self.raw, False)) if relative else (
             ("normalized to median VAE", self.normalized, True), ("raw", self.raw, False))
         how = {"LSD": "relative change, value / median - 1", "RV": "difference, value - median"}
+        own = NORMALIZATION.get(self.metric, "difference")
+        others = sorted(c for c, k in self.kinds.items() if k != own)
+        if others:  # columns of other metrics, normalised the other way
+            other = "relative change" if own == "difference" else "difference"
+            how = {m: f"{text}; {other} for {', '.join(others)}" for m, text in how.items()}
         for kind, stats, with_paper in tables:
             if not stats:
                 continue
@@ -245,6 +252,7 @@ def spec_table(spec: Spec, results: list[tuple[str, ProtocolResult]]) -> SpecTab
     normalized: dict = {}
     raw: dict = {}
     columns: list[str] = []
+    kinds: dict[str, str] = {}
     for label, result in results:
         table = result.table
         shown = table.columns
@@ -256,6 +264,7 @@ def spec_table(spec: Spec, results: list[tuple[str, ProtocolResult]]) -> SpecTab
             part = part.replace(f"/{metric}_", " ")
             name = " ".join(x for x in (label, part) if x)
             columns.append(name)
+            kinds[name] = table.kind(column)
             for method in table.raw:
                 raw.setdefault(method, {})[name] = table.raw[method][column]
                 if table.normalized is not None:
@@ -266,10 +275,10 @@ def spec_table(spec: Spec, results: list[tuple[str, ProtocolResult]]) -> SpecTab
     return SpecTable(spec.title, metric, columns, normalized, raw, paper,
                      spec.paper.get("note", ""), spec.paper.get("source", ""),
                      spec.paper.get("dataset", ""), relative_to,
-                     _relative(raw, columns, relative_to, metric) if relative_to else {})
+                     _relative(raw, columns, relative_to, kinds) if relative_to else {}, kinds)
 
 
-def _relative(raw, columns, group: str, metric: str) -> dict[str, dict[str, Stat]]:
+def _relative(raw, columns, group: str, kinds: dict[str, str]) -> dict[str, dict[str, Stat]]:
     """Every method's stats normalised to the median R-VAE of column group ``group`` at the same
     part (the paper's Tables 9 and 10): LSD as value / median - 1, RV as value - median."""
     out: dict[str, dict[str, Stat]] = {}
@@ -280,7 +289,7 @@ def _relative(raw, columns, group: str, metric: str) -> dict[str, dict[str, Stat
         reference = f"{group} {part}" if " " in column else group
         ref = raw["rvae"][reference].median
         for method, cols in raw.items():
-            out.setdefault(method, {})[column] = normalize(cols[column], ref, metric)
+            out.setdefault(method, {})[column] = normalize(cols[column], ref, kinds[column])
     return out
 
 
@@ -321,8 +330,8 @@ def run_spec(spec: Spec, *, quick: bool = False, overrides: dict | None = None,
         for label, config, bench in prepared:
             with tracker.child(label or spec.name, config.as_params(),
                                {**tags, "role": "grid", "column": label}):
-                result = PROTOCOL_FUNCTIONS[config.protocol](bench, config, tracker, progress)
-                log_summary(tracker, result)
+                result = PROTOCOLS[config.protocol].run(bench, config, tracker.write, progress)
+                log_result(tracker, result)
             results.append((label, result))
         table = spec_table(spec, results)
         result = SpecResult(spec, table, results, time.perf_counter() - start,
@@ -330,6 +339,5 @@ def run_spec(spec: Spec, *, quick: bool = False, overrides: dict | None = None,
         tracker.log_text(table.markdown(), "table.md")
         tracker.log_text(json.dumps(result.as_dict(), indent=2), "table.json")
         tracker.log_metrics({"wall_time_s": result.wall_time_s})
-        if track:
-            log_figures(tracker, prepared[0][1].figures)
+        log_figures(tracker, prepared[0][1].figures)
     return replace(result, wall_time_s=time.perf_counter() - start)

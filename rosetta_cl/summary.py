@@ -1,6 +1,7 @@
 """Tables in the paper's format: per method the median and IQR over runs (LSD) or points (RV),
-normalised to the median of the vanilla VAE: LSD as a relative change (value / median_VAE - 1),
-RV as a difference of log-volumes (value - median_VAE). Raw values are kept beside them."""
+normalised to the median of the vanilla VAE: LSD as a relative change (value / median_VAE - 1,
+"ratio"), RV as a difference of log-volumes (value - median_VAE, "difference"); every other
+metric as its registry entry says. Raw values are kept beside them."""
 
 from __future__ import annotations
 
@@ -11,6 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 
 REFERENCE = "vae"
+NORMALIZATION = {"LSD": "ratio", "RV": "difference"}  # the paper's two metrics
+HOW = {"ratio": "relative change vs median VAE",
+       "difference": "difference of log-volumes vs median VAE"}
 
 
 @dataclass
@@ -35,6 +39,10 @@ class Table:
     raw: dict[str, dict[str, Stat]]  # method -> column -> stat of raw values
     normalized: dict[str, dict[str, Stat]] | None  # None when the VAE was not run
     n: dict[str, int]  # values per method (runs for LSD, points for RV)
+    kinds: dict[str, str] | None = None  # column -> ratio | difference (None: by ``metric``)
+
+    def kind(self, column: str) -> str:
+        return (self.kinds or {}).get(column, NORMALIZATION.get(self.metric, "difference"))
 
     def as_dict(self) -> dict:
         rows = []
@@ -47,8 +55,11 @@ class Table:
             rows.append(row)
         how = ("relative change vs median VAE" if self.metric == "LSD"
                else "difference of log-volumes vs median VAE")
-        return {"metric": self.metric, "columns": self.columns,
-                "normalization": how if self.normalized is not None else None, "rows": rows}
+        out = {"metric": self.metric, "columns": self.columns,
+               "normalization": how if self.normalized is not None else None, "rows": rows}
+        if len({self.kind(c) for c in self.columns}) > 1:  # several metrics of both kinds
+            out["normalizations"] = {c: self.kind(c) for c in self.columns}
+        return out
 
     def markdown(self) -> str:
         def cell(s: Stat) -> str:
@@ -77,19 +88,25 @@ class Table:
         return buf.getvalue()
 
 
-def normalize(stat: Stat, reference: float, metric: str) -> Stat:
-    """``stat`` relative to a reference median: LSD as value / reference - 1, RV as
-    value - reference (a difference of log-volumes)."""
+def normalize(stat: Stat, reference: float, how: str) -> Stat:
+    """``stat`` relative to a reference median: ``ratio`` (or the metric ``LSD``) as
+    value / reference - 1, ``difference`` (``RV``: a difference of log-volumes) as
+    value - reference."""
     values = np.array([stat.median, stat.q25, stat.q75])
-    values = values / reference - 1.0 if metric == "LSD" else values - reference
+    how = NORMALIZATION.get(how, how)
+    values = values / reference - 1.0 if how == "ratio" else values - reference
     return Stat(*(float(v) for v in values))
 
 
-def summarize(values: dict[str, dict[str, np.ndarray]], metric: str) -> Table:
-    """``values``: method -> column -> values (per run for LSD, per point for RV)."""
+def summarize(values: dict[str, dict[str, np.ndarray]], metric: str,
+              kinds: dict[str, str] | None = None) -> Table:
+    """``values``: method -> column -> values (per run for LSD, per point for RV); ``metric``
+    names the table (its first metric); ``kinds``: column -> normalization where the columns
+    hold several metrics (default: ``metric``'s for every column)."""
     methods = list(values)
     columns = list(values[methods[0]])
     raw = {m: {c: Stat.of(values[m][c]) for c in columns} for m in methods}
+    table = Table(metric, columns, raw, None, {}, kinds)
     normalized = None
     if REFERENCE in values:
         # Percentiles commute with increasing affine maps, so normalising the raw statistics is
@@ -98,6 +115,8 @@ def summarize(values: dict[str, dict[str, np.ndarray]], metric: str) -> Table:
         for m in methods:
             normalized[m] = {}
             for c in columns:
-                normalized[m][c] = normalize(raw[m][c], raw[REFERENCE][c].median, metric)
-    n = {m: len(np.asarray(values[m][columns[0]])) for m in methods}
-    return Table(metric, columns, raw, normalized, n)
+                normalized[m][c] = normalize(raw[m][c], raw[REFERENCE][c].median,
+                                             table.kind(c))
+    table.normalized = normalized
+    table.n = {m: len(np.asarray(values[m][columns[0]])) for m in methods}
+    return table

@@ -1,4 +1,5 @@
-"""MLflow tracking: where the store is, checking it is reachable, and the Avalanche logger.
+"""MLflow tracking: where the store is, checking it is reachable, the one way to open a client
+on it, loading a model logged there, and the Avalanche logger.
 
 Default store: ``sqlite:///mlruns/mlflow.db`` with artifacts under ``mlruns/artifacts`` (MLflow's
 plain ``./mlruns`` file store raises since 3.13). ``--tracking-uri`` or ``MLFLOW_TRACKING_URI``
@@ -64,14 +65,46 @@ def check_store(uri: str) -> None:
     mlflow.set_tracking_uri(uri)
 
 
-def get_or_create_experiment(name: str, uri: str) -> str:
-    import mlflow
+def open_client(tracking_uri: str | None = None):
+    """An ``MlflowClient`` on ``tracking_uri`` (resolved as :func:`resolve_tracking_uri`),
+    after checking the store answers (one-line ConfigError otherwise)."""
+    from mlflow.tracking import MlflowClient
 
-    experiment = mlflow.get_experiment_by_name(name)
+    uri = resolve_tracking_uri(tracking_uri)
+    check_store(uri)
+    return MlflowClient(uri)
+
+
+def load_model_ref(ref: str, tracking_uri: str | None = None):
+    """A model from a directory written by ``save_model`` (or an MLflow run's ``model``
+    artifact directory), or from an MLflow run id of ours. Returns (model, run_id or None)."""
+    from .models import load_model
+
+    path = Path(ref)
+    if path.is_dir():
+        if not (path / "model_config.json").is_file():
+            raise ConfigError(f"model {ref}: no model_config.json in that directory (expected a "
+                              "directory written by save_model, or an MLflow run id)")
+        return load_model(path), None
+    from mlflow.exceptions import MlflowException
+
+    client = open_client(tracking_uri)
+    try:
+        local = client.download_artifacts(ref, "model")
+    except (MlflowException, OSError):
+        raise ConfigError(f"model {ref!r}: neither a model directory nor a run with a `model` "
+                          f"artifact in {client.tracking_uri}") from None
+    return load_model(local), ref
+
+
+def get_or_create_experiment(name: str, client) -> str:
+    """The id of experiment ``name`` in ``client``'s store, created if missing (a local SQLite
+    store keeps its artifacts beside the database)."""
+    experiment = client.get_experiment_by_name(name)
     if experiment is not None:
         return experiment.experiment_id
-    root = default_artifact_root(uri)
-    return mlflow.create_experiment(name, artifact_location=f"{root}/{name}" if root else None)
+    root = default_artifact_root(client.tracking_uri)
+    return client.create_experiment(name, artifact_location=f"{root}/{name}" if root else None)
 
 
 def git_commit() -> str:

@@ -2,9 +2,10 @@
 validation performance.
 
 For the protocol's training data (sequential: D2 u x_r, reproducibility: D1 u x_r), a template
-VAE on D1, trained as in the protocols (the benchmark's epochs), gives the anchors; then the
-beta-VAE is trained for each beta of ``beta_grid`` and the R-VAE for each rho of ``rho_grid``
-(20 epochs by default). Every grid point is scored by the
+VAE on D1, trained as in the protocols (the benchmark's epochs), gives the anchors; then every
+method of ``--methods`` that names a tuned field (``MethodSpec.tuned``: the beta-VAE's beta,
+the R-VAE's rho) is trained for each value of that field's grid (``beta_grid``, ``rho_grid``;
+20 epochs by default), each grid point with its own config. Every grid point is scored by the
 same yardstick (``criterion``):
 
 - ``elbo+template`` (default): the negative ELBO with beta = 1 on the method's validation split
@@ -30,13 +31,16 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
-from .config import PROTOCOLS, RunConfig
+from .config import RunConfig
 from .errors import ConfigError
 from .losses import anchor_residual
 from .models import elbo_terms, encode_means
-from .protocols import _Runner
+from .protocols import PROTOCOLS
+from .registry import METHODS
 from .runner import open_tracker, prepare
 from .runs import NullTracker
+from .tracking import open_client
+from .training import Trainer
 
 PAPER_BETA_GRID = "0:2.5:25"
 PAPER_RHO_GRID = "0:0.75:15"
@@ -116,14 +120,16 @@ def tune(config: RunConfig, beta_grid=None, rho_grid=None, *, tracking_uri: str 
                           "model per grid point and seed)")
     if config.protocol not in PROTOCOLS:
         raise ConfigError(f"unknown protocol {config.protocol!r}: allowed {', '.join(PROTOCOLS)}")
+    grids_of = {"beta": beta_grid, "rho": rho_grid}
+    tuned = _tuned_methods(config.methods, grids_of)
     protocol = config.protocol
     # Resolved as "sequential": the RV rule (seeds > latent dim) does not apply to tuning.
-    config, bench = prepare(replace(config, methods=("bvae", "rvae"), seeds=config.seeds or 1,
+    config, bench = prepare(replace(config, methods=tuple(tuned), seeds=config.seeds or 1,
                                     protocol="sequential"))
     config = replace(config, protocol=protocol)
     tracker = open_tracker(tracking_uri, experiment or config.benchmark) if track else NullTracker()
-    grids: dict[str, dict[float, float]] = {"beta": {}, "rho": {}}
-    parts: dict[str, dict[float, dict[str, float]]] = {"beta": {}, "rho": {}}
+    grids: dict[str, dict[float, float]] = {field: {} for field in tuned.values()}
+    parts: dict[str, dict[float, dict[str, float]]] = {field: {} for field in tuned.values()}
     with tracker.parent(f"tune-{config.benchmark}", {
             **config.as_params(), "beta_grid": ",".join(map(str, beta_grid)),
             "rho_grid": ",".join(map(str, rho_grid)), "criterion": criterion},
@@ -131,29 +137,24 @@ def tune(config: RunConfig, beta_grid=None, rho_grid=None, *, tracking_uri: str 
         # the template is trained as in the protocols (the benchmark's epochs): its anchors and
         # latents are what the tuned values will be used with; only the grid points are short
         full = bench.defaults.quick_epochs if config.quick else bench.defaults.epochs
-        runner = _Runner(bench, replace(config, epochs=full), tracker, progress)
-        anchors, template = runner.template()
-        experience, val_x = runner.method_data(anchors)
+        trainer = Trainer(bench, replace(config, epochs=full), tracker.write, progress)
+        anchors, template = trainer.template()
+        for path in trainer.files:
+            tracker.log_file(path)
         seeds = [config.seed + 1 + i for i in range(config.seeds)]
         if criterion == "elbo+template" and template is None:
             raise ConfigError("criterion 'elbo+template' with --anchors: the template's "
                               "latents are unknown; allowed criterion: elbo")
-
-        def evaluate(model, latents):
-            terms = {"val_nelbo": validation_nelbo(model, val_x, seed=config.seed)}
-            if criterion == "elbo+template":
-                terms["template_fit"] = template_fit(model, runner.valid_x[0], template["mu_D1"],
-                                                     config.anchor_fit)
-            return {**terms, "score": sum(terms.values())}
-
-        for name, method, grid in (("beta", "bvae", beta_grid), ("rho", "rvae", rho_grid)):
-            for value in grid:
-                runner.config = replace(config, **{name: value})
-                runs = [runner.train(method, seed, experience, name=f"{name}={value}/seed{seed}",
-                                     role="method", anchors=anchors, val_x=val_x,
-                                     evaluate=evaluate)[3] for seed in seeds]
-                parts[name][value] = {k: float(np.mean([r[k] for r in runs])) for k in runs[0]}
-                grids[name][value] = parts[name][value]["score"]
+        for method, field in tuned.items():
+            for value in grids_of[field]:
+                point = Trainer(bench, replace(config, **{field: value}), tracker.write, progress)
+                experience, val_x = point.method_data(anchors)
+                evaluate = _scorer(criterion, val_x, trainer.valid_x[0], template, config)
+                runs = [point.train(method, seed, experience, name=f"{field}={value}/seed{seed}",
+                                    role="method", anchors=anchors, val_x=val_x,
+                                    evaluate=evaluate).metrics for seed in seeds]
+                parts[field][value] = {k: float(np.mean([r[k] for r in runs])) for k in runs[0]}
+                grids[field][value] = parts[field][value]["score"]
         best = {name: min(grid, key=grid.get) for name, grid in grids.items()}
         result = TuneResult(config, grids, best, time.perf_counter() - start,
                             tracker.parent_run_id, criterion, parts)
@@ -162,20 +163,43 @@ def tune(config: RunConfig, beta_grid=None, rho_grid=None, *, tracking_uri: str 
     return result
 
 
+def _tuned_methods(methods, grids: dict) -> dict[str, str]:
+    """method -> the field tune chooses for it, for the methods of ``methods`` that have one."""
+    tuned = {m: METHODS[m].tuned for m in methods if m in METHODS and METHODS[m].tuned in grids}
+    fields = list(tuned.values())
+    if not tuned:
+        allowed = ", ".join(m for m, spec in METHODS.items() if spec.tuned in grids)
+        raise ConfigError(f"methods {','.join(methods)}: none has a tuned value; allowed "
+                          f"{allowed}")
+    if len(set(fields)) < len(fields):
+        raise ConfigError(f"methods {','.join(tuned)}: two of them tune the same field; tune "
+                          "them one at a time with --methods")
+    return tuned
+
+
+def _scorer(criterion: str, val_x, template_x, template, config):
+    """evaluate(model, latents) -> ({val_nelbo[, template_fit], score}, {}) of one grid run."""
+
+    def evaluate(model, latents):
+        terms = {"val_nelbo": validation_nelbo(model, val_x, seed=config.seed)}
+        if criterion == "elbo+template":
+            terms["template_fit"] = template_fit(model, template_x, template["mu_D1"],
+                                                 config.anchor_fit)
+        return {**terms, "score": sum(terms.values())}, {}
+
+    return evaluate
+
+
 def read_tuned(run_id: str, tracking_uri: str | None = None) -> dict[str, float]:
-    """The beta and rho a tune run chose, from its MLflow tags."""
+    """The beta and rho a tune run chose (those it tuned), from its MLflow tags."""
     from mlflow.exceptions import MlflowException
-    from mlflow.tracking import MlflowClient
 
-    from .tracking import check_store, resolve_tracking_uri
-
-    uri = resolve_tracking_uri(tracking_uri)
-    check_store(uri)
+    client = open_client(tracking_uri)
     try:
-        tags = MlflowClient(uri).get_run(run_id).data.tags
+        tags = client.get_run(run_id).data.tags
     except MlflowException:
-        raise ConfigError(f"--from-tune {run_id!r}: no such run in {uri}") from None
-    if not all(tag in tags for tag in BEST_TAGS.values()):
+        raise ConfigError(f"--from-tune {run_id!r}: no such run in {client.tracking_uri}") from None
+    if not any(tag in tags for tag in BEST_TAGS.values()):
         raise ConfigError(f"--from-tune {run_id!r}: not a finished `rosetta-cl tune` run (no "
                           f"{BEST_TAGS['beta']} / {BEST_TAGS['rho']} tags)")
-    return {name: float(tags[tag]) for name, tag in BEST_TAGS.items()}
+    return {name: float(tags[tag]) for name, tag in BEST_TAGS.items() if tag in tags}

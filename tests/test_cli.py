@@ -104,36 +104,40 @@ def test_bad_k_is_refused_before_any_run(store, tmp_path, capsys):
 
 
 def test_failure_mid_run_marks_runs_failed(store, tmp_path, capsys, monkeypatch):
-    """An error after runs were opened leaves them FAILED in MLflow, never RUNNING."""
-    import rosetta_cl.protocols
+    """An error after runs were opened leaves them FAILED in MLflow, never RUNNING. A model's run
+    is written when the model is done (issue 14: records), so the model that failed has none and
+    those done before it are complete."""
+    import rosetta_cl.metrics
 
     def broken(*args, **kwargs):
         raise RuntimeError("metric exploded")
 
-    monkeypatch.setattr(rosetta_cl.protocols, "lsd_per_point", broken)
+    monkeypatch.setattr(rosetta_cl.metrics, "lsd_split", broken)
     with pytest.raises(RuntimeError, match="metric exploded"):
         main(["run", "gaussians8", "--epochs", "1", "--seeds", "1", "--methods", "vae"])
     client = MlflowClient(f"sqlite:///{tmp_path}/mlruns/mlflow.db")
     runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
     status = {r.info.run_name: r.info.status for r in runs}
-    assert status["sequential-gaussians8"] == "FAILED" and status["vae/seed1"] == "FAILED"
-    assert status["template"] == "FINISHED" and "RUNNING" not in status.values()
+    assert status["sequential-gaussians8"] == "FAILED" and "vae/seed1" not in status
+    assert status["template"] == status["target"] == "FINISHED"
+    assert "RUNNING" not in status.values()
 
 
 def test_ctrl_c_mid_run_leaves_no_running_run(store, tmp_path, capsys, monkeypatch):
-    import rosetta_cl.protocols
+    import rosetta_cl.metrics
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(rosetta_cl.protocols, "lsd_per_point", interrupted)
+    monkeypatch.setattr(rosetta_cl.metrics, "lsd_split", interrupted)
     code, _, stderr = run_main(["run", "gaussians8", "--epochs", "1", "--seeds", "1",
                                 "--methods", "vae"], capsys)
     assert code == 1 and "Aborted." in stderr
     client = MlflowClient(f"sqlite:///{tmp_path}/mlruns/mlflow.db")
     runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
     status = {r.info.run_name: r.info.status for r in runs}
-    assert status["sequential-gaussians8"] == "FAILED" and status["vae/seed1"] == "FAILED"
+    assert status["sequential-gaussians8"] == "FAILED" and "vae/seed1" not in status
+    assert "RUNNING" not in status.values()
 
 
 def test_benchmarks_lists_streams_and_methods(capsys):
@@ -141,3 +145,52 @@ def test_benchmarks_lists_streams_and_methods(capsys):
     assert code == 0
     for name in ("gaussians8", "digits", "vae", "bvae", "rvae"):
         assert name in stdout
+
+
+def test_every_config_field_is_one_option_with_the_fields_default():
+    """Declared once: `run` and `tune` options are generated from RunConfig's fields."""
+    from dataclasses import fields
+
+    import click
+
+    from rosetta_cl.cli import run, tune
+    from rosetta_cl.config import RunConfig
+
+    for command in (run, tune):
+        params = {p.name: p for p in command.params}
+        for f in fields(RunConfig):
+            if f.name == "benchmark":  # the positional argument (run: TARGET)
+                assert not isinstance(params.get(f.name), click.Option)
+                continue
+            option = params[f.name]
+            expected = (",".join(f.default) or None if isinstance(f.default, tuple)
+                        and not option.multiple else f.default)
+            assert option.default == expected, f.name
+            assert option.help == f.metadata["help"], f.name
+
+
+def test_config_parts_own_their_rules():
+    from rosetta_cl.config import (
+        DataOptions,
+        ExecutionOptions,
+        ModelOptions,
+        RunConfig,
+        TrainingOptions,
+    )
+
+    config = RunConfig(benchmark="digits", latent_dim=4, epochs=7, device="cpu")
+    assert config.part(ModelOptions) == ModelOptions(latent_dim=4)
+    assert config.part(TrainingOptions).epochs == 7
+    assert config.part(ExecutionOptions).device == "cpu"
+    assert config.part(DataOptions).benchmark == "digits"
+    owners = [set(part._parameter_constraints) for part in
+              (DataOptions, ModelOptions, TrainingOptions, ExecutionOptions)]
+    assert sum(len(o) for o in owners) == len(set().union(*owners))  # each rule in one place
+    for part, names in zip((DataOptions, ModelOptions, TrainingOptions, ExecutionOptions), owners):
+        assert names <= {f.name for f in fields_of(part)}
+
+
+def fields_of(cls):
+    from dataclasses import fields
+
+    return fields(cls)

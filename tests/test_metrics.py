@@ -101,3 +101,80 @@ def test_sequential_protocol_reports_the_linear_maps():
     for stats in maps.values():
         assert set(stats) == {"map_identity_gap", "map_bias_norm", "map_P_eig_0", "map_P_eig_1"}
         assert stats["map_P_eig_0"] >= stats["map_P_eig_1"] > 0
+
+
+# The three representation-similarity metrics, each against a case computed by hand.
+X = np.array([[1.0, 1.0], [2.0, -1.0], [3.0, 1.0], [4.0, -1.0]])
+Y = np.array([[1.0, 1.0], [-1.0, 4.0], [1.0, 9.0], [-1.0, 16.0]])  # y1 = x2, y2 = x1^2
+
+
+def test_linear_cka_hand_computed():
+    from rosetta_cl import linear_cka
+
+    # one dimension each: CKA = corr^2; centred x = (-1.5, -.5, .5, 1.5), y = x^2 centred =
+    # (-6.5, -3.5, 1.5, 8.5): x.y = 25, |x|^2 = 5, |y|^2 = 129 -> 625 / 645 = 125 / 129
+    assert linear_cka(X[:, :1], Y[:, 1:]) == pytest.approx(125 / 129, rel=1e-12)
+    rotation = np.array([[0.6, -0.8], [0.8, 0.6]])
+    assert linear_cka(X, 3 * X @ rotation + 7) == pytest.approx(1.0, rel=1e-12)
+    assert linear_cka(X, X @ np.diag([1.0, 5.0])) < 0.99  # anisotropic scaling is not invariant
+
+
+def test_procrustes_hand_computed():
+    from rosetta_cl import lsd, procrustes_per_point
+
+    source = np.array([[1.0, 0], [-1, 0], [0, 1], [0, -1]])
+    target = np.array([[2.0, 0], [-2, 0], [0, 1], [0, -1]])
+    # an affine map fits exactly; the best similarity: R = I, s = trace(S)/|X|^2 = (4+2)/4 = 1.5,
+    # residuals (0.5, 0), (-0.5, 0), (0, -0.5), (0, 0.5): 0.25 per point
+    assert lsd(source, target) == pytest.approx(0.0, abs=1e-20)
+    assert procrustes_per_point(source, target) == pytest.approx([0.25] * 4, rel=1e-12)
+    rotation = np.array([[0.0, -1.0], [1.0, 0.0]])
+    assert procrustes_per_point(X, 2.5 * X @ rotation - 3) == pytest.approx([0] * 4, abs=1e-20)
+    # a reflection is orthogonal too
+    assert procrustes_per_point(X, X * [1, -1]) == pytest.approx([0] * 4, abs=1e-20)
+
+
+def test_mcc_hand_computed():
+    from rosetta_cl import mean_correlation
+
+    # |corr|: x1-y1 2/sqrt(20), x2-y1 1, x1-y2 25/sqrt(645), x2-y2 10/sqrt(516); the matching
+    # x1-y2, x2-y1 wins: MCC = (1 + 25/sqrt(645)) / 2
+    assert mean_correlation(X, Y) == pytest.approx((1 + 25 / np.sqrt(645)) / 2, rel=1e-12)
+    assert mean_correlation(X, -4 * X[:, ::-1] + 1) == pytest.approx(1.0, rel=1e-12)
+    assert mean_correlation(X, np.c_[Y, np.ones(4)]) == mean_correlation(X, Y)  # 2 of 3 matched
+
+
+def test_pairwise_scores_use_one_map_and_name_columns():
+    from rosetta_cl.training import pairwise_scores
+
+    rng = np.random.default_rng(0)
+    source = rng.normal(size=(50, 2))
+    target = source @ [[2.0, 0.0], [0.0, 0.5]] + rng.normal(scale=0.1, size=(50, 2))
+    groups = {"D1": np.arange(50) < 20, "D2": np.arange(50) >= 20}
+    values, arrays = pairwise_scores(("lsd", "linear_map", "cka", "procrustes", "mcc"), source,
+                                     target, groups)
+    assert values["LSD_D1"] == pytest.approx(lsd_split(source, target, groups)["D1"])
+    assert {"LSD_D2", "CKA_D1", "CKA_D2", "PROCRUSTES_D1", "MCC_D2", "map_identity_gap",
+            "map_bias_norm", "map_P_eig_0"} <= set(values)
+    assert set(arrays) == {"linear_map.npz"}
+    # Procrustes can only do worse than the unrestricted affine map
+    assert values["PROCRUSTES_D1"] > values["LSD_D1"] and values["PROCRUSTES_D2"] > values["LSD_D2"]
+
+
+def test_register_metric_refuses_clashes_and_bad_kinds():
+    from rosetta_cl import METRICS, MetricSpec, register_metric
+
+    with pytest.raises(ValueError, match="already registered"):
+        register_metric(MetricSpec("lsd", "pairwise", METRICS["lsd"].compute, "again"))
+    with pytest.raises(ValueError, match="kind 'triple'"):
+        register_metric(MetricSpec("odd", "triple", METRICS["lsd"].compute, "odd"))
+    assert "odd" not in METRICS
+
+
+def test_summary_normalises_each_column_by_its_metric():
+    values = {"vae": {"LSD_D1": np.array([2.0, 2.0]), "CKA_D1": np.array([0.5, 0.5])},
+              "rvae": {"LSD_D1": np.array([1.0, 1.0]), "CKA_D1": np.array([0.9, 0.9])}}
+    table = summarize(values, "LSD", {"LSD_D1": "ratio", "CKA_D1": "difference"})
+    assert table.normalized["rvae"]["LSD_D1"].median == pytest.approx(-0.5)
+    assert table.normalized["rvae"]["CKA_D1"].median == pytest.approx(0.4)
+    assert table.as_dict()["normalizations"] == {"LSD_D1": "ratio", "CKA_D1": "difference"}

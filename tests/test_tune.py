@@ -114,3 +114,17 @@ def test_tune_reproducibility_without_tracking():
     assert result.config.protocol == "reproducibility" and result.parent_run_id is None
     assert result.best == {"beta": 1.0, "rho": min(result.grids["rho"],
                                                    key=result.grids["rho"].get)}
+
+
+def test_tune_takes_the_tuned_field_from_each_method():
+    """Methods name the field tune chooses for them (MethodSpec.tuned); no method is special."""
+    from rosetta_cl import METHODS
+
+    assert (METHODS["bvae"].tuned, METHODS["rvae"].tuned, METHODS["vae"].tuned) == (
+        "beta", "rho", None)
+    result = tune(RunConfig(benchmark="gaussians8", quick=True, epochs=1, methods=("vae", "rvae")),
+                  rho_grid=(0.0, 1.5), track=False)
+    assert set(result.grids) == {"rho"} and set(result.grids["rho"]) == {0.0, 1.5}
+    assert set(result.best) == {"rho"}
+    with pytest.raises(ConfigError, match="methods vae: none has a tuned value; allowed bvae, rvae"):
+        tune(RunConfig(benchmark="gaussians8", quick=True, methods=("vae",)), track=False)

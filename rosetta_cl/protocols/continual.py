@@ -1,0 +1,116 @@
+"""The continual protocol: a stream D1 -> D2 -> ... -> DT of any length.
+
+Every method x seed trains one strategy through the whole stream. Each keeps a RosettaPlugin
+that selects k anchors from its own model after every experience (``accumulate``: keep all,
+keep the latest, or re-select k over the union); only anchored methods (the R-VAE) use them in
+the loss (rho), but every method gets the current x_r added to its data (AnchorInputsPlugin),
+as in the two-experience protocols. With ``reinit`` (default) each experience starts from fresh
+weights: the paper's portability setting, where only the anchors carry the past.
+
+After each experience t >= 2 the model is compared with a VAE trained jointly on D1..Dt (seed
+``config.seed``): LSD under ONE affine map fitted on the validation data of every part seen so
+far, reported per part (column ``after_Dt/LSD_Dj``; every pairwise metric of ``--metrics`` the
+same way); and the reconstruction NLL of every seen part (forgetting), in ``extra["recon"]``
+(``after_Dt/recon_Dj``).
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+from avalanche.benchmarks.scenarios.dataset_scenario import benchmark_from_datasets
+from tqdm.auto import tqdm
+
+from ..models import VAE, elbo_terms, encode_means
+from ..plugin import AnchorInputsPlugin, RosettaPlugin
+from ..records import Emit, RunRecord
+from ..registry import METHODS, make_plugins
+from ..summary import summarize
+from ..training import EpochBar, ProtocolResult, Trainer, column_of, pairwise_scores, tabulated
+from ..training_metrics import MetricHistory
+
+
+def _joint(bench, t: int):
+    """D1 u ... u Dt train data as one experience."""
+    dataset = bench.train_stream[0].dataset
+    for experience in list(bench.train_stream)[1:t]:
+        dataset = dataset.concat(experience.dataset)
+    return benchmark_from_datasets(train=[dataset]).train_stream[0]
+
+
+def run_continual(bench, config, emit: Emit | None = None,
+                  progress: bool = False) -> ProtocolResult:
+    start = time.perf_counter()
+    trainer = Trainer(bench, config, emit, progress)
+    parts = bench.parts
+    targets = {}
+    for t in range(2, len(parts) + 1):
+        latents = trainer.train("vae", config.seed, _joint(bench, t),
+                                name=f"target@{parts[t - 1]}", role="target",
+                                val_x=torch.cat(trainer.valid_x[:t])).latents
+        targets[t] = np.concatenate([latents[f"mu_{p}"] for p in parts[:t]])
+
+    columns = tabulated(config.metrics)
+    values: dict[str, dict[str, list[float]]] = {}
+    recon: dict[str, dict[str, list[float]]] = {}
+    for method, seed in tqdm(trainer.method_runs(), desc="runs",
+                             disable=None if progress else True):
+        spec = METHODS[method]
+        name = f"{method}/seed{seed}"
+        torch.manual_seed(seed)
+        model = VAE(trainer.model_configs["method"]).to(trainer.device)
+        rosetta = RosettaPlugin(config.rosetta_points, config.rho if spec.anchored else 0.0,
+                                reinit=config.reinit, seed=seed, selection=config.selection,
+                                accumulate=config.accumulate)
+        history = MetricHistory()
+        strategy = spec.make(
+            model, config, None, lr=config.lr, train_mb_size=config.batch_size,
+            train_epochs=config.epochs, device=trainer.device, seed=seed,
+            loggers=[history], val_x=None,
+            plugins=[rosetta, AnchorInputsPlugin(rosetta), EpochBar(name, progress),
+                     *make_plugins(config.plugins)])
+        logged: dict[str, float] = {}
+        arrays: dict = {}
+        for t, experience in enumerate(bench.train_stream, start=1):
+            strategy.train(experience)
+            metrics, more = _evaluate(model, trainer, targets.get(t), t, seed)
+            logged.update(metrics)
+            arrays.update(more)
+            for key, value in metrics.items():
+                into = recon if "/recon_" in key else (
+                    values if column_of(key.split("/", 1)[1], columns) else None)
+                if into is not None:
+                    into.setdefault(method, {}).setdefault(key, []).append(value)
+        latents = {f"mu_{p}": encode_means(model, x).cpu().numpy()
+                   for p, x in zip(parts, trainer.valid_x)}
+        trainer.emit(RunRecord(
+            name, trainer.params(method, seed, "method"), trainer.tags("method", method, seed),
+            history=history.values, metrics=logged,
+            arrays={**arrays, "latents.npz": trainer.latent_arrays(model, latents,
+                                                                   rosetta.anchors)},
+            model=model, anchors=rosetta.anchors))
+    first = next(iter(values.values()))
+    table = summarize({m: {k: np.array(v) for k, v in cols.items()} for m, cols in values.items()},
+                      next(iter(columns)),
+                      {k: columns[column_of(k.split("/", 1)[1], columns)] for k in first})
+    extra = {"recon": {m: {k: float(np.median(v)) for k, v in cols.items()}
+                       for m, cols in recon.items()},
+             "latent_spread": {}, "anchors_per_method": config.accumulate}
+    return ProtocolResult(config, table, values, None, time.perf_counter() - start, extra=extra)
+
+
+def _evaluate(model, trainer, target, t: int, seed: int) -> tuple[dict[str, float], dict]:
+    parts = trainer.bench.parts[:t]
+    metrics = {f"after_{parts[-1]}/recon_{p}": elbo_terms(model, x, seed)[0]
+               for p, x in zip(parts, trainer.valid_x)}
+    if target is None:  # after D1 there is nothing to compare with yet
+        return metrics, {}
+    source = np.concatenate([encode_means(model, x).cpu().numpy() for x in trainer.valid_x[:t]])
+    sizes = np.cumsum([0] + [len(x) for x in trainer.valid_x[:t]])
+    rows = np.arange(len(source))
+    groups = {p: (rows >= lo) & (rows < hi) for p, lo, hi in zip(parts, sizes[:-1], sizes[1:])}
+    scores, arrays = pairwise_scores(trainer.config.metrics, source, target, groups,
+                                     prefix=f"after_{parts[-1]}/")
+    return {**metrics, **scores}, arrays

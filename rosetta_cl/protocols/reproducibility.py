@@ -1,0 +1,85 @@
+"""The reproducibility protocol (paper, Table 1): template VAE on D1 -> Rosetta points; every
+method retrained on D1 u x_r for each seed; RV over the retrainings on D1 (validation split).
+Pairwise metrics (``--metrics cka,...``) compare each retraining with the template on D1.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from ..errors import ConfigError
+from ..records import Emit
+from ..registry import METRICS
+from ..summary import summarize
+from ..training import (
+    ProtocolResult,
+    Trainer,
+    column_of,
+    latent_spread,
+    pairwise_scores,
+    spread_summary,
+    tabulated,
+)
+
+
+def run_reproducibility(bench, config, emit: Emit | None = None,
+                        progress: bool = False) -> ProtocolResult:
+    start = time.perf_counter()
+    trainer = Trainer(bench, config, emit, progress)
+    anchors, template = trainer.template()
+    pairwise = tabulated(config.metrics, "pairwise")
+    experience, val_x = trainer.method_data(anchors)
+    means: dict[str, list[np.ndarray]] = {}
+    spreads: dict[str, list[float]] = {}
+    scores: dict[str, dict[str, list[float]]] = {}
+    everything = np.ones(len(trainer.valid_x[0]), dtype=bool)
+
+    def evaluate(model, latents):
+        metrics, arrays = {}, {}
+        if template is not None:
+            metrics, arrays = pairwise_scores(config.metrics, latents["mu_D1"], template["mu_D1"],
+                                              {"D1": everything})
+        return {"latent_spread_D1": latent_spread(latents["mu_D1"]), **metrics}, arrays
+
+    for run in trainer.train_methods(experience, anchors, val_x, evaluate):
+        means.setdefault(run.method, []).append(run.latents["mu_D1"])
+        spreads.setdefault(run.method, []).append(run.metrics["latent_spread_D1"])
+        for key, value in run.metrics.items():
+            if column_of(key, pairwise):
+                scores.setdefault(run.method, {}).setdefault(key, []).append(value)
+    table_values: dict[str, dict[str, np.ndarray]] = {m: {} for m in means}
+    values: dict[str, dict[str, list[float]]] = {m: {} for m in means}
+    kinds: dict[str, str] = {}
+    metrics: dict[str, float] = {}
+    for name in config.metrics:
+        spec = METRICS[name]
+        if spec.kind != "retraining":
+            continue
+        for method, runs in means.items():
+            per_point = spec.compute(np.stack(runs))
+            metrics[f"{spec.column}/{method}"] = float(np.mean(per_point))
+            table_values[method][spec.column] = per_point
+            values[method][spec.column] = [float(np.mean(per_point))]
+        kinds[spec.column] = spec.normalization
+    for method, cols in scores.items():
+        for key, runs in cols.items():
+            table_values[method][key] = np.array(runs)
+            values[method][key] = runs
+            kinds[key] = pairwise[column_of(key, pairwise)]
+    first = next(iter(kinds))
+    table = summarize(table_values, column_of(first, kinds) or first, kinds)
+    return ProtocolResult(config, table, values, anchors, time.perf_counter() - start,
+                          extra=spread_summary(spreads, None), metrics=metrics,
+                          files=trainer.files)
+
+
+def check(config) -> None:
+    """Pairwise metrics compare with the template, which an anchor file does not hold."""
+    pairwise = [m for m in config.metrics if METRICS[m].kind == "pairwise"]
+    if config.anchors and pairwise:
+        raise ConfigError(f"metric {pairwise[0]!r} with --anchors in the reproducibility "
+                          "protocol: pairwise metrics compare with the template, which a .rosetta "
+                          "file does not hold; allowed: "
+                          + ", ".join(m for m, s in METRICS.items() if s.kind == "retraining"))

@@ -1,0 +1,45 @@
+"""Run records: what training produces for tracking, as plain data.
+
+The protocols never talk to MLflow. Each trained model becomes a :class:`RunRecord`, handed to
+an ``emit`` callback as soon as the model is done (so a crash later loses nothing already
+trained); :class:`~rosetta_cl.runs.Tracker` writes each record as one nested MLflow run, and
+without tracking the records are simply dropped. What belongs to the protocol as a whole
+(parent-run metrics, files) travels in its ``ProtocolResult``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+@dataclass
+class RunRecord:
+    """One trained model's run.
+
+    ``history``: per-epoch metrics ``{name: [epoch 1, epoch 2, ...]}`` (logged at steps 1, 2,
+    ...); ``metrics``: final scalars; ``arrays``: artifact file name -> named arrays (``.npz``);
+    ``model``: a module with a ``config`` (saved under ``model/``); ``anchors``: the anchors the
+    model selected (``anchors.npz``); ``anchor_file``: a callable building the portable
+    ``.rosetta`` file, called only when the record is written (it hashes the data).
+    """
+
+    name: str
+    params: dict[str, str]
+    tags: dict[str, Any]
+    history: dict[str, list[float]] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    arrays: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+    model: Any = None
+    anchors: Any = None
+    anchor_file: Callable[[], Any] | None = None
+
+
+Emit = Callable[[RunRecord], None]
+
+
+def discard(record: RunRecord) -> None:
+    """The ``emit`` of untracked runs."""

@@ -1,0 +1,306 @@
+"""The training core every protocol shares: build a model and its method's strategy, train it on
+one experience, encode the validation parts, score it, and hand the result on as a
+:class:`~rosetta_cl.records.RunRecord` (``emit``). Nothing here writes to MLflow.
+
+Seeds: the template and target use ``config.seed``, the i-th run of every method uses
+``config.seed + 1 + i`` (paired across methods).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+from avalanche.benchmarks.scenarios.dataset_scenario import benchmark_from_datasets
+from avalanche.core import SupervisedPlugin
+from tqdm.auto import tqdm
+
+from .anchor_file import fingerprint, make_anchor_file, read_anchor_file
+from .anchors import Anchors
+from .config import RunConfig, resolve_device
+from .data import dataset_tensors
+from .ensemble import Objective, train_ensemble
+from .models import VAE, ModelConfig, encode_means
+from .records import Emit, RunRecord, discard
+from .registry import METHODS, METRICS, make_plugins, parse_plugin
+from .strategies import RosettaVAEStrategy
+from .streams import Benchmark, tensor_dataset
+from .summary import Table
+from .training_metrics import MetricHistory
+
+# evaluate(model, latents) -> (metrics, arrays): a protocol's scores of one trained model
+Evaluate = Callable[[torch.nn.Module, dict], tuple[dict, dict]]
+
+
+@dataclass
+class ProtocolResult:
+    """What a protocol returns: the table and per-run values, plus what belongs to the protocol's
+    own (parent) run: ``metrics`` and ``files`` (the runner logs them there)."""
+
+    config: RunConfig
+    table: Table
+    values: dict[str, dict[str, list[float]]]  # method -> column -> per-run values (LSD) / RV mean
+    anchors: Anchors | None
+    wall_time_s: float
+    parent_run_id: str | None = None
+    extra: dict = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    files: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {
+            "benchmark": self.config.benchmark,
+            "protocol": self.config.protocol,
+            "parent_run_id": self.parent_run_id,
+            "wall_time_s": round(self.wall_time_s, 3),
+            "config": self.config.as_params(),
+            "table": self.table.as_dict(),
+            "values": self.values,
+            **self.extra,
+        }
+
+
+@dataclass
+class Trained:
+    """One trained model: what a protocol reads back (the record went to ``emit``)."""
+
+    method: str
+    seed: int
+    model: torch.nn.Module
+    latents: dict[str, np.ndarray]  # mu_<part>: validation latent means of every part
+    metrics: dict[str, float]
+    anchors: Anchors | None = None  # those the model selected (the template)
+
+
+class EpochBar(SupervisedPlugin):
+    """A tqdm bar over epochs (silent when stderr is not a terminal)."""
+
+    def __init__(self, description: str, show: bool):
+        super().__init__()
+        self.description, self.show, self.bar = description, show, None
+
+    def before_training_exp(self, strategy, **kwargs):
+        self.bar = tqdm(total=strategy.train_epochs, desc=self.description, leave=False,
+                        disable=None if self.show else True)
+
+    def after_training_epoch(self, strategy, **kwargs):
+        self.bar.update()
+
+    def after_training_exp(self, strategy, **kwargs):
+        self.bar.close()
+
+
+class Trainer:
+    """Builds, trains and scores the models of one protocol run on ``bench`` with ``config``;
+    every trained model goes to ``emit`` as a RunRecord (``records.discard``: untracked)."""
+
+    def __init__(self, bench: Benchmark, config: RunConfig, emit: Emit | None = None,
+                 progress: bool = False):
+        self.bench, self.config, self.progress = bench, config, progress
+        self.emit = emit or discard
+        self.device = resolve_device(config.device)
+        # The template and target share one architecture; the methods' may differ (Table 10).
+        self.model_configs = {
+            "template": self._model_config(config.template_arch, config.template_arch_variant),
+            "method": self._model_config(config.arch, config.arch_variant),
+        }
+        self.model_configs["target"] = self.model_configs["template"]
+        valid = [dataset_tensors(e.dataset) for e in bench.valid_stream]  # one pass per split
+        self.valid_x = [x for x, _ in valid]
+        self.valid_y = [y for _, y in valid]
+        self.files: list[str] = []  # files the protocol's own run should hold (--anchors)
+
+    def _model_config(self, arch: str, variant: str) -> ModelConfig:
+        defaults = self.bench.defaults
+        return ModelConfig(
+            input_dim=self.bench.input_dim, latent_dim=self.config.latent_dim,
+            hidden=defaults.hidden_for(arch), covariance=self.config.covariance,
+            likelihood=defaults.likelihood,
+            obs_scale=self.config.obs_scale if defaults.likelihood == "gaussian" else None,
+            arch=arch, arch_variant=variant, image_shape=defaults.image_shape)
+
+    def tags(self, role: str, method: str, seed: int) -> dict:
+        return {"protocol": self.config.protocol, "benchmark": self.config.benchmark,
+                "role": role, "method": method, "seed": seed}
+
+    def params(self, method: str, seed: int, role: str) -> dict:
+        model_config = self.model_configs[role]
+        plugins = {f"plugin.{name}": str(options) for name, options in
+                   map(parse_plugin, self.config.plugins)} if role == "method" else {}
+        objective = METHODS[method].objective
+        beta = {"beta_used": str(objective(self.config)[0])} if objective else {}
+        return {**self.config.as_params(), **plugins, "method": method, "run_seed": str(seed),
+                **beta, **{f"model.{k}": str(v) for k, v in vars(model_config).items()}}
+
+    def train(self, method: str, seed: int, experience, *, name: str, role: str,
+              anchors: Anchors | None = None, val_x=None, evaluate: Evaluate | None = None
+              ) -> Trained:
+        """A fresh model seeded with ``seed``, trained with ``method`` on one experience, then
+        encoded and scored (``evaluate``); its record goes to ``emit``."""
+        torch.manual_seed(seed)
+        model = VAE(self.model_configs[role]).to(self.device)
+        history = MetricHistory()
+        common = {"lr": self.config.lr, "train_mb_size": self.config.batch_size,
+                  "train_epochs": self.config.epochs, "device": self.device, "seed": seed,
+                  "loggers": [history], "val_x": val_x,
+                  "plugins": [EpochBar(name, self.progress)]}
+        if role == "method":  # --plugin: fresh instances for every trained model
+            common["plugins"] += make_plugins(self.config.plugins)
+        if role == "template":
+            strategy = self.template_strategy(model, common)
+        else:
+            strategy = METHODS[method].make(model, self.config, anchors, **common)
+        strategy.train(experience)
+        selected = strategy.rosetta.anchors if role == "template" else None
+        return self.finish(name, method, seed, role, model, history.values,
+                           anchors if selected is None else selected, evaluate,
+                           selected=selected, experience=experience)
+
+    def template_strategy(self, model, common: dict):
+        return RosettaVAEStrategy(model=model, k=self.config.rosetta_points, rho=0.0,
+                                  select=True, selection=self.config.selection, **common)
+
+    def finish(self, name: str, method: str, seed: int, role: str, model, history: dict,
+               anchors: Anchors | None, evaluate: Evaluate | None, *,
+               selected: Anchors | None = None, experience=None) -> Trained:
+        """Encode the validation parts, score, and emit the model's record: its history, its
+        ``latents.npz``, the model, ``evaluate``'s metrics and arrays, and (a template) the
+        anchors it selected with their portable ``.rosetta`` file."""
+        latents = {f"mu_{part}": encode_means(model, x).cpu().numpy()
+                   for part, x in zip(self.bench.parts, self.valid_x)}
+        arrays = {"latents.npz": self.latent_arrays(model, latents, anchors)}
+        metrics, more = evaluate(model, latents) if evaluate else ({}, {})
+        arrays.update(more)
+        record = RunRecord(name, self.params(method, seed, role), self.tags(role, method, seed),
+                           history=dict(history), metrics=metrics, arrays=arrays, model=model,
+                           anchors=selected)
+        if selected is not None:  # built only when written (it re-reads and hashes D1)
+            record.anchor_file = lambda: self.anchor_file(model, selected, experience, seed)
+        self.emit(record)
+        return Trained(method, seed, model, latents, metrics, selected)
+
+    def train_methods(self, experience, anchors: Anchors, val_x,
+                      evaluate: Evaluate | None = None) -> list[Trained]:
+        """Every (method, seed) run of the protocol: one model at a time through the method's
+        strategy, or with ``config.ensemble`` each method's seeds as one vectorised ensemble
+        (same arithmetic, see ``ensemble``). In ``method_runs`` order."""
+        if not self.config.ensemble:
+            return [self.train(method, seed, experience, name=f"{method}/seed{seed}",
+                               role="method", anchors=anchors, val_x=val_x, evaluate=evaluate)
+                    for method, seed in tqdm(self.method_runs(), desc="runs",
+                                             disable=None if self.progress else True)]
+        results = []
+        x, _ = dataset_tensors(experience.dataset)
+        for method in self.config.methods:
+            seeds = [seed for m, seed in self.method_runs() if m == method]
+            beta, rho = METHODS[method].objective(self.config)
+            with tqdm(total=self.config.epochs, desc=f"{method} x{len(seeds)}", leave=False,
+                      disable=None if self.progress else True) as bar:
+                runs = train_ensemble(
+                    self.model_configs["method"], seeds, x,
+                    objective=Objective(beta, rho, anchors, self.config.anchor_fit,
+                                        self.config.anchor_decoder),
+                    epochs=self.config.epochs,
+                    batch_size=self.config.batch_size, lr=self.config.lr, device=self.device,
+                    val_x=val_x, on_epoch=lambda _: bar.update())
+            results += [self.finish(f"{method}/seed{run.seed}", method, run.seed, "method",
+                                    run.model, run.history, anchors, evaluate) for run in runs]
+        return results
+
+    def latent_arrays(self, model, latents: dict, anchors: Anchors | None) -> dict:
+        """``latents.npz``: the validation latent means ``mu_<part>`` and labels ``y_<part>``,
+        and ``rosetta_mu``, where this model puts the Rosetta points' inputs (for the figures)."""
+        arrays = {**latents, **{f"y_{p}": y.numpy() for p, y in zip(self.bench.parts,
+                                                                    self.valid_y)}}
+        if anchors is not None and len(anchors):
+            arrays["rosetta_mu"] = encode_means(model, anchors.x.to(self.device)).cpu().numpy()
+        return arrays
+
+    def anchor_file(self, model, anchors: Anchors, experience, seed: int):
+        """The template's anchors as a portable ``.rosetta`` file (what Alice shares)."""
+        x, _ = dataset_tensors(experience.dataset)
+        config = model.config
+        return make_anchor_file(
+            anchors.x, anchors.z, input_shape=config.image_shape or (config.input_dim,),
+            selection={"method": self.config.selection, "k": self.config.rosetta_points,
+                       "seed": seed},
+            template={k: list(v) if isinstance(v, tuple) else v
+                      for k, v in asdict(config).items()},
+            source={"benchmark": self.config.benchmark, "part": self.bench.parts[0],
+                    "split_seed": self.config.seed, "subsample": self.config.subsample,
+                    "n": len(x), "fingerprint": fingerprint(x)})
+
+    def template(self) -> tuple[Anchors, dict | None]:
+        """Template VAE on D1; its RosettaPlugin selects the anchors after training.
+        Returns (anchors, the template's latent means of the validation parts).
+
+        With ``config.anchors`` (a ``.rosetta`` file: Bob's workflow) no template is trained:
+        the file's anchors are used (the file goes to the protocol's run) and the template
+        latents are None."""
+        if self.config.anchors:
+            self.files.append(self.config.anchors)
+            return read_anchor_file(self.config.anchors).anchors(), None
+        trained = self.train("vae", self.config.seed, self.bench.train_stream[0],
+                             name="template", role="template", val_x=self.valid_x[0])
+        return trained.anchors, trained.latents
+
+    def with_anchor_inputs(self, experience, anchors: Anchors):
+        """The experience's data plus the x_r (label -1): what every method trains on."""
+        extra = tensor_dataset(anchors.x.numpy(), np.full(len(anchors), -1))
+        return benchmark_from_datasets(train=[experience.dataset.concat(extra)]).train_stream[0]
+
+    def method_data(self, anchors: Anchors):
+        """What the methods train on, and their validation inputs: D2 u x_r (sequential) or
+        D1 u x_r (reproducibility)."""
+        part = 1 if self.config.protocol == "sequential" else 0
+        return (self.with_anchor_inputs(self.bench.train_stream[part], anchors),
+                self.valid_x[part])
+
+    def method_runs(self) -> list[tuple[str, int]]:
+        return [(m, self.config.seed + 1 + i) for m in self.config.methods
+                for i in range(self.config.seeds)]
+
+
+def pairwise_scores(metrics: tuple[str, ...], source, target, groups: dict,
+                    prefix: str = "") -> tuple[dict[str, float], dict]:
+    """The pairwise metrics named in ``metrics`` (registry.METRICS) of ``source`` latents
+    against ``target``'s: (logged values, artifact arrays). A tabulated metric's value of group
+    g is named ``<prefix><column>_<g>``; its other values ``<prefix><name>``."""
+    values: dict[str, float] = {}
+    arrays: dict = {}
+    for name in metrics:
+        spec = METRICS[name]
+        if spec.kind != "pairwise":
+            continue
+        scores = spec.compute(source, target, groups)
+        if spec.column:
+            values.update({f"{prefix}{spec.column}_{g}": v for g, v in scores.groups.items()})
+        values.update({f"{prefix}{k}": v for k, v in scores.values.items()})
+        arrays.update({f"{prefix.replace('/', '_')}{k}": v for k, v in scores.arrays.items()})
+    return values, arrays
+
+
+def tabulated(metrics: tuple[str, ...], kind: str | None = None) -> dict[str, str]:
+    """Column -> normalization of the tabulated metrics among ``metrics`` (of ``kind``)."""
+    return {METRICS[m].column: METRICS[m].normalization for m in metrics
+            if METRICS[m].column and (kind is None or METRICS[m].kind == kind)}
+
+
+def column_of(key: str, columns) -> str | None:
+    """The tabulated column a logged value belongs to (``LSD_D1`` -> ``LSD``), or None."""
+    return next((c for c in columns if key == c or key.startswith(f"{c}_")), None)
+
+
+def latent_spread(mu: np.ndarray) -> float:
+    """Total variance of the latent means over points: the scale RV and LSD should be read
+    against (a collapsed latent space has a tiny RV without being more reproducible)."""
+    return float(np.var(np.asarray(mu, dtype=np.float64), axis=0).sum())
+
+
+def spread_summary(spreads: dict[str, list[float]], target_mu) -> dict:
+    out = {"latent_spread": {m: float(np.median(v)) for m, v in spreads.items()}}
+    if target_mu is not None:
+        out["target_latent_spread"] = latent_spread(target_mu)
+    return out

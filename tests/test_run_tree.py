@@ -1,0 +1,33 @@
+"""Issue 14 moved tracking out of the training path: what lands in MLflow must not change. The
+tree of runs, their params and tags, metric names and artifact names of the quick commands in
+``run_tree.COMMANDS`` (sequential, reproducibility, ensemble, continual, a spec, tune) are
+compared with ``data/run_tree_before.json``, written by main before the change."""
+
+import json
+from pathlib import Path
+
+import pytest
+from run_tree import write_tree
+
+BEFORE = Path(__file__).parent / "data" / "run_tree_before.json"
+# params added since the reference was written, with the value every run of it now has
+ADDED_PARAMS = {"metrics": {"seq": "lsd,linear_map", "ens": "lsd,linear_map", "spec":
+                            "lsd,linear_map", "tune": "lsd,linear_map", "rep": "rv", "cont": "lsd"}}
+
+
+@pytest.mark.slow
+def test_mlflow_contents_unchanged(tmp_path):
+    before = json.loads(BEFORE.read_text())
+    after = write_tree(str(tmp_path / "after.json"))
+    assert sorted(after) == sorted(before)
+    for experiment, runs in before.items():
+        assert sorted(after[experiment]) == sorted(runs), experiment
+        for path, run in runs.items():
+            now = after[experiment][path]
+            params = dict(now["params"])
+            for name, values in ADDED_PARAMS.items():
+                if name in params and name not in run["params"]:
+                    assert params.pop(name) == values[experiment], (experiment, path)
+            assert params == run["params"], (experiment, path)
+            for key in ("status", "tags", "metrics", "artifacts"):
+                assert now[key] == run[key], (experiment, path, key)

@@ -1,0 +1,119 @@
+"""The package's shape: imports run one way (no cycles, nobody imports the package's public
+``__init__``), the training path never touches MLflow, and every extension point is a registry."""
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "rosetta_cl"
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Module -> the package's modules it imports, anywhere in its code (function-level imports
+    count: a cycle through a lazy import is still a cycle)."""
+    modules = {module_name(p): p for p in PACKAGE.rglob("*.py")}
+    graph = {}
+    for name, path in modules.items():
+        package = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
+        found = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                base = package[: len(package) - node.level + 1] if node.level else []
+                target = ".".join(base + ([node.module] if node.module else []))
+                for alias in node.names:  # `from . import registry` names a module
+                    found.add(f"{target}.{alias.name}" if f"{target}.{alias.name}" in modules
+                              else target)
+            elif isinstance(node, ast.Import):
+                found.update(alias.name for alias in node.names)
+        graph[name] = {m for m in found if m in modules and m != name}
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components with more than one module (Tarjan)."""
+    index, low, stack, on_stack, out = {}, {}, [], set(), []
+
+    def visit(v):
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in sorted(graph[v]):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                out.append(sorted(component))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return out
+
+
+def test_the_cycle_finder_finds_a_cycle():
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
+    assert cycles(graph) == [["a", "b", "c"]]
+    assert cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_no_import_cycles():
+    assert cycles(import_graph()) == []
+
+
+def test_nothing_imports_the_package_init():
+    graph = import_graph()
+    assert [m for m, imports in graph.items() if "rosetta_cl" in imports] == []
+
+
+def test_the_graph_sees_lazy_and_relative_imports():
+    graph = import_graph()
+    assert "rosetta_cl.selectors" in graph["rosetta_cl.anchors"]  # module level
+    assert "rosetta_cl.training" in graph["rosetta_cl.protocols.sequential"]  # from ..training
+    assert "rosetta_cl.run_figures" in graph["rosetta_cl.runner"]  # inside a function
+
+
+@pytest.mark.parametrize("module", ["rosetta_cl.training", "rosetta_cl.protocols.sequential",
+                                    "rosetta_cl.protocols.reproducibility",
+                                    "rosetta_cl.protocols.continual", "rosetta_cl.records"])
+def test_training_path_does_not_track(module):
+    """Protocols and the training core hand records on; only runs/runner/tune write MLflow."""
+    graph = import_graph()
+    reachable, todo = set(), [module]
+    while todo:
+        for m in graph[todo.pop()] - reachable:
+            reachable.add(m)
+            todo.append(m)
+    assert not reachable & {"rosetta_cl.runs", "rosetta_cl.tracking", "rosetta_cl.runner"}
+    path = PACKAGE / (module.removeprefix("rosetta_cl.").replace(".", "/") + ".py")
+    assert "mlflow" not in path.read_text()
+
+
+def test_mlflow_clients_are_made_in_tracking_only():
+    makers = [p.name for p in PACKAGE.rglob("*.py") if "MlflowClient(" in p.read_text()]
+    assert makers == ["tracking.py"]
+
+
+def test_every_registry_is_public_and_lists_built_ins():
+    import rosetta_cl
+
+    assert set(rosetta_cl.PROTOCOLS) == {"sequential", "reproducibility", "continual"}
+    assert {"lsd", "linear_map", "rv", "cka", "procrustes", "mcc"} <= set(rosetta_cl.METRICS)
+    assert {"vae", "bvae", "rvae"} <= set(rosetta_cl.METHODS)
+    for name in ("register_metric", "register_protocol", "register_method", "register_benchmark"):
+        assert callable(getattr(rosetta_cl, name))
