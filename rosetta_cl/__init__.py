@@ -4,6 +4,13 @@ Public API, in data-flow order: streams -> models/strategies + RosettaPlugin -> 
 training core + protocols (run records) -> metrics -> summary tables -> MLflow tracking.
 """
 
+import warnings
+
+# Avalanche imports qpsolvers, which warns at import when no QP solver is installed. Nothing here
+# solves a QP (only Avalanche's GEM strategy would), and the warning would come before every
+# command's output, an `Error:` line included.
+warnings.filterwarnings("ignore", message="no QP solver found", category=UserWarning)
+
 from .anchors import Anchors, Selection, select_rosetta_points
 from .architectures import ARCHITECTURES, VARIANTS
 from .config import DataOptions, ExecutionOptions, ModelOptions, RunConfig, TrainingOptions

@@ -61,7 +61,7 @@ def config_options(command):
                      help="MLflow store (default: $MLFLOW_TRACKING_URI or "
                           "sqlite:///mlruns/mlflow.db)."),
         click.option("--experiment", default=None,
-                     help="MLflow experiment (default: benchmark or spec name)."),
+                     help="MLflow experiment (default: the benchmark, data file or spec name)."),
         click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout."),
     ]
     for option in reversed(options):
@@ -122,10 +122,13 @@ def run(ctx, target, **options):
         if options["as_json"]:
             click.echo(json.dumps(result.as_dict(), indent=2))
             return
+        if values["quick"]:
+            click.echo(SMOKE)
         click.echo(result.table.markdown())
         click.echo(f"{len(result.results)} protocol runs in {result.wall_time_s:.1f} s")
         if result.parent_run_id:
-            click.echo(f"MLflow parent run: {result.parent_run_id} (see it with `rosetta-cl ui`)")
+            click.echo(f"MLflow parent run: {result.parent_run_id} (see it with "
+                       f"`{ui_command(options['tracking_uri'])}`)")
         return
     from .runner import run_benchmark
 
@@ -135,10 +138,12 @@ def run(ctx, target, **options):
         return
     c = result.config
     click.echo(f"{c.protocol} protocol on {c.benchmark}: {c.seeds} seeds x "
-               f"{len(c.methods)} methods, {c.epochs} epochs, k={c.rosetta_points}, rho={c.rho}, "
-               f"beta={c.beta}, latent dim {c.latent_dim}, arch {c.arch}; "
+               f"{len(c.methods)} methods, {c.epochs} epochs, k={c.rosetta_points},\n"
+               f"rho={c.rho}, beta={c.beta}, latent dim {c.latent_dim}, arch {c.arch}; "
                f"{result.wall_time_s:.1f} s")
-    click.echo(result.table.markdown())
+    if c.quick:
+        click.echo(SMOKE)
+    click.echo(result.table.markdown(compact=True))
     if result.extra.get("latent_spread"):
         spread = ", ".join(f"{m} {v:.3g}" for m, v in result.extra["latent_spread"].items())
         click.echo(f"latent spread (median over runs of total variance of mu on D1): {spread}")
@@ -149,7 +154,17 @@ def run(ctx, target, **options):
         click.echo(f"linear map {method}: ||I - A/||A||_2||_F {stats['map_identity_gap']:.3g}, "
                    f"||b|| {stats['map_bias_norm']:.3g} (medians over runs)")
     if result.parent_run_id:
-        click.echo(f"MLflow parent run: {result.parent_run_id} (see it with `rosetta-cl ui`)")
+        click.echo(f"MLflow parent run: {result.parent_run_id} (see it with "
+                   f"`{ui_command(options['tracking_uri'])}`)")
+
+
+SMOKE = ("--quick: SMOKE OUTPUT (few epochs and seeds, small data: barely trained models).\n"
+         "It shows that the pipeline works, not what the methods do.")
+
+
+def ui_command(tracking_uri: str | None) -> str:
+    """The exact command that opens the store a run was logged to."""
+    return f"rosetta-cl ui --tracking-uri {tracking_uri}" if tracking_uri else "rosetta-cl ui"
 
 
 @cli.command()
@@ -195,7 +210,8 @@ def anchors():
 
 @anchors.command("select")
 @click.option("--model", "model_ref", required=True, metavar="RUN_ID|DIR",
-              help="An MLflow run of ours with a `model` artifact, or a model directory.")
+              help="An MLflow run of ours with a `model` artifact (a protocol run's id means "
+                   "its template), or a model directory.")
 @click.option("--benchmark", default=None, help="Select from this benchmark's training part.")
 @click.option("--part", default="D1", show_default=True, help="Which part of the benchmark.")
 @click.option("--data", "data_file", default=None, metavar="FILE",
@@ -246,6 +262,8 @@ def anchors_select(model_ref, benchmark, part, data_file, k, selection, seed, su
     path = write_anchor_file(anchor_file, output)
     if run_id:
         open_client(tracking_uri).log_artifact(run_id, str(path), "anchor_files")
+        if run_id != model_ref:
+            click.echo(f"model: the template run {run_id} of protocol run {model_ref}")
     click.echo(f"wrote {path}: {anchor_file.k} anchors, latent dim {anchor_file.latent_dim}, "
                f"input shape {anchor_file.input_shape}, checksum {anchor_file.checksum[:12]}")
 
@@ -373,7 +391,12 @@ def ui(port, tracking_uri):
         raise ConfigError(f"port {port}: allowed 1-65535")
     click.echo(f"MLflow UI at http://127.0.0.1:{port} over {uri}", err=True)
     args = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", uri,
-            "--host", "127.0.0.1", "--port", str(port)]
+            "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+    # a local UI for one user: one worker, no background job consumer (MLflow's default is four
+    # workers plus a huey consumer, five processes on what may be a 2-core laptop)
+    os.environ.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
+    os.environ.setdefault("PYTHONWARNINGS", "ignore::DeprecationWarning,ignore::FutureWarning,"
+                          "ignore:starlette.middleware.wsgi is deprecated")
     os.execv(sys.executable, args)
 
 

@@ -216,7 +216,13 @@ class RunConfig(ExecutionOptions, TrainingOptions, ModelOptions, DataOptions):
         """This config's values of one part, e.g. ``config.part(ModelOptions)``."""
         return cls(**{f.name: getattr(self, f.name) for f in fields(cls)})
 
+    def as_dict(self) -> dict:
+        """Every value with its type (tuples as lists): what ``--json`` and ``summary.json``
+        hold."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
     def as_params(self) -> dict[str, str]:
+        """Every value as MLflow params hold them (strings; lists comma/semicolon-joined)."""
         params = asdict(self)
         params["methods"] = ",".join(self.methods)
         params["plugins"] = ";".join(self.plugins)

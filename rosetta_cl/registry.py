@@ -133,8 +133,9 @@ def parse_plugin(text: str) -> tuple[str, dict]:
     name, _, rest = text.partition(":")
     name = name.strip()
     if name not in PLUGINS:
-        allowed = ", ".join(PLUGINS) or "none found (see `rosetta-cl plugins`)"
-        raise ConfigError(f"unknown plugin {name!r}: allowed {allowed}")
+        allowed = ", ".join(PLUGINS) or "none found"
+        raise ConfigError(f"unknown plugin {name!r}: allowed {allowed} (local plugins: "
+                          "--plugins-dir DIR; see `rosetta-cl plugins`)")
     spec = PLUGINS[name]
     options = {}
     for item in filter(None, (p.strip() for p in rest.split(","))):

@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import ConfigError
-from .run_figures import FIGURES, build_figures, child_runs, download, quiet_downloads
+from .run_figures import FIGURES, build_figures, child_runs, download
+from .tracking import quiet_downloads
 
 REPORT_ROLES = ("parent", "spec", "grid")
 LOCAL_UI = "http://127.0.0.1:5000"  # what `rosetta-cl ui` serves by default
@@ -108,8 +109,11 @@ def _sections(client, run, base: str, level: int, tmp: str) -> list[Section]:
                       tables, figs)
     children = child_runs(client, run)
     if role == "spec":
-        return [section] + [s for grid in children
-                            for s in _sections(client, grid, base, level + 1, tmp)]
+        grids = [s for grid in children for s in _sections(client, grid, base, level + 1, tmp)]
+        if len(grids) == 1:  # one column: the spec's table and box plot are the grid's
+            grids[0].tables = []
+            grids[0].figures = [f for f in grids[0].figures if not f.file.endswith("_box.png")]
+        return [section] + grids
     for child in children:
         metrics = {k: v for k, v in child.data.metrics.items() if shown_metric(k)}
         child_name = child.data.tags.get("mlflow.runName", child.info.run_id)
@@ -157,6 +161,7 @@ def build_report(target: str, out_dir: str | Path, *, tracking_uri: str | None =
     # write everything to a fresh folder, then swap it in: an earlier report is replaced whole
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".report-", dir=out_dir.parent))
+    staging.chmod(0o777 & ~_umask())  # mkdtemp makes it 0700; a report folder is for sharing
     (staging / "figures").mkdir()
     for section in sections:
         for fig in section.figures + section.gallery:
@@ -175,6 +180,12 @@ def build_report(target: str, out_dir: str | Path, *, tracking_uri: str | None =
             client.log_artifact(run.info.run_id, str(out_dir / "report.html"), "report")
             client.log_artifact(run.info.run_id, str(out_dir / "report.md"), "report")
     return out_dir / "report.html"
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _metric_cells(metrics: dict[str, float]) -> str:

@@ -19,9 +19,7 @@ A spec run gets ``figures/box.png`` of its whole table, and each grid run its ow
 from __future__ import annotations
 
 import json
-import os
 import tempfile
-from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -31,6 +29,7 @@ from . import figures
 from .embedding import Projection, choose_projection, subsample_indices
 from .errors import ConfigError
 from .metrics import fit_linear_map
+from .tracking import quiet_downloads
 
 FIGURES = "figures"
 MAX_POINTS = 2000  # points per 2-D view (a seeded subsample; the same points for every model)
@@ -65,21 +64,6 @@ def download(client, run_id: str, name: str, tmp: str) -> Path | None:
         return None
     with quiet_downloads():
         return Path(client.download_artifacts(run_id, name, str(Path(tmp) / run_id)))
-
-
-@contextmanager
-def quiet_downloads():
-    """No MLflow progress bar per downloaded file (a figure build downloads dozens)."""
-    key = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
-    before = os.environ.get(key)
-    os.environ[key] = "false"
-    try:
-        yield
-    finally:
-        if before is None:
-            del os.environ[key]
-        else:
-            os.environ[key] = before
 
 
 def read_json(client, run_id: str, name: str, tmp: str) -> dict | None:

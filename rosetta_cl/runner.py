@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from pathlib import Path
 
 from .anchor_file import check_fits, read_anchor_file
 from .config import RunConfig, resolve
@@ -32,7 +33,7 @@ def run_benchmark(config: RunConfig, *, tracking_uri: str | None = None,
     protocol = PROTOCOLS[config.protocol].run
     if not track:
         return protocol(bench, config, None, progress)
-    tracker = open_tracker(tracking_uri, experiment or config.benchmark)
+    tracker = open_tracker(tracking_uri, experiment or experiment_name(config))
     tags = {"protocol": config.protocol, "benchmark": config.benchmark, "role": "parent"}
     with tracker.parent(f"{config.protocol}-{config.benchmark}", config.as_params(), tags):
         result = protocol(bench, config, tracker.write, progress)
@@ -40,6 +41,12 @@ def run_benchmark(config: RunConfig, *, tracking_uri: str | None = None,
         log_result(tracker, result)
         log_figures(tracker, config.figures)
     return result
+
+
+def experiment_name(config: RunConfig) -> str:
+    """The default MLflow experiment: the benchmark's name, or a data file's (``mine.npz`` ->
+    ``mine``), so that different files do not share one experiment ``data``."""
+    return Path(config.data).stem if config.data else config.benchmark
 
 
 def prepare(config: RunConfig, benches: dict | None = None) -> tuple[RunConfig, Benchmark]:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 REFERENCE = "vae"
+WIDE = 6  # compact markdown: more columns than this are printed transposed
 NORMALIZATION = {"LSD": "ratio", "RV": "difference"}  # the paper's two metrics
 HOW = {"ratio": "relative change vs median VAE",
        "difference": "difference of log-volumes vs median VAE"}
@@ -61,19 +62,37 @@ class Table:
             out["normalizations"] = {c: self.kind(c) for c in self.columns}
         return out
 
-    def markdown(self) -> str:
+    def markdown(self, compact: bool = False) -> str:
+        """The normalised and raw tables, a row per method and a column per table column.
+        ``compact`` (what the CLI prints): a table of more than ``WIDE`` columns (the continual
+        protocol's) is printed transposed with medians only, to fit an 80-column terminal."""
         def cell(s: Stat) -> str:
             return f"{s.median:.3g} ({s.q25:.3g}, {s.q75:.3g})"
 
+        how = {"ratio": "relative change, value / median - 1",
+               "difference": "difference, value - median"}
+        kinds = {self.kind(c) for c in self.columns}
+        detail = (how[self.kind(self.columns[0])] if len(kinds) == 1 else
+                  "; ".join(f"{c}: {how[self.kind(c)].split(',')[0]}" for c in self.columns))
+        transposed = compact and len(self.columns) > WIDE
         lines = []
-        for title, stats in (("normalized to median VAE", self.normalized), ("raw", self.raw)):
+        for title, stats in ((f"normalized to median VAE ({detail})", self.normalized),
+                             ("raw", self.raw)):
             if stats is None:
                 continue
-            lines += [f"{self.metric}, {title}: median (q25, q75)", "",
-                      "| method | " + " | ".join(self.columns) + " |",
-                      "|---" * (len(self.columns) + 1) + "|"]
-            lines += [f"| {m} | " + " | ".join(cell(stats[m][c]) for c in self.columns) + " |"
-                      for m in stats]
+            if transposed:
+                head, _, rest = title.partition(" (")
+                lines += [f"{self.metric}, {head}: medians", *([f"({rest}"] if rest else []),
+                          "(quartiles: summary.csv, --json)", "",
+                          "| column | " + " | ".join(stats) + " |", "|---" * (len(stats) + 1) + "|"]
+                lines += [f"| {c} | " + " | ".join(f"{stats[m][c].median:.3g}" for m in stats)
+                          + " |" for c in self.columns]
+            else:
+                lines += [f"{self.metric}, {title}: median (q25, q75)", "",
+                          "| method | " + " | ".join(self.columns) + " |",
+                          "|---" * (len(self.columns) + 1) + "|"]
+                lines += [f"| {m} | " + " | ".join(cell(stats[m][c]) for c in self.columns)
+                          + " |" for m in stats]
             lines.append("")
         return "\n".join(lines)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import subprocess
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from avalanche.logging import BaseLogger
@@ -75,6 +76,21 @@ def open_client(tracking_uri: str | None = None):
     return MlflowClient(uri)
 
 
+@contextmanager
+def quiet_downloads():
+    """No MLflow progress bar per downloaded file (a figure build downloads dozens)."""
+    key = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
+    before = os.environ.get(key)
+    os.environ[key] = "false"
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ[key]
+        else:
+            os.environ[key] = before
+
+
 def load_model_ref(ref: str, tracking_uri: str | None = None):
     """A model from a directory written by ``save_model`` (or an MLflow run's ``model``
     artifact directory), or from an MLflow run id of ours. Returns (model, run_id or None)."""
@@ -90,11 +106,31 @@ def load_model_ref(ref: str, tracking_uri: str | None = None):
 
     client = open_client(tracking_uri)
     try:
-        local = client.download_artifacts(ref, "model")
+        with quiet_downloads():
+            local = client.download_artifacts(ref, "model")
     except (MlflowException, OSError):
-        raise ConfigError(f"model {ref!r}: neither a model directory nor a run with a `model` "
-                          f"artifact in {client.tracking_uri}") from None
+        template = _template_child(client, ref)  # a protocol run: its template is the model
+        if template is None:
+            raise ConfigError(f"model {ref!r}: neither a model directory nor a run with a "
+                              f"`model` artifact (or a protocol run with one template) in "
+                              f"{client.tracking_uri}") from None
+        with quiet_downloads():
+            ref, local = template, client.download_artifacts(template, "model")
     return load_model(local), ref
+
+
+def _template_child(client, run_id: str) -> str | None:
+    """The id of the one ``template`` run directly under ``run_id`` (what `rosetta-cl run`
+    prints is the parent run; its template VAE on D1 is the model anchors are selected with)."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        experiment = client.get_run(run_id).info.experiment_id
+    except MlflowException:
+        return None
+    children = client.search_runs([experiment], f"tags.mlflow.parentRunId = '{run_id}' and "
+                                  "tags.role = 'template'")
+    return children[0].info.run_id if len(children) == 1 else None
 
 
 def get_or_create_experiment(name: str, client) -> str:

@@ -55,7 +55,7 @@ class ProtocolResult:
             "protocol": self.config.protocol,
             "parent_run_id": self.parent_run_id,
             "wall_time_s": round(self.wall_time_s, 3),
-            "config": self.config.as_params(),
+            "config": self.config.as_dict(),
             "table": self.table.as_dict(),
             "values": self.values,
             **self.extra,

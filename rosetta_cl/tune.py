@@ -37,7 +37,7 @@ from .losses import anchor_residual
 from .models import elbo_terms, encode_means
 from .protocols import PROTOCOLS
 from .registry import METHODS
-from .runner import open_tracker, prepare
+from .runner import experiment_name, open_tracker, prepare
 from .runs import NullTracker
 from .tracking import open_client
 from .training import Trainer
@@ -127,7 +127,8 @@ def tune(config: RunConfig, beta_grid=None, rho_grid=None, *, tracking_uri: str 
     config, bench = prepare(replace(config, methods=tuple(tuned), seeds=config.seeds or 1,
                                     protocol="sequential"))
     config = replace(config, protocol=protocol)
-    tracker = open_tracker(tracking_uri, experiment or config.benchmark) if track else NullTracker()
+    tracker = (open_tracker(tracking_uri, experiment or experiment_name(config)) if track
+               else NullTracker())
     grids: dict[str, dict[float, float]] = {field: {} for field in tuned.values()}
     parts: dict[str, dict[float, dict[str, float]]] = {field: {} for field in tuned.values()}
     with tracker.parent(f"tune-{config.benchmark}", {

@@ -39,6 +39,8 @@ def read_user_arrays(path: str | Path) -> np.ndarray:
                 x = loaded["x"]
         else:
             x = loaded
+    except ConfigError:
+        raise
     except (ValueError, OSError, EOFError) as exc:
         reason = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
         raise ConfigError(f"data file {path}: cannot read it as .npy/.npz without pickle "

@@ -279,3 +279,23 @@ def test_template_run_logs_a_portable_anchor_file(store):
         assert np.array_equal(shared.x, plain["x"]) and np.array_equal(shared.z, plain["z"])
     assert shared.k == 8 and shared.source["benchmark"] == "gaussians8"
     assert shared.source["n"] == 1200 and shared.selection["method"] == "kmeans"
+
+
+@pytest.mark.slow
+def test_select_accepts_the_printed_parent_run(tmp_path, capsys, store):
+    """`rosetta-cl run` prints the parent run id; `anchors select --model <it>` uses its template
+    (the VAE on D1), logs the file there, and says so; no download progress bars."""
+    code, out, err = run_main(["run", "gaussians8", "--quick", "--seeds", "1", "--methods", "vae",
+                               "--figures", "none", "--json"], capsys)
+    assert code == 0, err
+    parent = json.loads(out)["parent_run_id"]
+    code, out, err = run_main(["anchors", "select", "--model", parent, "--benchmark",
+                               "gaussians8", "-k", "4", "-o", str(tmp_path / "a.rosetta")], capsys)
+    assert code == 0, err
+    client = MlflowClient(store)
+    (template,) = client.search_runs([client.get_run(parent).info.experiment_id],
+                                     "tags.role = 'template'")
+    assert f"model: the template run {template.info.run_id} of protocol run {parent}" in out
+    assert {a.path for a in client.list_artifacts(template.info.run_id, "anchor_files")} == {
+        "anchor_files/a.rosetta"}
+    assert "Downloading" not in err and "%|" not in err

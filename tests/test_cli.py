@@ -28,6 +28,9 @@ def test_run_quick_json_end_to_end(tmp_path, protocol):
     assert out.returncode == 0, out.stderr[-2000:]
     summary = json.loads(out.stdout)  # stdout is pure JSON
     assert summary["protocol"] == protocol and summary["benchmark"] == "gaussians8"
+    config = summary["config"]  # typed values, not strings
+    assert config["quick"] is True and isinstance(config["seeds"], int) and config["lr"] == 1e-3
+    assert config["methods"] == ["vae", "bvae", "rvae"] and config["anchors"] is None
     rows = {r["method"]: r for r in summary["table"]["rows"]}
     assert set(rows) == {"vae", "bvae", "rvae"}
     column = "LSD_D1" if protocol == "sequential" else "RV"
@@ -44,7 +47,15 @@ def test_run_quick_json_end_to_end(tmp_path, protocol):
 def test_run_prints_table(tmp_path):
     out = cli(["run", "digits", "--quick", "--seeds", "2", "--epochs", "1"], tmp_path)
     assert out.returncode == 0, out.stderr[-2000:]
-    assert "| rvae |" in out.stdout and "normalized to median VAE" in out.stdout
+    assert "| rvae |" in out.stdout
+    assert "LSD, normalized to median VAE (relative change, value / median - 1)" in out.stdout
+    assert "--quick: SMOKE OUTPUT" in out.stdout  # a smoke table is not mistaken for a result
+    assert "(see it with `rosetta-cl ui`)" in out.stdout
+    store = f"sqlite:///{tmp_path}/other/mlflow.db"
+    out = cli(["run", "gaussians8", "--quick", "--seeds", "3", "--epochs", "1", "--protocol",
+               "reproducibility", "--figures", "none", "--tracking-uri", store], tmp_path)
+    assert "RV, normalized to median VAE (difference, value - median)" in out.stdout
+    assert f"(see it with `rosetta-cl ui --tracking-uri {store}`)" in out.stdout
 
 
 BAD = [
@@ -92,8 +103,8 @@ def test_console_script_bad_input_has_no_traceback(tmp_path):
     out = subprocess.run(["rosetta-cl", "run", "gaussians8", "--rho", "-2"], cwd=tmp_path,
                          capture_output=True, text=True, timeout=120, check=False)
     assert out.returncode == 2
-    assert out.stderr.strip().splitlines()[-1] == "Error: rho -2.0: must be >= 0"
-    assert "Traceback" not in out.stderr
+    # the error is the only thing on stderr: no import-time warning before it (qpsolvers)
+    assert out.stderr.strip().splitlines() == ["Error: rho -2.0: must be >= 0"], out.stderr
     assert not (tmp_path / "mlruns").exists()  # nothing was created for a rejected run
 
 
@@ -194,3 +205,19 @@ def fields_of(cls):
     from dataclasses import fields
 
     return fields(cls)
+
+
+def test_ui_starts_one_worker_and_no_job_consumer(store, monkeypatch, capsys):
+    """A local UI: `mlflow server --workers 1`, job execution off (no huey consumer)."""
+    import rosetta_cl.cli
+
+    calls = []
+    monkeypatch.setattr(rosetta_cl.cli.os, "execv", lambda path, args: calls.append(args))
+    for name in ("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "PYTHONWARNINGS"):
+        monkeypatch.setenv(name, "")  # recorded, so the test's changes are undone after it
+        monkeypatch.delenv(name)
+    code, _, err = run_main(["ui", "--port", "5099", "--tracking-uri", store], capsys)
+    assert code == 0 and "MLflow UI at http://127.0.0.1:5099" in err
+    (args,) = calls
+    assert args[args.index("--workers") + 1] == "1" and args[args.index("--host") + 1] == "127.0.0.1"
+    assert os.environ["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] == "false"

@@ -24,6 +24,13 @@ def test_five_experience_stream_reports_every_part_seen(store):
     history = client.get_metric_history(
         next(r for r in runs if r.info.run_name == "rvae/seed1").info.run_id, "after_D5/LSD_D1")
     assert len(history) == 1
+    # printed (compact): a row per column, medians only, 80 columns wide at most
+    printed = result.table.markdown(compact=True).splitlines()
+    assert printed[4:6] == ["| column | vae | bvae | rvae |", "|---|---|---|---|"]
+    assert max(len(line) for line in printed) <= 80, printed
+    assert len([line for line in printed if line.startswith("| after_D")]) == 2 * len(expected)
+    # the logged summary.md keeps the paper layout with quartiles
+    assert result.table.markdown().splitlines()[2].startswith("| method | after_D2/LSD_D1 |")
 
 
 @pytest.mark.parametrize("mode", ["all", "latest", "reselect"])

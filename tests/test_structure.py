@@ -117,3 +117,11 @@ def test_every_registry_is_public_and_lists_built_ins():
     assert {"vae", "bvae", "rvae"} <= set(rosetta_cl.METHODS)
     for name in ("register_metric", "register_protocol", "register_method", "register_benchmark"):
         assert callable(getattr(rosetta_cl, name))
+
+
+def test_gpu_extra_is_metas_official_faiss_gpu():
+    """The design names `faiss-gpu`; its 1.15.1 wheel is cp310-abi3, so it installs on 3.11."""
+    import tomllib
+
+    pyproject = tomllib.loads((PACKAGE.parent / "pyproject.toml").read_text())
+    assert pyproject["project"]["optional-dependencies"]["gpu"] == ["faiss-gpu==1.15.1"]

@@ -93,8 +93,8 @@ def test_tune_picks_the_minimum_and_run_uses_it(store, capsys):
     import json
 
     summary = json.loads(capsys.readouterr().out)
-    assert summary["config"]["rho"] == str(result.best["rho"])
-    assert summary["config"]["beta"] == "7.0"  # the command line wins over the tune run
+    assert summary["config"]["rho"] == result.best["rho"]
+    assert summary["config"]["beta"] == 7.0  # the command line wins over the tune run
 
 
 def test_from_tune_needs_a_tune_run(store, capsys):

@@ -33,6 +33,10 @@ def test_run_on_user_arrays_split_by_label(labelled, capsys, store):
     summary = json.loads(out)
     assert summary["benchmark"] == "data" and summary["config"]["data"] == str(labelled)
     assert summary["table"]["rows"][0]["LSD_D1"]["normalized"]["median"] == 0.0
+    from mlflow.tracking import MlflowClient
+
+    experiments = {e.name for e in MlflowClient(store).search_experiments()}
+    assert "mine" in experiments and "data" not in experiments  # named after the file
 
 
 def test_splits(labelled, tmp_path):
@@ -62,6 +66,8 @@ def test_splits(labelled, tmp_path):
      "data has 3 experiences; the sequential protocol uses 2"),
     ({"x": np.zeros((20, 3))}, ["--split-by", "thirds"], "allowed part, label:A|B"),
     ({"x": np.zeros((20, 3))}, ["--split-by", "label:0|1"], "has no y (labels) array"),
+    # a readable file whose arrays are named otherwise: say x is missing, nothing about pickle
+    ({"X": np.zeros((20, 3)), "labels": np.zeros(20)}, [], "no array x in it (has X, labels)"),
 ])
 def test_bad_user_data_is_one_line_error(arrays, args, message, tmp_path, capsys):
     path = tmp_path / "bad.npz"
@@ -69,4 +75,5 @@ def test_bad_user_data_is_one_line_error(arrays, args, message, tmp_path, capsys
     code, _, err = run_main(["run", str(path), *args, "--tracking-uri",
                              f"sqlite:///{tmp_path}/db.sqlite"], capsys)
     assert code == 2 and message in err and err.count("\n") == 1, err
+    assert "pickle" not in err
     assert not (tmp_path / "db.sqlite").exists()

@@ -13,8 +13,8 @@ itself is avalanche's, unchanged.
 
 from avalanche.training.plugins import EWCPlugin
 
-from rosetta_cl.losses import negative_elbo
-from rosetta_cl.registry import PluginSpec, register_plugin
+from ..losses import negative_elbo
+from ..registry import PluginSpec
 
 
 def vae_negative_elbo(output, y):
@@ -35,6 +35,6 @@ def make(ewc_lambda: float = 100.0, mode: str = "separate", decay_factor: float 
     return VAEEWCPlugin(ewc_lambda, mode=mode, decay_factor=decay_factor or None)
 
 
-register_plugin(PluginSpec(
+SPEC = PluginSpec(
     "ewc", make, "avalanche EWC with the VAE's negative ELBO for the Fisher importances",
-    {"ewc_lambda": 100.0, "mode": "separate", "decay_factor": 0.0}))
+    {"ewc_lambda": 100.0, "mode": "separate", "decay_factor": 0.0})

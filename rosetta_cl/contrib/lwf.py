@@ -13,7 +13,7 @@ import copy
 import torch
 from avalanche.core import SupervisedPlugin
 
-from rosetta_cl.registry import PluginSpec, register_plugin
+from ..registry import PluginSpec
 
 
 class LatentLwFPlugin(SupervisedPlugin):
@@ -36,5 +36,5 @@ class LatentLwFPlugin(SupervisedPlugin):
             p.requires_grad_(False)
 
 
-register_plugin(PluginSpec("lwf", lambda alpha=1.0: LatentLwFPlugin(alpha),
-                           "LwF distilling the previous model's latent means", {"alpha": 1.0}))
+SPEC = PluginSpec("lwf", lambda alpha=1.0: LatentLwFPlugin(alpha),
+                           "LwF distilling the previous model's latent means", {"alpha": 1.0})

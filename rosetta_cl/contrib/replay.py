@@ -13,10 +13,10 @@ points keep both their reconstructions and their place in the latent space.
 import torch
 from avalanche.core import SupervisedPlugin
 
-from rosetta_cl.data import dataset_tensors
-from rosetta_cl.losses import negative_elbo
-from rosetta_cl.models import encode_means
-from rosetta_cl.registry import PluginSpec, register_plugin
+from ..data import dataset_tensors
+from ..losses import negative_elbo
+from ..models import encode_means
+from ..registry import PluginSpec
 
 
 class LatentReplayPlugin(SupervisedPlugin):
@@ -47,7 +47,7 @@ class LatentReplayPlugin(SupervisedPlugin):
         self.memory.append((x.cpu(), encode_means(strategy.model, x).cpu()))
 
 
-register_plugin(PluginSpec(
+SPEC = PluginSpec(
     "replay", lambda mem_size=200, alpha=1.0, seed=0: LatentReplayPlugin(mem_size, alpha, seed),
     "replay of stored x with their stored latent means as distillation targets",
-    {"mem_size": 200, "alpha": 1.0, "seed": 0}))
+    {"mem_size": 200, "alpha": 1.0, "seed": 0})

@@ -19,8 +19,8 @@ import copy
 import torch
 from avalanche.core import SupervisedPlugin
 
-from rosetta_cl.losses import negative_elbo
-from rosetta_cl.registry import PluginSpec, register_plugin
+from ..losses import negative_elbo
+from ..registry import PluginSpec
 
 
 class VAEGenerativeReplayPlugin(SupervisedPlugin):
@@ -59,9 +59,9 @@ class VAEGenerativeReplayPlugin(SupervisedPlugin):
             p.requires_grad_(False)
 
 
-register_plugin(PluginSpec(
+SPEC = PluginSpec(
     "generative_replay",
     lambda replay_size=0, weight=1.0, alpha=0.0, seed=0: VAEGenerativeReplayPlugin(
         replay_size, weight, alpha, seed),
     "replay of the previous VAE's samples (decoded prior draws) with the VAE's loss",
-    {"replay_size": 0, "weight": 1.0, "alpha": 0.0, "seed": 0}))
+    {"replay_size": 0, "weight": 1.0, "alpha": 0.0, "seed": 0})

@@ -27,8 +27,8 @@ tens of nats unless ``si_lambda`` is large; the default here is 100.
 import torch
 from avalanche.training.plugins import SynapticIntelligencePlugin
 
-from rosetta_cl.errors import ConfigError
-from rosetta_cl.registry import PluginSpec, register_plugin
+from ..errors import ConfigError
+from ..registry import PluginSpec
 
 
 class VAESIPlugin(SynapticIntelligencePlugin):
@@ -58,6 +58,6 @@ def make(si_lambda: float = 100.0, eps: float = 1e-7):
     return VAESIPlugin(si_lambda=si_lambda, eps=eps)
 
 
-register_plugin(PluginSpec(
+SPEC = PluginSpec(
     "si", make, "avalanche Synaptic Intelligence (path-integral importances of the VAE's loss)",
-    {"si_lambda": 100.0, "eps": 1e-7}))
+    {"si_lambda": 100.0, "eps": 1e-7})
