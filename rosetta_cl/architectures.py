@@ -18,13 +18,8 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from .constraints import OneOf
+from .choices import ARCH_CONSTRAINTS, ARCHITECTURES, VARIANTS  # noqa: F401
 
-ARCHITECTURES = ("mlp", "conv", "resnet")
-VARIANTS = ("simple", "same", "complex")
-# the rules of an (arch, arch_variant) pair, for ModelConfig and the run config alike
-ARCH_CONSTRAINTS = {"arch": OneOf("arch", ARCHITECTURES),
-                    "arch_variant": OneOf("arch variant", VARIANTS)}
 _RESIDUAL_BLOCKS = {"simple": 1, "same": 2, "complex": 3}  # per stage, resnet
 
 

@@ -92,14 +92,14 @@ def _config_values(ctx: click.Context, options: dict) -> tuple[dict, dict]:
 
 
 @cli.command()
-@click.argument("target", metavar="BENCHMARK|SPEC.toml")
+@click.argument("target", metavar="BENCHMARK|SPEC.toml|DATA.npz")
 @config_options
 @click.option("--from-tune", default=None, metavar="RUN_ID",
               help="Use the beta and rho chosen by a `rosetta-cl tune` run.")
 @click.pass_context
 def run(ctx, target, **options):
-    """Run a protocol on a benchmark, or every run of a spec file's table; print the table;
-    log everything to MLflow."""
+    """Run a protocol on a benchmark, on your own arrays (DATA.npz / .npy, same as --data), or
+    every run of a spec file's table; print the table; log everything to MLflow."""
     from .config import RunConfig
 
     values, explicit = _config_values(ctx, options)

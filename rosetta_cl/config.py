@@ -13,14 +13,10 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import ClassVar
 
-import torch
-
-from .architectures import ARCH_CONSTRAINTS
+from .choices import ACCUMULATE, ANCHOR_FITS, ARCH_CONSTRAINTS, DECODER_TERMS
 from .constraints import Interval, OneOf, check_all, check_constraints
 from .embedding import PROJECTIONS
 from .errors import ConfigError
-from .losses import ANCHOR_FITS, DECODER_TERMS
-from .plugin import ACCUMULATE
 from .selectors import SELECTORS
 
 QUICK_SEEDS = 3
@@ -198,7 +194,7 @@ class ExecutionOptions:
     }
 
     def _check(self, config: RunConfig, registries: Mapping) -> None:
-        resolve_device(self.device)
+        check_device(self.device)
         check_all([(self.figures != "identity" or config.latent_dim == 2,
                     (f"figures 'identity' needs latent dim 2, got {config.latent_dim}"))])
         if self.ensemble:
@@ -230,8 +226,16 @@ class RunConfig(ExecutionOptions, TrainingOptions, ModelOptions, DataOptions):
         return {k: str(v) for k, v in params.items()}
 
 
-def resolve_device(device: str) -> torch.device:
+def check_device(device: str) -> None:
+    """``auto`` and ``cpu`` are always allowed (no torch import); ``cuda[:N]`` must exist."""
+    if device not in ("auto", "cpu"):
+        resolve_device(device)
+
+
+def resolve_device(device: str):
     """``auto`` (CUDA when present, else CPU), ``cpu``, ``cuda`` or ``cuda:N``."""
+    import torch
+
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device == "cpu":

@@ -7,6 +7,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
+from .choices import ANCHOR_FITS, DECODER_TERMS
 from .models import VAEOutput
 
 
@@ -33,8 +34,6 @@ class ELBOLoss:
         return negative_elbo(output, self.beta)
 
 
-ANCHOR_FITS = ("exact", "affine")
-DECODER_TERMS = ("squared", "nll", "none")
 
 
 def check_anchor_term(fit: str, decoder: str) -> None:

@@ -18,7 +18,8 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from .architectures import ARCH_CONSTRAINTS, build_networks
+from .architectures import build_networks
+from .choices import ARCH_CONSTRAINTS
 from .constraints import check_constraints
 
 LIKELIHOODS = ("gaussian", "bernoulli")

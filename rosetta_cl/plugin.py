@@ -15,12 +15,11 @@ import torch
 from avalanche.core import SupervisedPlugin
 
 from .anchors import Anchors, select_rosetta_points
+from .choices import ACCUMULATE
 from .data import dataset_tensors
 from .losses import anchor_loss, check_anchor_term
 from .models import encode_means, reinitialize
 from .selectors import check_selection
-
-ACCUMULATE = ("all", "latest", "reselect")  # what happens to earlier anchors (see below)
 
 
 class RosettaPlugin(SupervisedPlugin):

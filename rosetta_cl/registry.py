@@ -8,17 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .errors import ConfigError
-from .metrics import (
-    cka_scores,
-    linear_map_scores,
-    lsd_scores,
-    mcc_scores,
-    procrustes_scores,
-    rv_per_point,
-)
-from .strategies import BetaVAEStrategy, RosettaVAEStrategy, VAEStrategy
-from .streams import (
+from .benchmark_defaults import (
     DIGITS5_DEFAULTS,
     DIGITS5_DESCRIPTION,
     DIGITS_DEFAULTS,
@@ -27,19 +17,23 @@ from .streams import (
     GAUSSIANS8_DESCRIPTION,
     MNIST_DEFAULTS,
     MNIST_DESCRIPTION,
-    Benchmark,
     BenchmarkDefaults,
-    digits,
-    digits5,
-    gaussians8,
-    mnist,
+)
+from .errors import ConfigError
+from .metrics import (  # numpy only; strategies and streams are imported when first used
+    cka_scores,
+    linear_map_scores,
+    lsd_scores,
+    mcc_scores,
+    procrustes_scores,
+    rv_per_point,
 )
 
 
 @dataclass(frozen=True)
 class BenchmarkSpec:
     name: str
-    make: Callable[..., Benchmark]  # (seed, subsample=None, data_dir=None) -> Benchmark
+    make: Callable  # (seed, subsample=None, data_dir=None) -> streams.Benchmark
     defaults: BenchmarkDefaults
     description: str
     source: str = "built-in"
@@ -81,23 +75,55 @@ def register_method(spec: MethodSpec) -> None:
     METHODS[spec.name] = spec
 
 
-register_benchmark(BenchmarkSpec("gaussians8", gaussians8, GAUSSIANS8_DEFAULTS,
+# The built-ins. Their streams and strategies need torch and Avalanche, so they are imported when
+# a benchmark is built or a method's strategy made, not when the registry is read (the CLI checks
+# names and lists them without those imports).
+
+
+def _stream(name: str) -> Callable:
+    def make(seed: int = 0, subsample: int | None = None, data_dir=None):
+        from . import streams
+
+        return getattr(streams, name)(seed, subsample=subsample, data_dir=data_dir)
+
+    make.__name__ = name
+    return make
+
+
+def _vae(model, config, anchors, **kw):
+    from .strategies import VAEStrategy
+
+    return VAEStrategy(model=model, beta=1.0, **kw)
+
+
+def _bvae(model, config, anchors, **kw):
+    from .strategies import BetaVAEStrategy
+
+    return BetaVAEStrategy(model=model, beta=config.beta, **kw)
+
+
+def _rvae(model, config, anchors, **kw):
+    from .strategies import RosettaVAEStrategy
+
+    return RosettaVAEStrategy(model=model, k=config.rosetta_points, rho=config.rho,
+                              anchors=anchors, select=False, fit=config.anchor_fit,
+                              decoder=config.anchor_decoder, **kw)
+
+
+register_benchmark(BenchmarkSpec("gaussians8", _stream("gaussians8"), GAUSSIANS8_DEFAULTS,
                                  GAUSSIANS8_DESCRIPTION))
-register_benchmark(BenchmarkSpec("digits", digits, DIGITS_DEFAULTS, DIGITS_DESCRIPTION))
-register_benchmark(BenchmarkSpec("digits5", digits5, DIGITS5_DEFAULTS, DIGITS5_DESCRIPTION))
-register_benchmark(BenchmarkSpec("mnist", mnist, MNIST_DEFAULTS, MNIST_DESCRIPTION))
+register_benchmark(BenchmarkSpec("digits", _stream("digits"), DIGITS_DEFAULTS,
+                                 DIGITS_DESCRIPTION))
+register_benchmark(BenchmarkSpec("digits5", _stream("digits5"), DIGITS5_DEFAULTS,
+                                 DIGITS5_DESCRIPTION))
+register_benchmark(BenchmarkSpec("mnist", _stream("mnist"), MNIST_DEFAULTS, MNIST_DESCRIPTION))
+register_method(MethodSpec("vae", _vae, "VAE (beta = 1), x_r added to its data, not anchored",
+                           anchored=False, objective=lambda config: (1.0, 0.0)))
+register_method(MethodSpec("bvae", _bvae, "beta-VAE (beta = --beta), x_r added to its data, not "
+                           "anchored", anchored=False,
+                           objective=lambda config: (config.beta, 0.0), tuned="beta"))
 register_method(MethodSpec(
-    "vae", lambda model, config, anchors, **kw: VAEStrategy(model=model, beta=1.0, **kw),
-    "VAE (beta = 1), x_r added to its data, not anchored", anchored=False,
-    objective=lambda config: (1.0, 0.0)))
-register_method(MethodSpec(
-    "bvae", lambda model, config, anchors, **kw: BetaVAEStrategy(model=model, beta=config.beta, **kw),
-    "beta-VAE (beta = --beta), x_r added to its data, not anchored", anchored=False,
-    objective=lambda config: (config.beta, 0.0), tuned="beta"))
-register_method(MethodSpec(
-    "rvae", lambda model, config, anchors, **kw: RosettaVAEStrategy(
-        model=model, k=config.rosetta_points, rho=config.rho, anchors=anchors, select=False,
-        fit=config.anchor_fit, decoder=config.anchor_decoder, **kw),
+    "rvae", _rvae,
     "Rosetta VAE: VAE + rho (R/B) sum (||z_r - mu(x_r)||^2 + ||x_r - m(z_r)||^2) on the "
     "template's anchors",
     anchored=True, objective=lambda config: (1.0, config.rho), tuned="rho"))

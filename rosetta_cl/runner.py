@@ -7,19 +7,20 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .anchor_file import check_fits, read_anchor_file
+from .benchmark_defaults import USER_DATA
 from .config import RunConfig, resolve
 from .errors import ConfigError
 from .extensions import load_extensions
 from .protocols import PROTOCOLS
 from .registry import BENCHMARKS, METHODS, METRICS, BenchmarkSpec, parse_plugin
-from .runs import NullTracker, Tracker
-from .streams import Benchmark
-from .tracking import get_or_create_experiment, open_client
-from .training import ProtocolResult
-from .user_data import NAME as USER_DATA
-from .user_data import user_benchmark
+
+if TYPE_CHECKING:  # the rest needs torch, Avalanche or MLflow: imported where it is used, so a
+    # bad option is refused before any of them is imported
+    from .runs import NullTracker, Tracker
+    from .streams import Benchmark
+    from .training import ProtocolResult
 
 
 def run_benchmark(config: RunConfig, *, tracking_uri: str | None = None,
@@ -56,6 +57,8 @@ def prepare(config: RunConfig, benches: dict | None = None) -> tuple[RunConfig, 
         parse_plugin(text)  # unknown plugins and options fail before anything runs
     benchmarks = BENCHMARKS
     if config.data or config.benchmark == USER_DATA:
+        from .user_data import user_benchmark
+
         if not config.data:
             raise ConfigError(f"benchmark {USER_DATA!r} needs --data FILE (.npy or .npz)")
         bench = user_benchmark(config.data, config.split_by, config.seed, config.subsample)
@@ -89,6 +92,8 @@ def _check_protocol(config: RunConfig, bench: Benchmark) -> tuple[RunConfig, Ben
     if spec.check is not None:
         spec.check(config)
     if config.anchors:  # Bob's workflow: the file must fit this benchmark's models
+        from .anchor_file import check_fits, read_anchor_file
+
         anchor_file = read_anchor_file(config.anchors)
         check_fits(anchor_file, bench.input_dim, config.latent_dim,
                    f"benchmark {config.benchmark}")
@@ -101,6 +106,9 @@ def _check_protocol(config: RunConfig, bench: Benchmark) -> tuple[RunConfig, Ben
 
 
 def open_tracker(tracking_uri: str | None, experiment: str) -> Tracker:
+    from .runs import Tracker
+    from .tracking import get_or_create_experiment, open_client
+
     client = open_client(tracking_uri)
     return Tracker(get_or_create_experiment(experiment, client), client)
 

@@ -14,9 +14,10 @@ from pathlib import Path
 import numpy as np
 
 from .anchor_file import write_anchor_file
+from .mlflow_logger import MLflowLogger
 from .models import save_model
 from .records import RunRecord
-from .tracking import MLflowLogger, git_commit
+from .tracking import git_commit
 
 
 class NullTracker:

@@ -31,14 +31,16 @@ import time
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .config import RunConfig
 from .errors import ConfigError
 from .protocols import PROTOCOLS
 from .runner import log_figures, log_result, open_tracker, prepare
-from .runs import NullTracker
 from .summary import NORMALIZATION, Stat, normalize
-from .training import ProtocolResult
+
+if TYPE_CHECKING:
+    from .training import ProtocolResult
 
 CONFIG_FIELDS = tuple(f.name for f in fields(RunConfig))
 TOP_LEVEL = ("title", "description", "run", "vary", "quick", "paper")
@@ -320,6 +322,8 @@ def run_spec(spec: Spec, *, quick: bool = False, overrides: dict | None = None,
     protocols = {config.protocol for _, config, _ in prepared}
     if len(protocols) > 1:
         raise ConfigError(f"spec {spec.name}: one table needs one protocol, got {sorted(protocols)}")
+    from .runs import NullTracker
+
     tracker = (open_tracker(tracking_uri, experiment or spec.name) if track else NullTracker())
     results: list[tuple[str, ProtocolResult]] = []
     params = {"spec": spec.name, "quick": str(quick),

@@ -1,5 +1,5 @@
 """MLflow tracking: where the store is, checking it is reachable, the one way to open a client
-on it, loading a model logged there, and the Avalanche logger.
+on it, and loading a model logged there (the Avalanche logger is in ``mlflow_logger``).
 
 Default store: ``sqlite:///mlruns/mlflow.db`` with artifacts under ``mlruns/artifacts`` (MLflow's
 plain ``./mlruns`` file store raises since 3.13). ``--tracking-uri`` or ``MLFLOW_TRACKING_URI``
@@ -10,11 +10,8 @@ from __future__ import annotations
 
 import os
 import subprocess
-import time
 from contextlib import contextmanager
 from pathlib import Path
-
-from avalanche.logging import BaseLogger
 
 from .errors import ConfigError
 
@@ -150,44 +147,3 @@ def git_commit() -> str:
         return out.stdout.strip() or "unknown"
     except (OSError, subprocess.SubprocessError):
         return "unknown"
-
-
-class MLflowLogger(BaseLogger):
-    """Avalanche logger writing every scalar metric value to an MLflow run.
-
-    Values are buffered and sent with ``log_batch`` at the end of each training experience (and
-    on :meth:`flush`), so per-epoch metrics cost one request per experience, not one per value.
-    """
-
-    def __init__(self, run_id: str | None = None, client=None):
-        super().__init__()
-        import mlflow
-        from mlflow.tracking import MlflowClient
-
-        if run_id is None:
-            active = mlflow.active_run()
-            if active is None:
-                raise RuntimeError("MLflowLogger needs run_id or an active MLflow run")
-            run_id = active.info.run_id
-        self.run_id = run_id
-        self.client = client or MlflowClient()
-        self._buffer = []
-
-    def log_single_metric(self, name, value, x_plot):
-        from mlflow.entities import Metric
-
-        if hasattr(value, "item") and getattr(value, "ndim", 1) == 0:
-            value = value.item()
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            self._buffer.append(Metric(name, float(value), int(time.time() * 1000), int(x_plot)))
-
-    def flush(self) -> None:
-        while self._buffer:
-            chunk, self._buffer = self._buffer[:1000], self._buffer[1000:]
-            self.client.log_batch(self.run_id, metrics=chunk, synchronous=True)
-
-    def after_training_exp(self, strategy, metric_values, **kwargs):
-        self.flush()
-
-    def after_training(self, strategy, metric_values, **kwargs):
-        self.flush()

@@ -18,10 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
+from .benchmark_defaults import USER_DATA
 from .errors import ConfigError
 from .streams import BenchmarkDefaults, make_benchmark
 
-NAME = "data"
+NAME = USER_DATA
 
 
 def read_user_arrays(path: str | Path) -> np.ndarray:

@@ -221,3 +221,8 @@ def test_ui_starts_one_worker_and_no_job_consumer(store, monkeypatch, capsys):
     (args,) = calls
     assert args[args.index("--workers") + 1] == "1" and args[args.index("--host") + 1] == "127.0.0.1"
     assert os.environ["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] == "false"
+
+
+def test_run_help_names_every_kind_of_target(capsys):
+    code, out, _ = run_main(["run", "--help"], capsys)
+    assert code == 0 and "BENCHMARK|SPEC.toml|DATA.npz" in out and "DATA.npz / .npy" in out

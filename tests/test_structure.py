@@ -105,8 +105,10 @@ def test_training_path_does_not_track(module):
 
 
 def test_mlflow_clients_are_made_in_tracking_only():
-    makers = [p.name for p in PACKAGE.rglob("*.py") if "MlflowClient(" in p.read_text()]
-    assert makers == ["tracking.py"]
+    """tracking.open_client; and the Avalanche logger's fallback for library use (the client of
+    the global tracking URI, as MLflow's own fluent API uses)."""
+    makers = sorted(p.name for p in PACKAGE.rglob("*.py") if "MlflowClient(" in p.read_text())
+    assert makers == ["mlflow_logger.py", "tracking.py"]
 
 
 def test_every_registry_is_public_and_lists_built_ins():
@@ -125,3 +127,27 @@ def test_gpu_extra_is_metas_official_faiss_gpu():
 
     pyproject = tomllib.loads((PACKAGE.parent / "pyproject.toml").read_text())
     assert pyproject["project"]["optional-dependencies"]["gpu"] == ["faiss-gpu==1.15.1"]
+
+
+HEAVY = ("torch", "avalanche", "mlflow", "sklearn")
+
+
+@pytest.mark.parametrize("args", [["--help"], ["run", "--help"], ["run", "gaussians8", "--rho",
+                                                                   "-2"], ["benchmarks"],
+                                   ["run", "nope"], ["--version"]])
+def test_quick_commands_import_nothing_heavy(args, tmp_path):
+    """`--help`, a bad option and `benchmarks` answer without importing torch, Avalanche, MLflow
+    or scikit-learn (timings: benchmarks/perf/startup.py); the error is stderr's only line."""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-X", "importtime", "-m", "rosetta_cl.cli", *args],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False)
+    imported = {line.rsplit("|", 1)[-1].strip() for line in out.stderr.splitlines()
+                if line.startswith("import time:")}
+    assert not {m for m in imported if m.split(".")[0] in HEAVY}, sorted(imported)[:20]
+    messages = [line for line in out.stderr.splitlines() if not line.startswith("import time:")]
+    if out.returncode == 2:
+        assert len(messages) == 1 and messages[0].startswith("Error: "), messages
+    else:
+        assert out.returncode == 0 and messages == [], messages

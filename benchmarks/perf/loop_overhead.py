@@ -76,9 +76,9 @@ def ours(config, x, val_x, anchors, epochs, batch_size=128, rho=1.5, seed=0) -> 
     import mlflow
     from avalanche.benchmarks.scenarios import benchmark_from_datasets
 
+    from rosetta_cl.mlflow_logger import MLflowLogger
     from rosetta_cl.strategies import RosettaVAEStrategy
     from rosetta_cl.streams import tensor_dataset
-    from rosetta_cl.tracking import MLflowLogger
 
     experience = benchmark_from_datasets(
         train=[tensor_dataset(x.numpy(), torch.zeros(len(x)).numpy())]).train_stream[0]

@@ -6,10 +6,34 @@ in pyproject.toml), so they are there wherever the package is installed; ``roset
 lists them with that source. The repository's ``plugins/`` folder is for local plugins.
 """
 
-from ..registry import PLUGINS, register_plugin
-from . import ewc, generative_replay, lwf, replay, si
+from importlib import import_module
 
-SHIPPED = (ewc.SPEC, si.SPEC, lwf.SPEC, replay.SPEC, generative_replay.SPEC)
+from ..registry import PLUGINS, PluginSpec, register_plugin
+
+
+def _lazy(module: str):
+    """The ``make`` of ``rosetta_cl.contrib.<module>``, imported when a plugin is first made
+    (the plugins subclass Avalanche's, which `rosetta-cl --help` should not have to import)."""
+
+    def make(**options):
+        return import_module(f"{__name__}.{module}").make(**options)
+
+    return make
+
+
+SHIPPED = (
+    PluginSpec("ewc", _lazy("ewc"), "avalanche EWC with the VAE's negative ELBO for the Fisher "
+               "importances", {"ewc_lambda": 100.0, "mode": "separate", "decay_factor": 0.0}),
+    PluginSpec("si", _lazy("si"), "avalanche Synaptic Intelligence (path-integral importances "
+               "of the VAE's loss)", {"si_lambda": 100.0, "eps": 1e-7}),
+    PluginSpec("lwf", _lazy("lwf"), "LwF distilling the previous model's latent means",
+               {"alpha": 1.0}),
+    PluginSpec("replay", _lazy("replay"), "replay of stored x with their stored latent means as "
+               "distillation targets", {"mem_size": 200, "alpha": 1.0, "seed": 0}),
+    PluginSpec("generative_replay", _lazy("generative_replay"), "replay of the previous VAE's "
+               "samples (decoded prior draws) with the VAE's loss",
+               {"replay_size": 0, "weight": 1.0, "alpha": 0.0, "seed": 0}),
+)
 
 
 def register() -> None:

@@ -14,7 +14,6 @@ itself is avalanche's, unchanged.
 from avalanche.training.plugins import EWCPlugin
 
 from ..losses import negative_elbo
-from ..registry import PluginSpec
 
 
 def vae_negative_elbo(output, y):
@@ -33,8 +32,3 @@ class VAEEWCPlugin(EWCPlugin):
 
 def make(ewc_lambda: float = 100.0, mode: str = "separate", decay_factor: float = 0.0):
     return VAEEWCPlugin(ewc_lambda, mode=mode, decay_factor=decay_factor or None)
-
-
-SPEC = PluginSpec(
-    "ewc", make, "avalanche EWC with the VAE's negative ELBO for the Fisher importances",
-    {"ewc_lambda": 100.0, "mode": "separate", "decay_factor": 0.0})

@@ -20,7 +20,6 @@ import torch
 from avalanche.core import SupervisedPlugin
 
 from ..losses import negative_elbo
-from ..registry import PluginSpec
 
 
 class VAEGenerativeReplayPlugin(SupervisedPlugin):
@@ -59,9 +58,5 @@ class VAEGenerativeReplayPlugin(SupervisedPlugin):
             p.requires_grad_(False)
 
 
-SPEC = PluginSpec(
-    "generative_replay",
-    lambda replay_size=0, weight=1.0, alpha=0.0, seed=0: VAEGenerativeReplayPlugin(
-        replay_size, weight, alpha, seed),
-    "replay of the previous VAE's samples (decoded prior draws) with the VAE's loss",
-    {"replay_size": 0, "weight": 1.0, "alpha": 0.0, "seed": 0})
+def make(replay_size: int = 0, weight: float = 1.0, alpha: float = 0.0, seed: int = 0):
+    return VAEGenerativeReplayPlugin(replay_size, weight, alpha, seed)

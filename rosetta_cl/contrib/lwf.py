@@ -13,8 +13,6 @@ import copy
 import torch
 from avalanche.core import SupervisedPlugin
 
-from ..registry import PluginSpec
-
 
 class LatentLwFPlugin(SupervisedPlugin):
     def __init__(self, alpha: float = 1.0):
@@ -36,5 +34,5 @@ class LatentLwFPlugin(SupervisedPlugin):
             p.requires_grad_(False)
 
 
-SPEC = PluginSpec("lwf", lambda alpha=1.0: LatentLwFPlugin(alpha),
-                           "LwF distilling the previous model's latent means", {"alpha": 1.0})
+def make(alpha: float = 1.0):
+    return LatentLwFPlugin(alpha)

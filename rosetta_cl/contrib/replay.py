@@ -16,7 +16,6 @@ from avalanche.core import SupervisedPlugin
 from ..data import dataset_tensors
 from ..losses import negative_elbo
 from ..models import encode_means
-from ..registry import PluginSpec
 
 
 class LatentReplayPlugin(SupervisedPlugin):
@@ -47,7 +46,5 @@ class LatentReplayPlugin(SupervisedPlugin):
         self.memory.append((x.cpu(), encode_means(strategy.model, x).cpu()))
 
 
-SPEC = PluginSpec(
-    "replay", lambda mem_size=200, alpha=1.0, seed=0: LatentReplayPlugin(mem_size, alpha, seed),
-    "replay of stored x with their stored latent means as distillation targets",
-    {"mem_size": 200, "alpha": 1.0, "seed": 0})
+def make(mem_size: int = 200, alpha: float = 1.0, seed: int = 0):
+    return LatentReplayPlugin(mem_size, alpha, seed)

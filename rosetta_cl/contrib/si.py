@@ -28,7 +28,6 @@ import torch
 from avalanche.training.plugins import SynapticIntelligencePlugin
 
 from ..errors import ConfigError
-from ..registry import PluginSpec
 
 
 class VAESIPlugin(SynapticIntelligencePlugin):
@@ -56,8 +55,3 @@ def own(snapshot):
 
 def make(si_lambda: float = 100.0, eps: float = 1e-7):
     return VAESIPlugin(si_lambda=si_lambda, eps=eps)
-
-
-SPEC = PluginSpec(
-    "si", make, "avalanche Synaptic Intelligence (path-integral importances of the VAE's loss)",
-    {"si_lambda": 100.0, "eps": 1e-7})

@@ -18,11 +18,38 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ..training import ProtocolResult
-from .continual import run_continual
-from .reproducibility import check as check_reproducibility
-from .reproducibility import run_reproducibility
-from .sequential import run_sequential
+from ..errors import ConfigError
+from ..registry import METRICS
+
+
+# The protocols' modules need torch and Avalanche: they are imported when a protocol runs, not
+# when the registry is read (the CLI checks a run's options without those imports).
+def run_sequential(bench, config, emit=None, progress: bool = False):
+    from .sequential import run_sequential
+
+    return run_sequential(bench, config, emit, progress)
+
+
+def run_reproducibility(bench, config, emit=None, progress: bool = False):
+    from .reproducibility import run_reproducibility
+
+    return run_reproducibility(bench, config, emit, progress)
+
+
+def run_continual(bench, config, emit=None, progress: bool = False):
+    from .continual import run_continual
+
+    return run_continual(bench, config, emit, progress)
+
+
+def check_reproducibility(config) -> None:
+    """Pairwise metrics compare with the template, which an anchor file does not hold."""
+    pairwise = [m for m in config.metrics if METRICS[m].kind == "pairwise"]
+    if config.anchors and pairwise:
+        raise ConfigError(f"metric {pairwise[0]!r} with --anchors in the reproducibility "
+                          "protocol: pairwise metrics compare with the template, which a .rosetta "
+                          "file does not hold; allowed: "
+                          + ", ".join(m for m, s in METRICS.items() if s.kind == "retraining"))
 
 
 @dataclass(frozen=True)
@@ -47,7 +74,7 @@ class ProtocolSpec:
 
 
 PROTOCOLS: dict[str, ProtocolSpec] = {}
-__all__ = ["PROTOCOLS", "ProtocolResult", "ProtocolSpec", "register_protocol", "run_continual",
+__all__ = ["PROTOCOLS", "ProtocolSpec", "register_protocol", "run_continual",
            "run_reproducibility", "run_sequential"]
 
 

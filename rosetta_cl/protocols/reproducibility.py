@@ -9,7 +9,6 @@ import time
 
 import numpy as np
 
-from ..errors import ConfigError
 from ..records import Emit
 from ..registry import METRICS
 from ..summary import summarize
@@ -74,12 +73,3 @@ def run_reproducibility(bench, config, emit: Emit | None = None,
                           extra=spread_summary(spreads, None), metrics=metrics,
                           files=trainer.files)
 
-
-def check(config) -> None:
-    """Pairwise metrics compare with the template, which an anchor file does not hold."""
-    pairwise = [m for m in config.metrics if METRICS[m].kind == "pairwise"]
-    if config.anchors and pairwise:
-        raise ConfigError(f"metric {pairwise[0]!r} with --anchors in the reproducibility "
-                          "protocol: pairwise metrics compare with the template, which a .rosetta "
-                          "file does not hold; allowed: "
-                          + ", ".join(m for m, s in METRICS.items() if s.kind == "retraining"))
