@@ -8,6 +8,7 @@ Seeds: the template and target use ``config.seed``, the i-th run of every method
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
@@ -111,6 +112,17 @@ class Trainer:
         self.valid_x = [x for x, _ in valid]
         self.valid_y = [y for _, y in valid]
         self.files: list[str] = []  # files the protocol's own run should hold (--anchors)
+
+    def with_config(self, config: RunConfig) -> Trainer:
+        """This trainer (benchmark, validation tensors, emit) under another config, e.g. one
+        grid point of ``tune``: the validation data are not read again."""
+        other = copy.copy(self)
+        other.config, other.files = config, []
+        other.model_configs = {
+            "template": other._model_config(config.template_arch, config.template_arch_variant),
+            "method": other._model_config(config.arch, config.arch_variant)}
+        other.model_configs["target"] = other.model_configs["template"]
+        return other
 
     def _model_config(self, arch: str, variant: str) -> ModelConfig:
         defaults = self.bench.defaults

@@ -148,7 +148,7 @@ def tune(config: RunConfig, beta_grid=None, rho_grid=None, *, tracking_uri: str 
                               "latents are unknown; allowed criterion: elbo")
         for method, field in tuned.items():
             for value in grids_of[field]:
-                point = Trainer(bench, replace(config, **{field: value}), tracker.write, progress)
+                point = trainer.with_config(replace(config, **{field: value}))
                 experience, val_x = point.method_data(anchors)
                 evaluate = _scorer(criterion, val_x, trainer.valid_x[0], template, config)
                 runs = [point.train(method, seed, experience, name=f"{field}={value}/seed{seed}",
