@@ -44,6 +44,7 @@ _EXPORTS = {
     ),
     "report": ("build_report",),
     "run_figures": ("build_figures",),
+    "executors": ("ExecutorOptions",),
     "runner": ("run_benchmark",),
     "selectors": (
         "AgglomerativeSelector", "GaussianMixtureSelector", "KMeansSelector", "RandomSelector",

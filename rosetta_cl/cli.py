@@ -30,10 +30,11 @@ def config_options(command):
     from typing import get_type_hints
 
     from .config import RunConfig
+    from .executors import ExecutorOptions
 
-    hints = get_type_hints(RunConfig)
+    hints = {**get_type_hints(RunConfig), **get_type_hints(ExecutorOptions)}
     options = []
-    for f in fields(RunConfig):
+    for f in (*fields(RunConfig), *fields(ExecutorOptions)):
         meta = f.metadata
         if meta.get("cli") is False:
             continue
@@ -63,13 +64,26 @@ def config_options(command):
         click.option("--experiment", default=None,
                      help="MLflow experiment (default: the benchmark, data file or spec name)."),
         click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout."),
+        click.option("--resume", is_flag=True,
+                     help="Finish the interrupted run of this same command in its experiment: "
+                          "finished trainings are reused, runs left RUNNING marked KILLED."),
     ]
     for option in reversed(options):
         command = option(command)
     return command
 
 
-NOT_CONFIG = ("tracking_uri", "experiment", "as_json", "from_tune")
+NOT_CONFIG = ("tracking_uri", "experiment", "as_json", "from_tune", "resume", "executor",
+              "cpus_per_training", "gpus_per_training", "ray_address")
+
+
+def _execution(options: dict) -> dict:
+    """The executor options and ``resume`` of a ``run`` / ``tune`` command."""
+    from .executors import ExecutorOptions
+
+    return {"executor": ExecutorOptions(options["executor"], options["cpus_per_training"],
+                                        options["gpus_per_training"], options["ray_address"]),
+            "resume": options["resume"]}
 
 
 def _config_values(ctx: click.Context, options: dict) -> tuple[dict, dict]:
@@ -110,7 +124,8 @@ def run(ctx, target, **options):
         tuned = {k: v for k, v in tuned.items() if k not in explicit}  # the command line wins
         values.update(tuned)
         explicit.update(tuned)
-    track = {"tracking_uri": options["tracking_uri"], "experiment": options["experiment"]}
+    track = {"tracking_uri": options["tracking_uri"], "experiment": options["experiment"],
+             **_execution(options)}
     if target.endswith((".npy", ".npz")):  # `rosetta-cl run mine.npz` = `run data --data mine.npz`
         target, values["data"] = "data", values["data"] or target
     if target.endswith(".toml"):
@@ -188,7 +203,7 @@ def tune(ctx, benchmark, beta_grid, rho_grid, criterion, **options):
     betas, rhos = parse_grid(beta_grid, "beta"), parse_grid(rho_grid, "rho")
     result = run_tune(RunConfig(benchmark=benchmark, **values), betas, rhos, progress=True,
                       tracking_uri=options["tracking_uri"], experiment=options["experiment"],
-                      criterion=criterion)
+                      criterion=criterion, **_execution(options))
     if options["as_json"]:
         click.echo(json.dumps(result.as_dict(), indent=2))
         return

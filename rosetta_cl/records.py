@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+FINGERPRINT_TAG = "rosetta.fingerprint"  # a model run's training fingerprint (--resume)
+
 
 @dataclass
 class RunRecord:

@@ -5,6 +5,7 @@ and the summary table, draw the figures. The CLI's ``run`` is a thin wrapper aro
 from __future__ import annotations
 
 import json
+from contextlib import closing, contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -12,6 +13,7 @@ from typing import TYPE_CHECKING
 from .benchmark_defaults import USER_DATA
 from .config import RunConfig, resolve
 from .errors import ConfigError
+from .executors import ExecutorOptions, check_executor
 from .extensions import load_extensions
 from .protocols import PROTOCOLS
 from .registry import BENCHMARKS, METHODS, METRICS, BenchmarkSpec, parse_plugin
@@ -25,23 +27,56 @@ if TYPE_CHECKING:  # the rest needs torch, Avalanche or MLflow: imported where i
 
 def run_benchmark(config: RunConfig, *, tracking_uri: str | None = None,
                   experiment: str | None = None, track: bool = True,
-                  progress: bool = False) -> ProtocolResult:
+                  progress: bool = False, executor: ExecutorOptions | None = None,
+                  resume: bool = False) -> ProtocolResult:
     """Run ``config.protocol`` on ``config.benchmark``; logs to MLflow unless ``track=False``.
+    ``executor``: where the trainings run (default: here, one after another); ``resume``:
+    finish the interrupted run of the same command (``resume``).
 
     Raises :class:`~rosetta_cl.errors.ConfigError` for bad values before anything is logged.
     """
+    check_executor(executor)
     config, bench = prepare(config)
+    check_resume(config, resume, track)
+    from .training import GridBar, planned_trainings
+
     protocol = PROTOCOLS[config.protocol].run
-    if not track:
-        return protocol(bench, config, None, progress)
-    tracker = open_tracker(tracking_uri, experiment or experiment_name(config))
-    tags = {"protocol": config.protocol, "benchmark": config.benchmark, "role": "parent"}
-    with tracker.parent(f"{config.protocol}-{config.benchmark}", config.as_params(), tags):
-        result = protocol(bench, config, tracker.write, progress)
-        result = replace(result, parent_run_id=tracker.parent_run_id)
-        log_result(tracker, result)
-        log_figures(tracker, config.figures)
+    with executing(executor) as run_on, closing(
+            GridBar(planned_trainings(config, len(bench.parts)), progress)) as bar:
+        if not track:
+            return protocol(bench, config, None, bar, run_on)
+        tracker = open_tracker(tracking_uri, experiment or experiment_name(config))
+        tags = {"protocol": config.protocol, "benchmark": config.benchmark, "role": "parent"}
+        with tracker.parent(f"{config.protocol}-{config.benchmark}", config.as_params(), tags,
+                            resume=resume):
+            result = protocol(bench, config, tracker.write, bar, run_on,
+                              tracker.reuse if tracker.resumed else None)
+            result = replace(result, parent_run_id=tracker.parent_run_id)
+            log_result(tracker, result)
+            log_figures(tracker, config.figures)
     return result
+
+
+@contextmanager
+def executing(options: ExecutorOptions | None):
+    """The executor ``options`` name, closed (an embedded Ray shut down) when done."""
+    from .executors import make_executor
+
+    executor = make_executor(options, preload=("rosetta_cl.training",))
+    try:
+        yield executor
+    finally:
+        executor.close()
+
+
+def check_resume(config: RunConfig, resume: bool, track: bool) -> None:
+    if not resume:
+        return
+    if not track:
+        raise ConfigError("--resume needs the MLflow store (it reads the interrupted run there)")
+    if config.ensemble:
+        raise ConfigError("--resume with --ensemble: allowed without --ensemble (an ensemble's "
+                          "models are trained together, so none is finished on its own)")
 
 
 def experiment_name(config: RunConfig) -> str:

@@ -23,10 +23,14 @@ from .tracking import git_commit
 class NullTracker:
     parent_run_id = None
     uri = None
+    resumed = None  # resume.Resumed when --resume reopened an interrupted run
 
     @contextmanager
-    def parent(self, name, params, tags):
+    def parent(self, name, params, tags, resume: bool = False, more: dict | None = None):
         yield None
+
+    def reuse(self, fingerprint: str):
+        return None
 
     @contextmanager
     def child(self, name, params, tags):
@@ -61,26 +65,42 @@ class Tracker(NullTracker):
         self.commit = git_commit()
 
     @contextmanager
-    def _run(self, name, params, tags, nested):
+    def _run(self, name, params, tags, nested, run_id: str | None = None):
         # ActiveRun's __exit__ marks the run FAILED when the block raises anything (Ctrl-C too),
         # innermost run first, so no run is ever left RUNNING.
         tags = {"git_commit": self.commit, **{k: str(v) for k, v in tags.items()}}
         self.mlflow.set_tracking_uri(self.uri)
-        with self.mlflow.start_run(run_name=name, experiment_id=self.experiment_id,
-                                   nested=nested, tags=tags) as run:
+        named = {"run_id": run_id} if run_id else {"run_name": name}
+        with self.mlflow.start_run(experiment_id=self.experiment_id, nested=nested, tags=tags,
+                                   **named) as run:
             self.mlflow.log_params(params)
             yield run.info.run_id
 
     @contextmanager
-    def parent(self, name, params, tags):
-        with self._run(name, params, tags, nested=False) as run_id:
+    def parent(self, name, params, tags, resume: bool = False, more: dict | None = None):
+        """The invocation's top-level run; with ``resume`` the interrupted run of the same
+        command is reopened (``resume.find_interrupted``) and its finished trainings reused.
+        ``more``: what else makes the command (a spec's grid configs), fingerprinted only."""
+        from .resume import INVOCATION_TAG, find_interrupted, invocation_fingerprint
+
+        tags = {**tags, INVOCATION_TAG: invocation_fingerprint(params, more)}
+        self.resumed = (find_interrupted(self.client, self.experiment_id, name, params, more)
+                        if resume else None)
+        with self._run(name, params, tags, nested=False,
+                       run_id=self.resumed and self.resumed.run_id) as run_id:
             self.parent_run_id = run_id
             yield run_id
 
     @contextmanager
     def child(self, name, params, tags):
-        with self._run(name, params, tags, nested=True) as run_id:
+        """A nested run (a spec's grid point); reopened when ``--resume`` found it."""
+        run_id = self.resumed.child(name) if self.resumed else None
+        with self._run(name, params, tags, nested=True, run_id=run_id) as run_id:
             yield run_id
+
+    def reuse(self, fingerprint: str):
+        """The finished training with ``fingerprint`` in the reopened run (``--resume``)."""
+        return self.resumed.reuse(fingerprint) if self.resumed else None
 
     def write(self, record: RunRecord) -> None:
         """``record`` as a nested run of the active one: params, tags, per-epoch history,

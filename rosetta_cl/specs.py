@@ -29,14 +29,16 @@ from __future__ import annotations
 import json
 import time
 import tomllib
+from contextlib import closing
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .config import RunConfig
 from .errors import ConfigError
+from .executors import ExecutorOptions, check_executor
 from .protocols import PROTOCOLS
-from .runner import log_figures, log_result, open_tracker, prepare
+from .runner import check_resume, executing, log_figures, log_result, open_tracker, prepare
 from .summary import NORMALIZATION, Stat, normalize
 
 if TYPE_CHECKING:
@@ -312,16 +314,28 @@ class SpecResult:
 
 def run_spec(spec: Spec, *, quick: bool = False, overrides: dict | None = None,
              tracking_uri: str | None = None, experiment: str | None = None,
-             track: bool = True, progress: bool = False) -> SpecResult:
+             track: bool = True, progress: bool = False,
+             executor: ExecutorOptions | None = None, resume: bool = False) -> SpecResult:
     """Run every config of ``spec`` and build its table. All configs are checked first, so a
-    bad value fails before anything is trained or logged."""
+    bad value fails before anything is trained or logged. ``executor`` and ``resume`` as in
+    ``runner.run_benchmark``."""
     start = time.perf_counter()
+    check_executor(executor)
     benches: dict = {}
     prepared = [(label, *prepare(config, benches))
                 for label, config in spec.configs(quick, overrides)]
     protocols = {config.protocol for _, config, _ in prepared}
     if len(protocols) > 1:
         raise ConfigError(f"spec {spec.name}: one table needs one protocol, got {sorted(protocols)}")
+    for _, config, _ in prepared:
+        check_resume(config, resume, track)
+    with executing(executor) as run_on:
+        return _run_grid(spec, prepared, quick, overrides, tracking_uri, experiment, track,
+                         progress, run_on, resume, start)
+
+
+def _run_grid(spec, prepared, quick, overrides, tracking_uri, experiment, track, progress,
+              executor, resume, start) -> SpecResult:
     from .runs import NullTracker
 
     tracker = (open_tracker(tracking_uri, experiment or spec.name) if track else NullTracker())
@@ -330,11 +344,17 @@ def run_spec(spec: Spec, *, quick: bool = False, overrides: dict | None = None,
               "vary": f"{spec.vary_field}={list(spec.vary_values)}" if spec.vary_field else "",
               **{f"override.{k}": str(v) for k, v in (overrides or {}).items()}}
     tags = {"role": "spec", "spec": spec.name, "protocol": prepared[0][1].protocol}
-    with tracker.parent(spec.name, params, tags):
+    from .training import GridBar, planned_trainings
+
+    bar = GridBar(sum(planned_trainings(c, len(b.parts)) for _, c, b in prepared), progress)
+    configs = {label: config.as_params() for label, config, _ in prepared}  # the spec file's
+    with tracker.parent(spec.name, params, tags, resume=resume, more=configs), closing(bar):
         for label, config, bench in prepared:
             with tracker.child(label or spec.name, config.as_params(),
                                {**tags, "role": "grid", "column": label}):
-                result = PROTOCOLS[config.protocol].run(bench, config, tracker.write, progress)
+                result = PROTOCOLS[config.protocol].run(
+                    bench, config, tracker.write, bar, executor,
+                    tracker.reuse if tracker.resumed else None)
                 log_result(tracker, result)
             results.append((label, result))
         table = spec_table(spec, results)

@@ -68,6 +68,9 @@ def open_client(tracking_uri: str | None = None):
     after checking the store answers (one-line ConfigError otherwise)."""
     from mlflow.tracking import MlflowClient
 
+    # with a tracking server MLflow prints "View run ... at: URL" on stdout after every run,
+    # which would break `--json` (we print the `rosetta-cl ui` command ourselves)
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     uri = resolve_tracking_uri(tracking_uri)
     check_store(uri)
     return MlflowClient(uri)

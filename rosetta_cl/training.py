@@ -9,6 +9,8 @@ Seeds: the template and target use ``config.seed``, the i-th run of every method
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
@@ -23,8 +25,9 @@ from .anchors import Anchors
 from .config import RunConfig, resolve_device
 from .data import dataset_tensors
 from .ensemble import Objective, train_ensemble
+from .executors import LocalExecutor
 from .models import VAE, ModelConfig, encode_means
-from .records import Emit, RunRecord, discard
+from .records import FINGERPRINT_TAG, Emit, RunRecord, discard
 from .registry import METHODS, METRICS, make_plugins, parse_plugin
 from .strategies import RosettaVAEStrategy
 from .streams import Benchmark, tensor_dataset
@@ -33,6 +36,8 @@ from .training_metrics import MetricHistory
 
 # evaluate(model, latents) -> (metrics, arrays): a protocol's scores of one trained model
 Evaluate = Callable[[torch.nn.Module, dict], tuple[dict, dict]]
+# fields that change no number of a training: left out of its fingerprint
+NOT_FINGERPRINTED = ("figures", "plugins_dir")
 
 
 @dataclass
@@ -64,6 +69,47 @@ class ProtocolResult:
 
 
 @dataclass
+class Job:
+    """One training: ``method`` with ``seed`` as role ``role`` (template, target, method);
+    ``config``: its own config where it differs from the trainer's (a tune grid point)."""
+
+    method: str
+    seed: int
+    name: str
+    role: str
+    anchors: Anchors | None = None
+    val_x: torch.Tensor | None = None
+    evaluate: Evaluate | None = None
+    config: RunConfig | None = None
+
+    def on(self, trainer: Trainer) -> Trainer:
+        """The trainer this job trains with."""
+        return trainer if self.config is None else trainer.with_config(self.config)
+
+
+@dataclass
+class Reused:
+    """A finished training found in the store (``--resume``): what a protocol reads back."""
+
+    model: torch.nn.Module
+    latents: dict[str, np.ndarray]
+    anchors: Anchors | None = None
+
+
+# reuse(fingerprint) -> the finished training with that fingerprint, or None
+Reuse = Callable[[str], Reused | None]
+
+
+@dataclass(frozen=True)
+class BenchInfo:
+    """What a training needs of its benchmark in a worker process (no Avalanche scenario)."""
+
+    parts: tuple[str, ...]
+    input_dim: int
+    defaults: object
+
+
+@dataclass
 class Trained:
     """One trained model: what a protocol reads back (the record went to ``emit``)."""
 
@@ -73,6 +119,32 @@ class Trained:
     latents: dict[str, np.ndarray]  # mu_<part>: validation latent means of every part
     metrics: dict[str, float]
     anchors: Anchors | None = None  # those the model selected (the template)
+
+
+class GridBar:
+    """One progress bar over every training of a run, spec or tune grid (trainings done /
+    total, ETA) on stderr, shown only when ``show`` and stderr is a terminal. Passed to a
+    protocol as its ``progress``."""
+
+    def __init__(self, total: int, show: bool):
+        self.show, self.total, self.done = bool(show), total, 0
+        self.bar = tqdm(total=total, desc="trainings", unit="training", smoothing=0,
+                        disable=None if self.show else True)
+
+    def update(self, n: int = 1) -> None:
+        self.done += n
+        self.bar.update(n)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def planned_trainings(config: RunConfig, n_parts: int) -> int:
+    """How many models a protocol run trains: the template (none with ``--anchors`` or in the
+    continual protocol), its targets, and every method x seed."""
+    template = 0 if config.anchors or config.protocol == "continual" else 1
+    targets = {"sequential": 1, "continual": n_parts - 1}.get(config.protocol, 0)
+    return template + targets + len(config.methods) * config.seeds
 
 
 class EpochBar(SupervisedPlugin):
@@ -98,9 +170,14 @@ class Trainer:
     every trained model goes to ``emit`` as a RunRecord (``records.discard``: untracked)."""
 
     def __init__(self, bench: Benchmark, config: RunConfig, emit: Emit | None = None,
-                 progress: bool = False):
-        self.bench, self.config, self.progress = bench, config, progress
+                 progress: bool | GridBar = False, executor=None, reuse: Reuse | None = None):
+        self.bench, self.config = bench, config
+        # a GridBar: the caller's bar over its whole grid; True: a bar per batch of trainings
+        self.grid = progress if isinstance(progress, GridBar) else None
+        self.progress = progress.show if self.grid else bool(progress)
         self.emit = emit or discard
+        self.executor = executor or LocalExecutor()  # executors.LocalExecutor / RayExecutor
+        self.reuse = reuse  # --resume: finished trainings found in the store
         self.device = resolve_device(config.device)
         # The template and target share one architecture; the methods' may differ (Table 10).
         self.model_configs = {
@@ -151,6 +228,68 @@ class Trainer:
               ) -> Trained:
         """A fresh model seeded with ``seed``, trained with ``method`` on one experience, then
         encoded and scored (``evaluate``); its record goes to ``emit``."""
+        job = Job(method, seed, name, role, anchors, val_x, evaluate)
+        return self.train_many(experience, [job], bar=False)[0]
+
+    def train_many(self, experience, jobs: list[Job], bar: bool = True) -> list[Trained]:
+        """Every job on ``experience``, in job order: a job whose fingerprint ``reuse`` finds
+        is read back, not trained; the others run on the executor (this process, or Ray tasks
+        side by side). Each new record goes to ``emit`` in job order, here in the driver."""
+        found = {i: self.reuse(self.fingerprint(job)) for i, job in enumerate(jobs)
+                 } if self.reuse else {}
+        todo = [job for i, job in enumerate(jobs) if found.get(i) is None]
+        if isinstance(self.executor, LocalExecutor):
+            done = (self._train_here(experience, job) for job in todo)
+        else:
+            shared = (self.portable(), dataset_tensors(experience.dataset))
+            done = self._emitted(self.executor.map(train_job, shared, todo))
+        results = []
+        runs = self.grid or GridBar(len(jobs), self.progress and bar)
+        for i, job in enumerate(jobs):
+            reused = found.get(i)
+            results.append(self._from_store(job, reused) if reused is not None else next(done))
+            runs.update()
+        if runs is not self.grid:
+            runs.close()
+        return results
+
+    def _emitted(self, outputs):
+        for record, trained in outputs:
+            self.emit(record)
+            yield trained
+
+    def _from_store(self, job: Job, reused: Reused) -> Trained:
+        model = reused.model.to(self.device)
+        metrics = job.evaluate(model, reused.latents)[0] if job.evaluate else {}
+        return Trained(job.method, job.seed, model, reused.latents, metrics, reused.anchors)
+
+    def fingerprint(self, job: Job) -> str:
+        """What makes a training's numbers: the config (less figures and folders), the model
+        config, method, seed, role and name. Tagged on its run; ``--resume`` looks it up."""
+        trainer = job.on(self)
+        config = {k: v for k, v in trainer.config.as_dict().items()
+                  if k not in NOT_FINGERPRINTED}
+        payload = {"config": config, "model": vars(trainer.model_configs[job.role]),
+                   "method": job.method, "seed": job.seed, "role": job.role, "name": job.name}
+        text = json.dumps(payload, sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+    def portable(self) -> Trainer:
+        """A copy to send to a worker process: no Avalanche scenario, executor or emit."""
+        other = copy.copy(self)
+        other.bench = BenchInfo(tuple(self.bench.parts), self.bench.input_dim,
+                                self.bench.defaults)
+        other.emit, other.progress, other.executor, other.reuse = discard, False, None, None
+        other.grid = None
+        return other
+
+    def _train_here(self, experience, job: Job) -> Trained:
+        return job.on(self)._train(job.method, job.seed, experience, name=job.name, role=job.role,
+                           anchors=job.anchors, val_x=job.val_x, evaluate=job.evaluate)
+
+    def _train(self, method: str, seed: int, experience, *, name: str, role: str,
+               anchors: Anchors | None = None, val_x=None, evaluate: Evaluate | None = None
+               ) -> Trained:
         torch.manual_seed(seed)
         model = VAE(self.model_configs[role]).to(self.device)
         history = MetricHistory()
@@ -185,7 +324,9 @@ class Trainer:
         arrays = {"latents.npz": self.latent_arrays(model, latents, anchors)}
         metrics, more = evaluate(model, latents) if evaluate else ({}, {})
         arrays.update(more)
-        record = RunRecord(name, self.params(method, seed, role), self.tags(role, method, seed),
+        tags = {**self.tags(role, method, seed),
+                FINGERPRINT_TAG: self.fingerprint(Job(method, seed, name, role))}
+        record = RunRecord(name, self.params(method, seed, role), tags,
                            history=dict(history), metrics=metrics, arrays=arrays, model=model,
                            anchors=selected)
         if selected is not None:  # built only when written (it re-reads and hashes D1)
@@ -199,10 +340,9 @@ class Trainer:
         strategy, or with ``config.ensemble`` each method's seeds as one vectorised ensemble
         (same arithmetic, see ``ensemble``). In ``method_runs`` order."""
         if not self.config.ensemble:
-            return [self.train(method, seed, experience, name=f"{method}/seed{seed}",
-                               role="method", anchors=anchors, val_x=val_x, evaluate=evaluate)
-                    for method, seed in tqdm(self.method_runs(), desc="runs",
-                                             disable=None if self.progress else True)]
+            return self.train_many(experience, [
+                Job(method, seed, f"{method}/seed{seed}", "method", anchors, val_x, evaluate)
+                for method, seed in self.method_runs()])
         results = []
         x, _ = dataset_tensors(experience.dataset)
         for method in self.config.methods:
@@ -219,6 +359,8 @@ class Trainer:
                     val_x=val_x, on_epoch=lambda _: bar.update())
             results += [self.finish(f"{method}/seed{run.seed}", method, run.seed, "method",
                                     run.model, run.history, anchors, evaluate) for run in runs]
+            if self.grid:
+                self.grid.update(len(runs))
         return results
 
     def latent_arrays(self, model, latents: dict, anchors: Anchors | None) -> dict:
@@ -273,6 +415,24 @@ class Trainer:
     def method_runs(self) -> list[tuple[str, int]]:
         return [(m, self.config.seed + 1 + i) for m in self.config.methods
                 for i in range(self.config.seeds)]
+
+
+def train_job(shared: tuple[Trainer, tuple], job: Job) -> tuple[RunRecord, Trained]:
+    """One training in a worker process (``executors``): the experience is rebuilt from its
+    tensors (training reads only those), the record is kept instead of emitted and comes back
+    with the result, on the CPU, its anchor file already built."""
+    portable, (x, y) = shared
+    experience = benchmark_from_datasets(train=[tensor_dataset(x, y)]).train_stream[0]
+    trainer, records = copy.copy(portable), []
+    trainer.emit = records.append
+    trainer.device = resolve_device(trainer.config.device)  # the worker's own devices
+    trained = trainer._train_here(experience, job)
+    record = records[0]
+    if record.anchor_file is not None:
+        anchor_file = record.anchor_file()
+        record.anchor_file = lambda: anchor_file
+    trained.model = record.model = trained.model.cpu()
+    return record, trained
 
 
 def pairwise_scores(metrics: tuple[str, ...], source, target, groups: dict,

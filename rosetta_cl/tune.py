@@ -33,14 +33,15 @@ import torch
 
 from .config import RunConfig
 from .errors import ConfigError
+from .executors import ExecutorOptions, check_executor
 from .losses import anchor_residual
 from .models import elbo_terms, encode_means
 from .protocols import PROTOCOLS
 from .registry import METHODS
-from .runner import experiment_name, open_tracker, prepare
+from .runner import check_resume, executing, experiment_name, open_tracker, prepare
 from .runs import NullTracker
 from .tracking import open_client
-from .training import Trainer
+from .training import GridBar, Job, Trainer
 
 PAPER_BETA_GRID = "0:2.5:25"
 PAPER_RHO_GRID = "0:0.75:15"
@@ -103,11 +104,15 @@ class TuneResult:
 
 def tune(config: RunConfig, beta_grid=None, rho_grid=None, *, tracking_uri: str | None = None,
          experiment: str | None = None, track: bool = True, progress: bool = False,
-         criterion: str = "elbo+template") -> TuneResult:
+         criterion: str = "elbo+template", executor: ExecutorOptions | None = None,
+         resume: bool = False) -> TuneResult:
     """Pick beta (beta-VAE) and rho (R-VAE) for ``config``'s benchmark and protocol; the grids
-    default to the paper's; ``criterion`` is ``elbo+template`` or ``elbo`` (module docstring)."""
+    default to the paper's; ``criterion`` is ``elbo+template`` or ``elbo`` (module docstring).
+    ``executor`` and ``resume`` as in ``runner.run_benchmark`` (with Ray, every grid point x
+    seed trains side by side)."""
     if criterion not in CRITERIA:
         raise ConfigError(f"criterion {criterion!r}: allowed {', '.join(CRITERIA)}")
+    check_executor(executor)
     beta_grid = tuple(beta_grid or parse_grid(PAPER_BETA_GRID, "beta"))
     rho_grid = tuple(rho_grid or parse_grid(PAPER_RHO_GRID, "rho"))
     start = time.perf_counter()
@@ -127,6 +132,14 @@ def tune(config: RunConfig, beta_grid=None, rho_grid=None, *, tracking_uri: str 
     config, bench = prepare(replace(config, methods=tuple(tuned), seeds=config.seeds or 1,
                                     protocol="sequential"))
     config = replace(config, protocol=protocol)
+    check_resume(config, resume, track)
+    with executing(executor) as run_on:
+        return _tune(config, bench, beta_grid, rho_grid, grids_of, tuned, tracking_uri,
+                     experiment, track, progress, criterion, run_on, resume, start)
+
+
+def _tune(config, bench, beta_grid, rho_grid, grids_of, tuned, tracking_uri, experiment, track,
+          progress, criterion, executor, resume, start) -> TuneResult:
     tracker = (open_tracker(tracking_uri, experiment or experiment_name(config)) if track
                else NullTracker())
     grids: dict[str, dict[float, float]] = {field: {} for field in tuned.values()}
@@ -134,11 +147,15 @@ def tune(config: RunConfig, beta_grid=None, rho_grid=None, *, tracking_uri: str 
     with tracker.parent(f"tune-{config.benchmark}", {
             **config.as_params(), "beta_grid": ",".join(map(str, beta_grid)),
             "rho_grid": ",".join(map(str, rho_grid)), "criterion": criterion},
-            {"role": "tune", "benchmark": config.benchmark, "protocol": config.protocol}):
+            {"role": "tune", "benchmark": config.benchmark, "protocol": config.protocol},
+            resume=resume):
         # the template is trained as in the protocols (the benchmark's epochs): its anchors and
         # latents are what the tuned values will be used with; only the grid points are short
         full = bench.defaults.quick_epochs if config.quick else bench.defaults.epochs
-        trainer = Trainer(bench, replace(config, epochs=full), tracker.write, progress)
+        n_points = sum(len(grids_of[field]) for field in tuned.values())
+        bar = GridBar((0 if config.anchors else 1) + n_points * config.seeds, progress)
+        trainer = Trainer(bench, replace(config, epochs=full), tracker.write, bar, executor,
+                          tracker.reuse if tracker.resumed else None)
         anchors, template = trainer.template()
         for path in trainer.files:
             tracker.log_file(path)
@@ -146,16 +163,19 @@ def tune(config: RunConfig, beta_grid=None, rho_grid=None, *, tracking_uri: str 
         if criterion == "elbo+template" and template is None:
             raise ConfigError("criterion 'elbo+template' with --anchors: the template's "
                               "latents are unknown; allowed criterion: elbo")
-        for method, field in tuned.items():
-            for value in grids_of[field]:
-                point = trainer.with_config(replace(config, **{field: value}))
-                experience, val_x = point.method_data(anchors)
-                evaluate = _scorer(criterion, val_x, trainer.valid_x[0], template, config)
-                runs = [point.train(method, seed, experience, name=f"{field}={value}/seed{seed}",
-                                    role="method", anchors=anchors, val_x=val_x,
-                                    evaluate=evaluate).metrics for seed in seeds]
-                parts[field][value] = {k: float(np.mean([r[k] for r in runs])) for k in runs[0]}
-                grids[field][value] = parts[field][value]["score"]
+        experience, val_x = trainer.method_data(anchors)
+        evaluate = _scorer(criterion, val_x, trainer.valid_x[0], template, config)
+        points = [(method, field, value) for method, field in tuned.items()
+                  for value in grids_of[field]]
+        jobs = [Job(method, seed, f"{field}={value}/seed{seed}", "method", anchors, val_x,
+                    evaluate, replace(config, **{field: value}))
+                for method, field, value in points for seed in seeds]
+        trained = iter(trainer.train_many(experience, jobs))  # side by side with --executor ray
+        for _, field, value in points:
+            runs = [next(trained).metrics for _ in seeds]
+            parts[field][value] = {k: float(np.mean([r[k] for r in runs])) for k in runs[0]}
+            grids[field][value] = parts[field][value]["score"]
+        bar.close()
         best = {name: min(grid, key=grid.get) for name, grid in grids.items()}
         result = TuneResult(config, grids, best, time.perf_counter() - start,
                             tracker.parent_run_id, criterion, parts)

@@ -235,6 +235,7 @@ def cli(args, cwd):
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("ray")  # Bob trains on Ray (see tests/test_ray.py)
 def test_alice_and_bob_share_only_the_anchor_file(tmp_path):
     """Alice trains on D1 and exports anchors; Bob, in another process with another store,
     trains fresh models on D2 with only the file; his R-VAE recovers the joint model's latent
@@ -254,8 +255,10 @@ def test_alice_and_bob_share_only_the_anchor_file(tmp_path):
     assert {a.path for a in client.list_artifacts(template.info.run_id, "anchor_files")} == {
         "anchor_files/alice.rosetta"}
 
+    # Bob's 7 trainings side by side on Ray (same numbers as local: tests/test_ray.py)
     result = json.loads(cli(["run", "digits", "--anchors", str(shared / "alice.rosetta"),
-                             "--methods", "vae,rvae", "--seeds", "3", "--json", "--figures", "none"],
+                             "--methods", "vae,rvae", "--seeds", "3", "--json", "--figures", "none",
+                             "--executor", "ray"],
                             bob))
     values = result["values"]
     bob_d1, vae_d1 = np.median(values["rvae"]["LSD_D1"]), np.median(values["vae"]["LSD_D1"])

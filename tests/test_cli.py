@@ -78,6 +78,17 @@ BAD = [
     (["run", "gaussians8", "--ensemble", "--plugin", "ewc", "--plugins-dir",
       str(Path(__file__).resolve().parents[1] / "plugins")], "--ensemble with --plugin 'ewc'"),
     (["tune", "gaussians8", "--ensemble"], "--ensemble with tune"),
+    (["run", "gaussians8", "--executor", "spark"], "executor 'spark': allowed local, ray"),
+    (["run", "gaussians8", "--executor", "ray", "--cpus-per-training", "0"],
+     "cpus-per-training 0: allowed > 0"),
+    (["run", "gaussians8", "--executor", "ray", "--gpus-per-training", "-1"],
+     "gpus-per-training -1: allowed >= 0"),
+    (["run", "gaussians8", "--ray-address", "127.0.0.1:1"], "allowed with --executor ray"),
+    (["run", "gaussians8", "--executor", "ray", "--ray-address", "127.0.0.1:1"],
+     "ray address '127.0.0.1:1': not reachable"),
+    (["tune", "gaussians8", "--executor", "ray", "--ray-address", "nohost"],
+     "ray address 'nohost': allowed: HOST:PORT"),
+    (["run", "gaussians8", "--resume", "--ensemble"], "--resume with --ensemble"),
 ]
 
 

@@ -64,3 +64,11 @@ def test_gpu_throughput_runs_on_whatever_device_is_here(tmp_path):
     # 1 epoch, 60 training points per part: template on D1, target on D1 u D2, 3 methods x 2 seeds
     # on D2 u the 8 x_r
     assert result["images"] == 60 + 120 + 3 * 2 * (60 + 8)
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("ray")  # starts Ray (see tests/test_ray.py)
+def test_ray_throughput_runs_both_executors_with_the_same_table(tmp_path):
+    rows = run_tiny("ray_throughput", tmp_path)["rows"]
+    assert [r["same table"] for r in rows] == [True]  # the script fails on different tables
+    assert all(r["local s"] > 0 and r["ray s"] > 0 for r in rows)

@@ -1,6 +1,8 @@
 """The protocols: what is trained on which experience, and how the models are compared.
 
-Each is a function ``run(bench, config, emit=None, progress=False) -> ProtocolResult`` on the
+Each is a function ``run(bench, config, emit=None, progress=False, executor=None, reuse=None)
+-> ProtocolResult`` (``executor``: where its trainings run, ``reuse``: finished trainings of an
+interrupted run, both handed to its ``training.Trainer``) on the
 shared training core (:mod:`rosetta_cl.training`), registered in :data:`PROTOCOLS` with the
 metrics it computes by default and how many experiences it takes. ``register_protocol`` adds one
 (from an installed package or the ``plugins/`` folder, like the other registries).
@@ -24,22 +26,22 @@ from ..registry import METRICS
 
 # The protocols' modules need torch and Avalanche: they are imported when a protocol runs, not
 # when the registry is read (the CLI checks a run's options without those imports).
-def run_sequential(bench, config, emit=None, progress: bool = False):
+def run_sequential(bench, config, emit=None, progress: bool = False, executor=None, reuse=None):
     from .sequential import run_sequential
 
-    return run_sequential(bench, config, emit, progress)
+    return run_sequential(bench, config, emit, progress, executor, reuse)
 
 
-def run_reproducibility(bench, config, emit=None, progress: bool = False):
+def run_reproducibility(bench, config, emit=None, progress: bool = False, executor=None, reuse=None):
     from .reproducibility import run_reproducibility
 
-    return run_reproducibility(bench, config, emit, progress)
+    return run_reproducibility(bench, config, emit, progress, executor, reuse)
 
 
-def run_continual(bench, config, emit=None, progress: bool = False):
+def run_continual(bench, config, emit=None, progress: bool = False, executor=None, reuse=None):
     from .continual import run_continual
 
-    return run_continual(bench, config, emit, progress)
+    return run_continual(bench, config, emit, progress, executor, reuse)
 
 
 def check_reproducibility(config) -> None:
@@ -54,7 +56,8 @@ def check_reproducibility(config) -> None:
 
 @dataclass(frozen=True)
 class ProtocolSpec:
-    """``run(bench, config, emit=None, progress=False) -> training.ProtocolResult``.
+    """``run(bench, config, emit=None, progress=False, executor=None, reuse=None) ->
+    training.ProtocolResult``.
 
     ``metrics``: what ``--metrics`` defaults to; ``metric_kinds``: the registry kinds it can
     compute (``pairwise``, ``retraining``); ``experiences``: how many the benchmark must have

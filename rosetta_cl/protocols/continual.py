@@ -16,19 +16,31 @@ same way); and the reconstruction NLL of every seen part (forgetting), in ``extr
 
 from __future__ import annotations
 
+import copy
 import time
 
 import numpy as np
 import torch
 from avalanche.benchmarks.scenarios.dataset_scenario import benchmark_from_datasets
-from tqdm.auto import tqdm
 
+from ..config import resolve_device
+from ..data import dataset_tensors
+from ..executors import LocalExecutor
 from ..models import VAE, elbo_terms, encode_means
 from ..plugin import AnchorInputsPlugin, RosettaPlugin
 from ..records import Emit, RunRecord
 from ..registry import METHODS, make_plugins
+from ..streams import tensor_dataset
 from ..summary import summarize
-from ..training import EpochBar, ProtocolResult, Trainer, column_of, pairwise_scores, tabulated
+from ..training import (
+    EpochBar,
+    GridBar,
+    ProtocolResult,
+    Trainer,
+    column_of,
+    pairwise_scores,
+    tabulated,
+)
 from ..training_metrics import MetricHistory
 
 
@@ -40,10 +52,10 @@ def _joint(bench, t: int):
     return benchmark_from_datasets(train=[dataset]).train_stream[0]
 
 
-def run_continual(bench, config, emit: Emit | None = None,
-                  progress: bool = False) -> ProtocolResult:
+def run_continual(bench, config, emit: Emit | None = None, progress: bool = False,
+                  executor=None, reuse=None) -> ProtocolResult:
     start = time.perf_counter()
-    trainer = Trainer(bench, config, emit, progress)
+    trainer = Trainer(bench, config, emit, progress, executor, reuse)
     parts = bench.parts
     targets = {}
     for t in range(2, len(parts) + 1):
@@ -55,42 +67,25 @@ def run_continual(bench, config, emit: Emit | None = None,
     columns = tabulated(config.metrics)
     values: dict[str, dict[str, list[float]]] = {}
     recon: dict[str, dict[str, list[float]]] = {}
-    for method, seed in tqdm(trainer.method_runs(), desc="runs",
-                             disable=None if progress else True):
-        spec = METHODS[method]
-        name = f"{method}/seed{seed}"
-        torch.manual_seed(seed)
-        model = VAE(trainer.model_configs["method"]).to(trainer.device)
-        rosetta = RosettaPlugin(config.rosetta_points, config.rho if spec.anchored else 0.0,
-                                reinit=config.reinit, seed=seed, selection=config.selection,
-                                accumulate=config.accumulate)
-        history = MetricHistory()
-        strategy = spec.make(
-            model, config, None, lr=config.lr, train_mb_size=config.batch_size,
-            train_epochs=config.epochs, device=trainer.device, seed=seed,
-            loggers=[history], val_x=None,
-            plugins=[rosetta, AnchorInputsPlugin(rosetta), EpochBar(name, progress),
-                     *make_plugins(config.plugins)])
-        logged: dict[str, float] = {}
-        arrays: dict = {}
-        for t, experience in enumerate(bench.train_stream, start=1):
-            strategy.train(experience)
-            metrics, more = _evaluate(model, trainer, targets.get(t), t, seed)
-            logged.update(metrics)
-            arrays.update(more)
-            for key, value in metrics.items():
-                into = recon if "/recon_" in key else (
-                    values if column_of(key.split("/", 1)[1], columns) else None)
-                if into is not None:
-                    into.setdefault(method, {}).setdefault(key, []).append(value)
-        latents = {f"mu_{p}": encode_means(model, x).cpu().numpy()
-                   for p, x in zip(parts, trainer.valid_x)}
-        trainer.emit(RunRecord(
-            name, trainer.params(method, seed, "method"), trainer.tags("method", method, seed),
-            history=history.values, metrics=logged,
-            arrays={**arrays, "latents.npz": trainer.latent_arrays(model, latents,
-                                                                   rosetta.anchors)},
-            model=model, anchors=rosetta.anchors))
+    runs = trainer.method_runs()
+    if isinstance(trainer.executor, LocalExecutor):
+        shared = (trainer, list(bench.train_stream), targets)
+        outputs = (_through_stream(shared, run) for run in runs)
+    else:  # Ray tasks side by side; the stream travels as tensors
+        shared = (trainer.portable(), [dataset_tensors(e.dataset) for e in bench.train_stream],
+                  targets)
+        outputs = trainer.executor.map(_through_stream, shared, runs)
+    bar = trainer.grid or GridBar(len(runs), trainer.progress)
+    for (method, _), (record, logged) in zip(runs, outputs):
+        trainer.emit(record)
+        bar.update()
+        for key, value in logged.items():
+            into = recon if "/recon_" in key else (
+                values if column_of(key.split("/", 1)[1], columns) else None)
+            if into is not None:
+                into.setdefault(method, {}).setdefault(key, []).append(value)
+    if bar is not trainer.grid:
+        bar.close()
     first = next(iter(values.values()))
     table = summarize({m: {k: np.array(v) for k, v in cols.items()} for m, cols in values.items()},
                       next(iter(columns)),
@@ -99,6 +94,49 @@ def run_continual(bench, config, emit: Emit | None = None,
                        for m, cols in recon.items()},
              "latent_spread": {}, "anchors_per_method": config.accumulate}
     return ProtocolResult(config, table, values, None, time.perf_counter() - start, extra=extra)
+
+
+def _through_stream(shared, run: tuple[str, int]) -> tuple[RunRecord, dict[str, float]]:
+    """One method x seed through the whole stream: its record and what it logged after each
+    experience. ``shared`` = (trainer, the stream's experiences or their (x, y) tensors,
+    the joint targets' latents); runs in this process or in a Ray worker."""
+    trainer, stream, targets = shared
+    config, parts = trainer.config, trainer.bench.parts
+    if stream and isinstance(stream[0], tuple):  # in a worker: rebuild the experiences
+        stream = benchmark_from_datasets(train=[tensor_dataset(x, y) for x, y in stream]
+                                         ).train_stream
+        trainer = copy.copy(trainer)
+        trainer.device = resolve_device(config.device)
+    method, seed = run
+    spec = METHODS[method]
+    name = f"{method}/seed{seed}"
+    torch.manual_seed(seed)
+    model = VAE(trainer.model_configs["method"]).to(trainer.device)
+    rosetta = RosettaPlugin(config.rosetta_points, config.rho if spec.anchored else 0.0,
+                            reinit=config.reinit, seed=seed, selection=config.selection,
+                            accumulate=config.accumulate)
+    history = MetricHistory()
+    strategy = spec.make(
+        model, config, None, lr=config.lr, train_mb_size=config.batch_size,
+        train_epochs=config.epochs, device=trainer.device, seed=seed,
+        loggers=[history], val_x=None,
+        plugins=[rosetta, AnchorInputsPlugin(rosetta), EpochBar(name, trainer.progress),
+                 *make_plugins(config.plugins)])
+    logged: dict[str, float] = {}
+    arrays: dict = {}
+    for t, experience in enumerate(stream, start=1):
+        strategy.train(experience)
+        metrics, more = _evaluate(model, trainer, targets.get(t), t, seed)
+        logged.update(metrics)
+        arrays.update(more)
+    latents = {f"mu_{p}": encode_means(model, x).cpu().numpy()
+               for p, x in zip(parts, trainer.valid_x)}
+    record = RunRecord(
+        name, trainer.params(method, seed, "method"), trainer.tags("method", method, seed),
+        history=history.values, metrics=logged,
+        arrays={**arrays, "latents.npz": trainer.latent_arrays(model, latents, rosetta.anchors)},
+        model=model.cpu(), anchors=rosetta.anchors)
+    return record, logged
 
 
 def _evaluate(model, trainer, target, t: int, seed: int) -> tuple[dict[str, float], dict]:

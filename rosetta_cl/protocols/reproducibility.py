@@ -23,10 +23,10 @@ from ..training import (
 )
 
 
-def run_reproducibility(bench, config, emit: Emit | None = None,
-                        progress: bool = False) -> ProtocolResult:
+def run_reproducibility(bench, config, emit: Emit | None = None, progress: bool = False,
+                        executor=None, reuse=None) -> ProtocolResult:
     start = time.perf_counter()
-    trainer = Trainer(bench, config, emit, progress)
+    trainer = Trainer(bench, config, emit, progress, executor, reuse)
     anchors, template = trainer.template()
     pairwise = tabulated(config.metrics, "pairwise")
     experience, val_x = trainer.method_data(anchors)

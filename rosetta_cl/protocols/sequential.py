@@ -27,10 +27,10 @@ from ..training import (
 )
 
 
-def run_sequential(bench, config, emit: Emit | None = None,
-                   progress: bool = False) -> ProtocolResult:
+def run_sequential(bench, config, emit: Emit | None = None, progress: bool = False,
+                   executor=None, reuse=None) -> ProtocolResult:
     start = time.perf_counter()
-    trainer = Trainer(bench, config, emit, progress)
+    trainer = Trainer(bench, config, emit, progress, executor, reuse)
     anchors, template = trainer.template()
     target = trainer.train("vae", config.seed, bench.joint_stream[0], name="target",
                            role="target", val_x=torch.cat(trainer.valid_x)).latents
