@@ -152,12 +152,20 @@ class RayExecutor:
                                    num_gpus=options.gpus_per_training)
         refs = [task.remote(fn, shared_ref, job, _threads(options.cpus_per_training))
                 for job in jobs]
+        taken = 0
         try:
             for ref in refs:
                 yield ray.get(ref)
+                taken += 1
         finally:
-            for ref in refs:  # an error or an interrupt: do not leave trainings running
-                ray.cancel(ref, force=True)
+            # an error or an interrupt: cancel what has not finished. Never a finished task:
+            # force-cancelling one that Ray had retried crashes the driver in Ray 2.60 ("Tried
+            # to complete task that was not pending"; seen here after a worker died)
+            pending = refs[taken:]
+            if pending:
+                _, running = ray.wait(pending, num_returns=len(pending), timeout=0)
+                for ref in running:
+                    ray.cancel(ref)
 
     def close(self) -> None:
         if self.started and self.ray.is_initialized():

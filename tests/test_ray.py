@@ -92,6 +92,29 @@ def test_ray_tasks_keep_order_use_their_cpu_share_and_survive_a_dead_worker(embe
     assert ray.is_initialized()
 
 
+def test_an_error_cancels_only_unfinished_tasks_and_the_driver_survives(embedded_ray):
+    """A failing job raises in the driver; the trainings still running are cancelled, finished
+    ones are not touched (force-cancelling a finished, retried task crashed the driver: the
+    previous test ran into it before the fix)."""
+
+    def job(shared, item):
+        if item == 1:
+            raise ValueError("bad job")
+        if item == 2:
+            time.sleep(60)
+        return item
+
+    executor = RayExecutor(ExecutorOptions("ray", cpus_per_training=1))
+    results = executor.map(job, None, [0, 1, 2])
+    assert next(results) == 0
+    start = time.monotonic()
+    with pytest.raises(ray.exceptions.RayTaskError, match="bad job"):
+        next(results)
+    results.close()  # what a for loop does on the error: the sleeping job is cancelled
+    assert ray.get(ray.remote(lambda: 7).options(num_cpus=1).remote()) == 7
+    assert time.monotonic() - start < 45  # did not wait for the 60 s job
+
+
 def test_more_gpus_or_cpus_than_the_cluster_has_are_refused(embedded_ray):
     with pytest.raises(ConfigError, match=r"gpus-per-training 0.5: allowed <= 0 "):
         RayExecutor(ExecutorOptions("ray", gpus_per_training=0.5))
