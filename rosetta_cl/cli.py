@@ -362,11 +362,37 @@ def benchmarks():
     click.echo("benchmarks:")
     for spec in BENCHMARKS.values():
         d = spec.defaults
-        click.echo(f"  {spec.name:<12} {spec.description} [latent {d.latent_dim}, "
-                   f"k={d.rosetta_points}, {d.epochs} epochs, {d.likelihood} likelihood]")
+        k = f"k={d.rosetta_points}"
+        if d.rosetta_points_for("reproducibility") != d.rosetta_points:
+            k += f" (reproducibility {d.rosetta_points_for('reproducibility')})"
+        split = f"; --split-by {spec.split_rules}" if spec.split_rules else ""
+        click.echo(f"  {spec.name:<12} {spec.description} [latent {d.latent_dim}, {k}, "
+                   f"{d.epochs} epochs, {d.arch}, {d.likelihood} likelihood{split}]")
     click.echo("methods:")
     for spec in METHODS.values():
         click.echo(f"  {spec.name:<12} {spec.description}")
+
+
+@cli.command("demo-data")
+@click.argument("dataset", type=click.Choice(["birdsong", "chairs"]))
+@click.argument("directory", type=click.Path(file_okay=False))
+@click.option("--size", type=click.IntRange(min=2), default=None,
+              help="Birds (default 4) or chairs (default 16).")
+@click.option("--seed", type=int, default=0, show_default=True)
+def demo_data(dataset, directory, size, seed):
+    """Write small synthetic data in the real formats (AVA syllable files; the 3D Chairs layout),
+    to run the birdsong and chairs streams without the real data: not results."""
+    from .demo_data import write_birdsong_demo, write_chairs_demo
+
+    target = Path(directory)
+    if target.exists() and any(target.iterdir()):
+        raise ConfigError(f"demo-data: {target} exists and is not empty; give a new folder")
+    if dataset == "birdsong":
+        write_birdsong_demo(target, birds=size or 4, seed=seed)
+    else:
+        write_chairs_demo(target, chairs=size or 16, seed=seed)
+    click.echo(f"wrote demo {dataset} data to {target}; run: rosetta-cl run {dataset} "
+               f"--data-dir {target} --quick")
 
 
 @cli.command()

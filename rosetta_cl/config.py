@@ -37,8 +37,8 @@ class DataOptions:
                             cli=False)
     data: str | None = option(None, "Your own arrays (.npy, or .npz with x and optional y / "
                               "part); the benchmark is then `data`.", metavar="FILE")
-    split_by: str | None = option(None, "How --data splits into D1 | D2: part | label:0,1|2,3 "
-                                  "| half.")
+    split_by: str | None = option(None, "How the data splits into D1 | D2: --data: part | "
+                                  "label:0,1|2,3 | half; birdsong: bird:A,B|C,D; chairs: half.")
     seed: int = option(0, "Seed of the data split, template and target; method runs use seed + "
                        "1 .. seed + seeds.")
     subsample: int | None = option(None, "At most N points per part (D1, D2) before the 60/40 "
@@ -269,7 +269,7 @@ def resolve(config: RunConfig, benchmarks, methods, protocols, metrics) -> RunCo
         epochs=config.epochs if config.epochs is not None else (
             defaults.quick_epochs if config.quick else defaults.epochs),
         rosetta_points=(config.rosetta_points if config.rosetta_points is not None
-                        else defaults.rosetta_points),
+                        else defaults.rosetta_points_for(config.protocol)),
         latent_dim=latent_dim,
         obs_scale=config.obs_scale if config.obs_scale is not None else defaults.obs_scale,
         subsample=config.subsample if config.subsample is not None else (

@@ -9,10 +9,11 @@ from torch.utils.data import DataLoader, Dataset
 
 
 def dataset_tensors(dataset: Dataset) -> tuple[Tensor, Tensor]:
-    """(x, y) of a whole (Avalanche) dataset of (x, y, ...) items, read in one pass."""
+    """(x, y) of a whole (Avalanche) dataset of (x, y, ...) items, read in one pass; x as float32
+    (streams may hold large image sets as float16)."""
     loader = DataLoader(dataset, batch_size=max(len(dataset), 1), shuffle=False)
     batch = next(iter(loader))
-    return batch[0], batch[1]
+    return batch[0].float(), batch[1]
 
 
 class TensorBatches:

@@ -9,6 +9,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .benchmark_defaults import (
+    BIRDSONG_DEFAULTS,
+    BIRDSONG_DESCRIPTION,
+    CHAIRS_DEFAULTS,
+    CHAIRS_DESCRIPTION,
     DIGITS5_DEFAULTS,
     DIGITS5_DESCRIPTION,
     DIGITS_DEFAULTS,
@@ -32,11 +36,16 @@ from .metrics import (  # numpy only; strategies and streams are imported when f
 
 @dataclass(frozen=True)
 class BenchmarkSpec:
+    """``make(seed, subsample=None, data_dir=None)`` builds the benchmark's streams; with
+    ``split_rules`` (the ``--split-by`` values it takes, e.g. ``bird:A,B|C,D``) it also takes
+    ``split_by=``. Without, the split is fixed and ``--split-by`` is refused."""
+
     name: str
-    make: Callable  # (seed, subsample=None, data_dir=None) -> streams.Benchmark
+    make: Callable
     defaults: BenchmarkDefaults
     description: str
     source: str = "built-in"
+    split_rules: str | None = None
 
 
 @dataclass(frozen=True)
@@ -81,10 +90,10 @@ def register_method(spec: MethodSpec) -> None:
 
 
 def _stream(name: str) -> Callable:
-    def make(seed: int = 0, subsample: int | None = None, data_dir=None):
+    def make(seed: int = 0, subsample: int | None = None, data_dir=None, **split):
         from . import streams
 
-        return getattr(streams, name)(seed, subsample=subsample, data_dir=data_dir)
+        return getattr(streams, name)(seed, subsample=subsample, data_dir=data_dir, **split)
 
     make.__name__ = name
     return make
@@ -117,6 +126,10 @@ register_benchmark(BenchmarkSpec("digits", _stream("digits"), DIGITS_DEFAULTS,
 register_benchmark(BenchmarkSpec("digits5", _stream("digits5"), DIGITS5_DEFAULTS,
                                  DIGITS5_DESCRIPTION))
 register_benchmark(BenchmarkSpec("mnist", _stream("mnist"), MNIST_DEFAULTS, MNIST_DESCRIPTION))
+register_benchmark(BenchmarkSpec("birdsong", _stream("birdsong"), BIRDSONG_DEFAULTS,
+                                 BIRDSONG_DESCRIPTION, split_rules="bird:A,B|C,D"))
+register_benchmark(BenchmarkSpec("chairs", _stream("chairs"), CHAIRS_DEFAULTS, CHAIRS_DESCRIPTION,
+                                 split_rules="half"))
 register_method(MethodSpec("vae", _vae, "VAE (beta = 1), x_r added to its data, not anchored",
                            anchored=False, objective=lambda config: (1.0, 0.0)))
 register_method(MethodSpec("bvae", _bvae, "beta-VAE (beta = --beta), x_r added to its data, not "

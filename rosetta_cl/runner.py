@@ -103,15 +103,27 @@ def prepare(config: RunConfig, benches: dict | None = None) -> tuple[RunConfig, 
         config = resolve(config, benchmarks, METHODS, PROTOCOLS, METRICS)
         return _check_protocol(config, bench)
     config = resolve(config, benchmarks, METHODS, PROTOCOLS, METRICS)
-    key = (config.benchmark, config.seed, config.subsample, config.data_dir)
+    key = (config.benchmark, config.seed, config.subsample, config.data_dir, config.split_by)
     if benches is not None and key in benches:
         bench = benches[key]
     else:
-        bench = BENCHMARKS[config.benchmark].make(config.seed, subsample=config.subsample,
-                                                  data_dir=config.data_dir)
+        bench = make_benchmark(BENCHMARKS[config.benchmark], config)
         if benches is not None:
             benches[key] = bench
     return _check_protocol(config, bench)
+
+
+def make_benchmark(spec: BenchmarkSpec, config: RunConfig) -> Benchmark:
+    """The benchmark's streams; ``--split-by`` only where the benchmark takes one."""
+    split = {}
+    if config.split_by is not None:
+        if spec.split_rules is None:
+            takes = ", ".join(f"{s.name} ({s.split_rules})" for s in BENCHMARKS.values()
+                              if s.split_rules)
+            raise ConfigError(f"--split-by {config.split_by!r} with {spec.name}: its D1 | D2 split "
+                              f"is fixed; --split-by applies to --data files and to {takes}")
+        split = {"split_by": config.split_by}
+    return spec.make(config.seed, subsample=config.subsample, data_dir=config.data_dir, **split)
 
 
 def _check_protocol(config: RunConfig, bench: Benchmark) -> tuple[RunConfig, Benchmark]:

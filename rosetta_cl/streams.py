@@ -17,6 +17,10 @@ from avalanche.benchmarks.utils import AvalancheDataset
 from torch.utils.data import TensorDataset
 
 from .benchmark_defaults import (
+    BIRDSONG_DEFAULTS,
+    BIRDSONG_DESCRIPTION,
+    CHAIRS_DEFAULTS,
+    CHAIRS_DESCRIPTION,
     DIGITS5_DEFAULTS,
     DIGITS5_DESCRIPTION,
     DIGITS_DEFAULTS,
@@ -54,7 +58,10 @@ class Benchmark:
 
 
 def tensor_dataset(x: np.ndarray, y: np.ndarray) -> AvalancheDataset:
-    return AvalancheDataset([TensorDataset(torch.as_tensor(x, dtype=torch.float32),
+    """float16 inputs stay float16 (large image sets: half the memory; training reads them as
+    float32 tensors, ``data.dataset_tensors``); anything else becomes float32."""
+    dtype = torch.float16 if x.dtype == np.float16 else torch.float32
+    return AvalancheDataset([TensorDataset(torch.as_tensor(x, dtype=dtype),
                                            torch.as_tensor(y, dtype=torch.long))])
 
 
@@ -139,3 +146,43 @@ def mnist(seed: int = 0, subsample: int | None = None, data_dir=None) -> Benchma
     x, y = load_mnist(data_dir)
     return make_benchmark("mnist", x, y, (y >= 5).astype(np.int64), seed, ("D1", "D2"),
                           MNIST_DEFAULTS, MNIST_DESCRIPTION, subsample)
+
+
+def birdsong(seed: int = 0, subsample: int | None = None, data_dir=None,
+             split_by: str | None = None) -> Benchmark:
+    """AVA syllable spectrograms, one folder per bird; D1 | D2 (| ...) = sets of birds."""
+    from .birdsong_data import birdsong_dir, parse_bird_split, read_birdsong
+
+    data = read_birdsong(birdsong_dir(data_dir))
+    groups = parse_bird_split(split_by, data.birds)
+    part = np.full(len(data.bird), -1, dtype=np.int64)
+    for i, birds in enumerate(groups):
+        part[np.isin(data.bird, birds)] = i
+    keep = part >= 0  # birds in no set are left out
+    defaults = BIRDSONG_DEFAULTS
+    if data.shape != defaults.image_shape[1:]:  # AVA's default is 128 x 128; others are allowed
+        from dataclasses import replace
+
+        defaults = replace(defaults, image_shape=(1, *data.shape))
+    x, y = (data.x[keep], data.bird[keep]) if not keep.all() else (data.x, data.bird)
+    names = [",".join(data.birds[b] for b in birds) for birds in groups]
+    return make_benchmark("birdsong", x, y, part[keep], seed,
+                          tuple(f"D{i + 1}" for i in range(len(groups))), defaults,
+                          f"{BIRDSONG_DESCRIPTION} (here: {' | '.join(names)})", subsample)
+
+
+def chairs(seed: int = 0, subsample: int | None = None, data_dir=None,
+           split_by: str | None = None) -> Benchmark:
+    """3D Chairs at 64 x 64 greyscale; D1 | D2 = a seeded random half of the chairs."""
+    from .chairs_data import chair_halves, load_chairs
+
+    if split_by not in (None, "half"):
+        from .errors import ConfigError
+
+        raise ConfigError(f"--split-by {split_by!r} with chairs: allowed half (a seeded random "
+                          "half of the chairs)")
+    data = load_chairs(data_dir)
+    part = chair_halves(len(data.names), seed)[data.chair]
+    x = (data.x / np.float16(255)).astype(np.float16)
+    return make_benchmark("chairs", x, data.chair, part, seed, ("D1", "D2"), CHAIRS_DEFAULTS,
+                          CHAIRS_DESCRIPTION, subsample)

@@ -90,3 +90,21 @@ def mlflow_ui():
             server.wait(timeout=30)
 
     return serve
+
+
+@pytest.fixture(scope="session")
+def birdsong_dir(tmp_path_factory):
+    """Four birds' AVA-format syllable files (60 syllables each), 16 x 16 spectrograms so that
+    the residual networks train in a second (the reader takes any spectrogram shape; the demo
+    command writes AVA's 128 x 128, measured in the README)."""
+    from rosetta_cl.demo_data import write_birdsong_demo
+
+    return write_birdsong_demo(tmp_path_factory.mktemp("birdsong"), side=16)
+
+
+@pytest.fixture(scope="session")
+def chairs_dir(tmp_path_factory):
+    """Eight chairs x 16 views in the 3D Chairs release layout (600 x 600 RGB PNGs)."""
+    from rosetta_cl.demo_data import write_chairs_demo
+
+    return write_chairs_demo(tmp_path_factory.mktemp("chairs"), chairs=8, azimuths=8)

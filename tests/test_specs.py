@@ -16,11 +16,11 @@ SPECS = sorted((Path(__file__).parents[1] / "benchmarks").glob("*.toml"))
 _RESULTS = {}
 
 
-def quick_result(path, store, mnist_dir=None):
+def quick_result(path, store, data_dir=None):
     """Run a spec once per session (several tests read the same result)."""
     if path.stem not in _RESULTS:
         # figures are tested in test_figures.py; here they would only cost time
-        overrides = {"figures": "none", **({"data_dir": str(mnist_dir)} if mnist_dir else {})}
+        overrides = {"figures": "none", **({"data_dir": str(data_dir)} if data_dir else {})}
         _RESULTS[path.stem] = run_spec(load_spec(path), quick=True, overrides=overrides,
                                        tracking_uri=store)
     return _RESULTS[path.stem]
@@ -31,12 +31,30 @@ def test_every_paper_table_has_a_spec():
     for n in range(1, 11):
         assert any(name.startswith(f"table{n}_") for name in names), n
     assert {"table1_reproducibility_gaussians8", "table2_sequential_mnist",
-            "table9_selection_method", "table10_architecture"} <= names
+            "table2_sequential_birdsong", "table2_sequential_chairs",
+            "table5_n_rosetta_points_reproducibility_birdsong",
+            "table8_n_rosetta_points_sequential_birdsong", "table9_selection_method",
+            "table10_architecture_birdsong"} <= names
 
 
-@pytest.mark.parametrize("path", [p for p in SPECS if "mnist" not in p.stem], ids=lambda p: p.stem)
+ON_DISK = ("mnist", "birdsong", "chairs")  # benchmarks read from a data dir
+
+
+@pytest.mark.parametrize("path", [p for p in SPECS if not any(d in p.stem for d in ON_DISK)],
+                         ids=lambda p: p.stem)
 def test_spec_runs_quick_with_paper_layout(path, session_store):
     check_layout(path, quick_result(path, session_store), session_store)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", [p for p in SPECS if "birdsong" in p.stem or "chairs" in p.stem],
+                         ids=lambda p: p.stem)
+def test_birdsong_and_chairs_specs_run_quick_on_fixtures(path, session_store, request):
+    """The paper's birdsong and 3D Chairs tables, on fixture files in the real formats."""
+    data = request.getfixturevalue("birdsong_dir" if "birdsong" in path.stem else "chairs_dir")
+    result = quick_result(path, session_store, data)
+    check_layout(path, result, session_store)
+    assert result.spec.run["benchmark"] in path.stem
 
 
 @pytest.mark.slow
