@@ -72,3 +72,13 @@ def test_ray_throughput_runs_both_executors_with_the_same_table(tmp_path):
     rows = run_tiny("ray_throughput", tmp_path)["rows"]
     assert [r["same table"] for r in rows] == [True]  # the script fails on different tables
     assert all(r["local s"] > 0 and r["ray s"] > 0 for r in rows)
+
+
+@pytest.mark.slow
+def test_birdsong_memory_tiny(tmp_path):
+    result = run_tiny("birdsong_memory", tmp_path)
+    rows = {r["step"]: r for r in result["rows"]}
+    assert list(rows) == ["import", "read", "benchmark"] and result["n"] == 300
+    # reading adds at least the float16 array to the imports' peak; building the streams more
+    assert rows["import"]["peak_rss_gib"] <= rows["read"]["peak_rss_gib"]
+    assert rows["read"]["peak_rss_gib"] <= rows["benchmark"]["peak_rss_gib"]

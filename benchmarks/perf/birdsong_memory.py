@@ -1,6 +1,8 @@
 """Peak memory and load time of the birdsong reader for N spectrograms (issue 17: N = 50,000).
 
-    python benchmarks/perf/birdsong_memory.py [--n 50000] [--side 128] [--dir DIR]
+    python benchmarks/perf/birdsong_memory.py [--n 50000] [--side 128] [--dir DIR] [--json FILE]
+
+``--tiny`` (300 spectrograms of 16 x 16) only checks that it works (tests/test_perf.py).
 
 Writes N AVA-format 128 x 128 float32 spectrograms (``rosetta_cl.demo_data``, 100 per
 ``syllables_XXXX.hdf5`` file, 10 birds; 3.3 GB on disk for 50,000) into DIR (default: a temp
@@ -13,6 +15,7 @@ process's maximum resident set size (``ru_maxrss``); the array sizes are printed
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import subprocess
 import sys
@@ -53,7 +56,11 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=50_000)
     parser.add_argument("--side", type=int, default=128)
     parser.add_argument("--dir", default=None, help="Keep the generated files here.")
+    parser.add_argument("--tiny", action="store_true", help="300 spectrograms of 16 x 16.")
+    parser.add_argument("--json", default=None, metavar="FILE", help="Write the rows here too.")
     args = parser.parse_args()
+    if args.tiny:
+        args.n, args.side = 300, 16
     root = Path(args.dir or tempfile.mkdtemp(prefix="birdsong_memory_"))
     try:
         if not any(root.glob("bird*/*/*.hdf5")):
@@ -64,11 +71,17 @@ def main() -> None:
         print(f"on disk {size:.2f} GiB; as float16 {values * 2 / 2**30:.2f} GiB, as float32 "
               f"{values * 4 / 2**30:.2f} GiB")
         print("| step | wall (s) | peak RSS (GiB) |\n|---|---|---|")
+        rows = []
         for name, step in STEPS.items():
             out = subprocess.run([sys.executable, "-c", PROBE.format(step=step), str(root)],
                                  capture_output=True, text=True, check=True)
             wall, peak = (float(v) for v in out.stdout.split())
+            rows.append({"step": name, "wall_s": wall, "peak_rss_gib": peak})
             print(f"| {name} | {wall:.1f} | {peak:.2f} |")
+        if args.json:
+            Path(args.json).write_text(json.dumps({"n": args.n, "side": args.side,
+                                                   "float16_gib": values * 2 / 2**30,
+                                                   "rows": rows}, indent=1))
     finally:
         if args.dir is None:
             shutil.rmtree(root, ignore_errors=True)
