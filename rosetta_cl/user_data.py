@@ -14,6 +14,7 @@ Then every experience is split 60/40 into train and validation, as for the built
 from __future__ import annotations
 
 import math
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -42,10 +43,13 @@ def read_user_arrays(path: str | Path) -> np.ndarray:
             x = loaded
     except ConfigError:
         raise
-    except (ValueError, OSError, EOFError) as exc:
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+        if "pickled" in str(exc):  # numpy's words for "no .npy header": any other file
+            raise ConfigError(f"data file {path}: not a .npy/.npz file (no .npy header; "
+                              "pickled files are never loaded); save the arrays with np.save / "
+                              "np.savez") from None
         reason = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
-        raise ConfigError(f"data file {path}: cannot read it as .npy/.npz without pickle "
-                          f"({reason})") from None
+        raise ConfigError(f"data file {path}: cannot read it as .npy/.npz ({reason})") from None
     x = np.asarray(x)
     if x.ndim < 2 or len(x) == 0:
         raise ConfigError(f"data file {path}: x has shape {x.shape}; expected (points, ...)")

@@ -77,3 +77,20 @@ def test_bad_user_data_is_one_line_error(arrays, args, message, tmp_path, capsys
     assert code == 2 and message in err and err.count("\n") == 1, err
     assert "pickle" not in err
     assert not (tmp_path / "db.sqlite").exists()
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    (b"hello\nworld\n", "not a .npy/.npz file (no .npy header"),
+    (b"\x80\x04K\x01.", "not a .npy/.npz file (no .npy header"),
+    (b"PK\x03\x04broken", "cannot read it as .npy/.npz (File is not a zip file)"),  # was a traceback
+])
+def test_a_file_that_is_not_npy_says_so(content, message, tmp_path, capsys):
+    """A text file, a pickle, a broken zip: one line saying it is not .npy/.npz, never numpy's
+    cut-off advice to load it with allow_pickle (an option rosetta-cl does not have)."""
+    path = tmp_path / "mine.npy"
+    path.write_bytes(content)
+    code, _, err = run_main(["run", str(path), "--split-by", "half", "--tracking-uri",
+                             f"sqlite:///{tmp_path}/db.sqlite"], capsys)
+    assert code == 2 and err.startswith(f"Error: data file {path}: ") and err.count("\n") == 1
+    assert message in err and "allow_pickle" not in err
+    assert not (tmp_path / "db.sqlite").exists()
