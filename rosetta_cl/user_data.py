@@ -49,7 +49,8 @@ def read_user_arrays(path: str | Path) -> np.ndarray:
                               "pickled files are never loaded); save the arrays with np.save / "
                               "np.savez") from None
         reason = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
-        raise ConfigError(f"data file {path}: cannot read it as .npy/.npz ({reason})") from None
+        raise ConfigError(f"data file {path}: cannot read it as .npy/.npz without pickle "
+                          f"({reason})") from None
     x = np.asarray(x)
     if x.ndim < 2 or len(x) == 0:
         raise ConfigError(f"data file {path}: x has shape {x.shape}; expected (points, ...)")

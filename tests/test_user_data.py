@@ -82,7 +82,7 @@ def test_bad_user_data_is_one_line_error(arrays, args, message, tmp_path, capsys
 @pytest.mark.parametrize(("content", "message"), [
     (b"hello\nworld\n", "not a .npy/.npz file (no .npy header"),
     (b"\x80\x04K\x01.", "not a .npy/.npz file (no .npy header"),
-    (b"PK\x03\x04broken", "cannot read it as .npy/.npz (File is not a zip file)"),  # was a traceback
+    (b"PK\x03\x04broken", "cannot read it as .npy/.npz without pickle (File is not a zip file)"),
 ])
 def test_a_file_that_is_not_npy_says_so(content, message, tmp_path, capsys):
     """A text file, a pickle, a broken zip: one line saying it is not .npy/.npz, never numpy's
