@@ -7,6 +7,7 @@ metrics (LSD / RV) -> summary table -> MLflow (runner / runs / tracking).
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 from pathlib import Path
@@ -245,6 +246,7 @@ def anchors_select(model_ref, benchmark, part, data_file, k, selection, seed, su
                    data_dir, output, force, tracking_uri):
     """Select Rosetta points with a trained model and write them to a .rosetta file."""
     from .anchor_file import check_fits, select_anchor_file, write_anchor_file
+    from .artifacts import check_output, log_artifact
     from .tracking import load_model_ref, open_client
 
     if (benchmark is None) == (data_file is None):
@@ -253,6 +255,7 @@ def anchors_select(model_ref, benchmark, part, data_file, k, selection, seed, su
         raise ConfigError(f"output {output} exists; pass --force to overwrite it")
     if k < 1:
         raise ConfigError(f"rosetta points k={k}: must be >= 1")
+    check_output(output)
     model, run_id = load_model_ref(model_ref, tracking_uri)
     if data_file:
         from .user_data import read_user_arrays
@@ -276,7 +279,7 @@ def anchors_select(model_ref, benchmark, part, data_file, k, selection, seed, su
     check_fits(anchor_file, model.config.input_dim, model.config.latent_dim, "the model")
     path = write_anchor_file(anchor_file, output)
     if run_id:
-        open_client(tracking_uri).log_artifact(run_id, str(path), "anchor_files")
+        log_artifact(open_client(tracking_uri), run_id, path, "anchor_files")
         if run_id != model_ref:
             click.echo(f"model: the template run {run_id} of protocol run {model_ref}")
     click.echo(f"wrote {path}: {anchor_file.k} anchors, latent dim {anchor_file.latent_dim}, "
@@ -320,11 +323,13 @@ def anchors_inspect(file, as_json):
 def anchors_merge(files, output, force):
     """Combine anchor sets from labs that share a latent space."""
     from .anchor_file import merge_anchor_files, read_anchor_file, write_anchor_file
+    from .artifacts import check_output
 
     if len(files) < 2:
         raise ConfigError(f"merge needs at least 2 files, got {len(files)}")
     if Path(output).exists() and not force:
         raise ConfigError(f"output {output} exists; pass --force to overwrite it")
+    check_output(output)
     merged = merge_anchor_files([read_anchor_file(f) for f in files], list(files))
     write_anchor_file(merged, output)
     click.echo(f"wrote {output}: {merged.k} anchors from {len(files)} files")
@@ -418,43 +423,116 @@ def report(target, output, tracking_uri, projection, no_log):
     click.echo(f"report: {path} (and report.md, figures/ beside it)")
 
 
+@cli.group()
+def runs():
+    """Housekeeping of the MLflow store."""
+
+
+@runs.command("clean")
+@click.argument("experiment", required=False)
+@click.option("--tracking-uri", default=None,
+              help="MLflow store or server (default: $MLFLOW_TRACKING_URI or "
+                   "sqlite:///mlruns/mlflow.db).")
+def runs_clean(experiment, tracking_uri):
+    """Mark KILLED the runs left RUNNING by a process that is gone (killed, crashed, machine
+    lost), in EXPERIMENT or in every experiment. A run still running is never touched: on this
+    host its pid is checked, from another host its heartbeat (stale after 10 minutes).
+    `rosetta-cl run` does this for its own experiment when it starts."""
+    from .liveness import clean_runs
+    from .tracking import open_client
+
+    client = open_client(tracking_uri)
+    if experiment is None:
+        ids = [e.experiment_id for e in client.search_experiments()]
+    else:
+        found = client.get_experiment_by_name(experiment)
+        if found is None:
+            names = sorted(e.name for e in client.search_experiments())
+            raise ConfigError(f"experiment {experiment!r} not in {client.tracking_uri}: allowed "
+                              f"{', '.join(names) or '(none yet)'}")
+        ids = [found.experiment_id]
+    cleaned = clean_runs(client, ids) if ids else []
+    for run_id, why in cleaned:
+        click.echo(f"KILLED {run_id}: {why}")
+    click.echo(f"{len(cleaned)} runs marked KILLED in {experiment or 'all experiments'}")
+
+
 @cli.command()
 @click.option("--port", type=int, default=5000, show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on; one other than loopback needs --auth.")
+@click.option("--auth", is_flag=True,
+              help="MLflow's basic-auth app: every request needs a user and password (users in "
+                   "auth.db beside the store). The admin password comes from "
+                   "$MLFLOW_AUTH_ADMIN_PASSWORD or --admin-password-file, never the command line.")
+@click.option("--admin-password-file", default=None, metavar="FILE",
+              help="File holding the admin password (first line), used when auth.db is created.")
+@click.option("--default-permission", default="EDIT", show_default=True,
+              help="What every signed-in user may do to experiments others created: "
+                   "READ | EDIT | MANAGE | NO_PERMISSIONS.")
 @click.option("--tracking-uri", default=None,
               help="MLflow store (default: $MLFLOW_TRACKING_URI or sqlite:///mlruns/mlflow.db).")
-def ui(port, tracking_uri):
-    """Start the MLflow UI on 127.0.0.1 over the rosetta-cl store."""
+def ui(port, host, auth, admin_password_file, default_permission, tracking_uri):
+    """Start the MLflow UI (and tracking server) over the rosetta-cl store: on 127.0.0.1 for
+    one user, or with --auth on a lab's network (README: "Share one store in a lab")."""
+    from .server import server_command
     from .tracking import check_store, resolve_tracking_uri
 
-    uri = resolve_tracking_uri(tracking_uri)
-    check_store(uri)  # creates a fresh SQLite store once, before the server's workers start
     if not 1 <= port <= 65535:
         raise ConfigError(f"port {port}: allowed 1-65535")
-    click.echo(f"MLflow UI at http://127.0.0.1:{port} over {uri}", err=True)
-    args = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", uri,
-            "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
-    # a local UI for one user: one worker, no background job consumer (MLflow's default is four
-    # workers plus a huey consumer, five processes on what may be a 2-core laptop)
-    os.environ.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
-    os.environ.setdefault("PYTHONWARNINGS", "ignore::DeprecationWarning,ignore::FutureWarning,"
-                          "ignore:starlette.middleware.wsgi is deprecated")
+    uri = resolve_tracking_uri(tracking_uri)
+    args, env = server_command(uri, host, port, auth, admin_password_file, default_permission)
+    check_store(uri)  # creates a fresh SQLite store once, before the server's workers start
+    scheme = "with basic auth" if auth else "no authentication: this machine only"
+    click.echo(f"MLflow UI at http://{host}:{port} over {uri} ({scheme})", err=True)
+    os.environ.update(env)
     os.execv(sys.executable, args)
 
 
 def main(argv=None) -> None:
-    """Console entry point: user errors print one line and exit 2, without a traceback."""
+    """Console entry point: user errors, a failing disk or store print one line and exit 2,
+    without a traceback; SIGINT / SIGTERM end the open runs as KILLED and exit 130 / 143."""
+    from .interrupts import EXIT_CODES, INTERRUPTS, install_sigterm, signal_name
+
+    install_sigterm()
+    # the store's own log: INFO lines when it creates tables, and a traceback before it raises
+    # an error that we then print in one line
+    logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
     try:
         code = cli.main(args=argv, prog_name="rosetta-cl", standalone_mode=False)
     except ConfigError as exc:
         click.echo(f"Error: {exc}", err=True)
         sys.exit(2)
+    except INTERRUPTS as exc:
+        click.echo(f"Interrupted ({signal_name(exc)}): open runs were marked KILLED; "
+                   "`rosetta-cl run ... --resume` finishes them", err=True)
+        sys.exit(EXIT_CODES[type(exc)])
     except click.exceptions.Abort:
-        click.echo("Aborted.", err=True)
-        sys.exit(1)
+        click.echo("Interrupted (SIGINT): open runs were marked KILLED", err=True)
+        sys.exit(EXIT_CODES[KeyboardInterrupt])
     except click.ClickException as exc:
         click.echo(f"Error: {exc.format_message()}", err=True)
         sys.exit(exc.exit_code)
+    except OSError as exc:  # the disk or a folder, not the code: full, read-only, deleted
+        where = f" {exc.filename}" if exc.filename else ""
+        click.echo(f"Error: cannot write or read{where}: {exc.strerror or exc} (open runs were "
+                   "marked FAILED where the store could still be written)", err=True)
+        sys.exit(2)
+    except Exception as exc:
+        if not _store_error(exc):
+            raise
+        from .tracking import first_line
+
+        click.echo(f"Error: the MLflow store failed: {first_line(exc)} (deleted, full or locked?"
+                   " open runs were marked FAILED where it could still be written)", err=True)
+        sys.exit(2)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _store_error(exc: BaseException) -> bool:
+    """An error of the tracking store (MLflow, or its database under it)."""
+    return any(c.__module__.split(".")[0] in ("mlflow", "sqlalchemy", "sqlite3")
+               for c in type(exc).__mro__)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,8 @@ import time
 
 from avalanche.logging import BaseLogger
 
+from .tracking import retry_locked
+
 
 class MLflowLogger(BaseLogger):
     """Avalanche logger writing every scalar metric value to an MLflow run.
@@ -39,7 +41,7 @@ class MLflowLogger(BaseLogger):
     def flush(self) -> None:
         while self._buffer:
             chunk, self._buffer = self._buffer[:1000], self._buffer[1000:]
-            self.client.log_batch(self.run_id, metrics=chunk, synchronous=True)
+            retry_locked(self.client.log_batch, self.run_id, metrics=chunk, synchronous=True)
 
     def after_training_exp(self, strategy, metric_values, **kwargs):
         self.flush()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import math
 import os
 import pickle
 import struct
@@ -20,17 +21,20 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
 
 from .errors import ConfigError
+from .file_checks import check_declared
 
 IDX_FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
 PICKLE_NAME = "mnist.pkl.gz"
+PICKLE_MAX_BYTES = 512 << 20  # decompressed; the real mnist.pkl.gz holds 210 MiB
 
 
 def data_dir(explicit: str | Path | None = None) -> Path:
@@ -39,18 +43,36 @@ def data_dir(explicit: str | Path | None = None) -> Path:
 
 
 def read_idx(path: Path) -> np.ndarray:
-    """An IDX file (``.gz`` too): big-endian header, magic 0x08 (uint8) + rank, then dims."""
+    """An IDX file (``.gz`` too): big-endian header, magic 0x08 (uint8) + rank, then dims. The
+    dims are checked (against the file's size, and :func:`file_checks.memory_budget`) before
+    the data is read."""
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as f:
-        raw = f.read()
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
-        raise ConfigError(f"{path}: not an IDX file of unsigned bytes")
-    rank = raw[3]
-    dims = struct.unpack(f">{rank}I", raw[4 : 4 + 4 * rank])
-    data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * rank)
-    if data.size != int(np.prod(dims)):
-        raise ConfigError(f"{path}: truncated ({data.size} bytes for dims {dims})")
-    return data.reshape(dims)
+    try:
+        with opener(path, "rb") as f:
+            head = f.read(4)
+            if len(head) < 4 or head[:3] != b"\x00\x00\x08" or not 1 <= head[3] <= 3:
+                raise ConfigError(f"{path}: not an IDX file of unsigned bytes (rank 1 to 3)")
+            rank = head[3]
+            raw_dims = f.read(4 * rank)
+            if len(raw_dims) < 4 * rank:
+                raise ConfigError(f"{path}: truncated IDX header")
+            dims = struct.unpack(f">{rank}I", raw_dims)
+            n = math.prod(dims)
+            if path.suffix != ".gz" and path.stat().st_size != 4 + 4 * rank + n:
+                raise ConfigError(f"{path}: its header declares dims {dims} ({n} bytes), the "
+                                  f"file holds {path.stat().st_size - 4 - 4 * rank}")
+            check_declared(n, f"{path} (IDX dims {dims})")
+            raw = bytearray()  # in chunks: memory follows what the file holds, not its header
+            while len(raw) <= n and (chunk := f.read(min(1 << 16, n + 1 - len(raw)))):
+                raw += chunk
+    except ConfigError:
+        raise
+    except (OSError, EOFError, zlib.error) as exc:
+        raise ConfigError(f"{path}: not a readable IDX file ({exc})") from None
+    if len(raw) != n:
+        raise ConfigError(f"{path}: {'truncated' if len(raw) < n else 'trailing data'} "
+                          f"({len(raw)}{'+' if len(raw) > n else ''} bytes for dims {dims})")
+    return np.frombuffer(raw, dtype=np.uint8).reshape(dims)
 
 
 def _find(directory: Path, name: str) -> Path | None:
@@ -90,11 +112,19 @@ class _ArraysOnly(pickle.Unpickler):
 def read_mnist_pickle(data: bytes) -> tuple[np.ndarray, np.ndarray]:
     """The classic ``mnist.pkl.gz``: ((x, y) train, valid, test), x float32 (N, 784) in [0, 1]."""
     try:
-        splits = _ArraysOnly(io.BytesIO(gzip.decompress(data)), encoding="latin1").load()
+        raw = bytearray()
+        with gzip.GzipFile(fileobj=io.BytesIO(data)) as f:
+            while chunk := f.read(1 << 16):  # in chunks: read(n) allocates n at once
+                raw += chunk
+                if len(raw) > PICKLE_MAX_BYTES:
+                    raise ValueError(f"more than {PICKLE_MAX_BYTES >> 20} MiB decompressed "
+                                     "(the real file has 210 MiB)")
+        splits = _ArraysOnly(io.BytesIO(raw), encoding="latin1").load()
         x = np.concatenate([np.asarray(s[0], dtype=np.float32) for s in splits])
         y = np.concatenate([np.asarray(s[1], dtype=np.int64) for s in splits])
-    except (OSError, EOFError, pickle.UnpicklingError, TypeError, IndexError, ValueError) as exc:
-        raise ConfigError(f"not a readable mnist.pkl.gz: {exc}") from None
+    except (OSError, EOFError, zlib.error, pickle.UnpicklingError, TypeError, IndexError,
+            ValueError, KeyError, AttributeError, MemoryError) as exc:
+        raise ConfigError(f"not a readable mnist.pkl.gz: {str(exc)[:200]}") from None
     return x, y
 
 

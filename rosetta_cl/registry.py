@@ -6,7 +6,7 @@ their own registry, ``protocols.PROTOCOLS``)."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .benchmark_defaults import (
     BIRDSONG_DEFAULTS,
@@ -147,7 +147,10 @@ class PluginSpec:
     """An Avalanche plugin that ``--plugin NAME:key=value,...`` adds to every method's strategy.
 
     ``make(**options)`` returns a fresh plugin instance (one per trained model); ``options`` maps
-    each accepted option to its default (the CLI converts values to the default's type).
+    each accepted option to its default (the CLI converts values to the default's type);
+    ``limits`` the allowed values of some (``">= 1"``, ``"> 0"`` or ``"a | b"``), checked
+    before anything trains; ``needs_no_reinit``: the plugin follows one weight trajectory across
+    experiences, so the continual protocol's default ``--reinit`` is refused with it.
     """
 
     name: str
@@ -155,6 +158,8 @@ class PluginSpec:
     description: str
     options: dict
     source: str = "built-in"
+    limits: dict = field(default_factory=dict)
+    needs_no_reinit: bool = False
 
 
 PLUGINS: dict[str, PluginSpec] = {}
@@ -193,7 +198,20 @@ def parse_plugin(text: str) -> tuple[str, dict]:
         except ValueError:
             raise ConfigError(f"plugin {name} option {key}={value!r}: expected "
                               f"{type(default).__name__}") from None
+    for key, value in options.items():
+        if key in spec.limits and not within(value, spec.limits[key]):
+            raise ConfigError(f"plugin {name} option {key}={value!r}: allowed "
+                              f"{spec.limits[key]}")
     return name, {**spec.options, **options}
+
+
+def within(value, limit: str) -> bool:
+    """``value`` against a limit ``">= x"``, ``"> x"`` or ``"a | b | c"``."""
+    if limit.startswith(">="):
+        return value >= float(limit[2:])
+    if limit.startswith(">"):
+        return value > float(limit[1:])
+    return str(value) in [c.strip() for c in limit.split("|")]
 
 
 def make_plugins(texts) -> list:

@@ -17,6 +17,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .artifacts import log_artifact
 from .errors import ConfigError
 from .run_figures import FIGURES, build_figures, child_runs, download
 from .tracking import quiet_downloads
@@ -139,9 +140,11 @@ def build_report(target: str, out_dir: str | Path, *, tracking_uri: str | None =
                  projection: str = "auto", log: bool = True) -> Path:
     """Write ``report.html`` (images inlined) and ``report.md`` (+ ``figures/``) to ``out_dir``
     and, with ``log``, log both to every run reported on (``report/``). Returns the HTML path."""
+    from .artifacts import check_output
     from .tracking import open_client
 
-    client = open_client(tracking_uri)
+    check_output(out_dir, "report folder")
+    client = open_client(tracking_uri, write=log)
     uri = client.tracking_uri
     out_dir = Path(out_dir)
     if out_dir.exists() and (not out_dir.is_dir() or (
@@ -177,8 +180,8 @@ def build_report(target: str, out_dir: str | Path, *, tracking_uri: str | None =
         os.replace(staging, out_dir)
     if log:
         for run in runs:
-            client.log_artifact(run.info.run_id, str(out_dir / "report.html"), "report")
-            client.log_artifact(run.info.run_id, str(out_dir / "report.md"), "report")
+            log_artifact(client, run.info.run_id, out_dir / "report.html", "report")
+            log_artifact(client, run.info.run_id, out_dir / "report.md", "report")
     return out_dir / "report.html"
 
 

@@ -21,10 +21,10 @@ import sys
 from pathlib import Path
 
 from .errors import ConfigError
+from .liveness import KILLED_TAG, gone_runs, running_runs
 from .records import FINGERPRINT_TAG
 
 INVOCATION_TAG = "rosetta.invocation"
-KILLED_TAG = "rosetta.killed"
 
 
 def invocation_fingerprint(params: dict, more: dict | None = None) -> str:
@@ -79,7 +79,7 @@ class Resumed:
             self.client.set_tag(run_id, KILLED_TAG, "left RUNNING by an interrupted run; "
                                 "marked by --resume")
             self.client.set_terminated(run_id, "KILLED")
-        if parent_status == "RUNNING":
+        if parent_status in ("RUNNING", "KILLED"):  # KILLED: by the clean at the run's start
             self.client.set_tag(self.run_id, KILLED_TAG, "interrupted; reopened by --resume")
 
     def child(self, name: str) -> str | None:
@@ -124,6 +124,10 @@ def find_interrupted(client, experiment_id: str, name: str, params: dict,
               file=sys.stderr)
         return None
     run = open_runs[0]
+    if run.info.status == "RUNNING" and _still_running(client, experiment_id, run):
+        raise ConfigError(f"--resume: run {run.info.run_id} ({name}) is still running (process "
+                          f"{run.data.tags.get('rosetta.pid')} on {run.data.tags.get('rosetta.host')});"
+                          " allowed: wait for it, or stop it and --resume then")
     if run.data.tags.get(INVOCATION_TAG) != invocation_fingerprint(params, more):
         old = run.data.params
         changed = [f"{k} {old.get(k, '(none)')} -> {v}" for k, v in sorted(params.items())
@@ -138,3 +142,13 @@ def find_interrupted(client, experiment_id: str, name: str, params: dict,
           f"trainings to reuse, {len(resumed.killed)} runs left RUNNING marked KILLED)",
           file=sys.stderr)
     return resumed
+
+
+def _still_running(client, experiment_id: str, run) -> bool:
+    """Whether ``run``'s process is alive (runs of versions without process tags: taken as
+    interrupted, as before)."""
+    if "rosetta.pid" not in run.data.tags:
+        return False
+    gone = {run_id for run_id, _ in gone_runs(client, [experiment_id])}
+    return run.info.run_id not in gone and any(
+        r.info.run_id == run.info.run_id for r in running_runs(client, [experiment_id]))

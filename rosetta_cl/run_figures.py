@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from . import figures
+from .artifacts import log_artifact
 from .embedding import Projection, choose_projection, subsample_indices
 from .errors import ConfigError
 from .metrics import fit_linear_map
@@ -98,7 +99,7 @@ def build_figures(client, run_id: str, projection: str = "auto") -> list[str]:
 
 def _log(client, run_id: str, fig, name: str, tmp: str, where: str | None = FIGURES) -> str:
     path = figures.save(fig, Path(tmp) / "out" / run_id / name)
-    client.log_artifact(run_id, str(path), where)
+    log_artifact(client, run_id, path, where)
     return f"{where}/{name}" if where else name
 
 

@@ -16,7 +16,7 @@ from .errors import ConfigError
 from .executors import ExecutorOptions, check_executor
 from .extensions import load_extensions
 from .protocols import PROTOCOLS
-from .registry import BENCHMARKS, METHODS, METRICS, BenchmarkSpec, parse_plugin
+from .registry import BENCHMARKS, METHODS, METRICS, PLUGINS, BenchmarkSpec, parse_plugin
 
 if TYPE_CHECKING:  # the rest needs torch, Avalanche or MLflow: imported where it is used, so a
     # bad option is refused before any of them is imported
@@ -138,6 +138,13 @@ def _check_protocol(config: RunConfig, bench: Benchmark) -> tuple[RunConfig, Ben
                           f"{' | '.join(others) or 'continual'})")
     if spec.check is not None:
         spec.check(config)
+    if config.protocol == "continual" and config.reinit:
+        for text in config.plugins:
+            name, _ = parse_plugin(text)
+            if PLUGINS[name].needs_no_reinit:
+                raise ConfigError(f"--plugin {name} with --reinit (the continual default): "
+                                  f"allowed with --no-reinit ({name} follows one model's "
+                                  "weights across experiences)")
     if config.anchors:  # Bob's workflow: the file must fit this benchmark's models
         from .anchor_file import check_fits, read_anchor_file
 
@@ -153,11 +160,20 @@ def _check_protocol(config: RunConfig, bench: Benchmark) -> tuple[RunConfig, Ben
 
 
 def open_tracker(tracking_uri: str | None, experiment: str) -> Tracker:
+    """A tracker on ``experiment`` (created if missing); runs of it that a dead process left
+    ``RUNNING`` are marked ``KILLED`` first (``liveness.clean_runs``, said on stderr)."""
+    import sys
+
+    from .liveness import clean_runs
     from .runs import Tracker
-    from .tracking import get_or_create_experiment, open_client
+    from .tracking import check_artifact_root, get_or_create_experiment, open_client
 
     client = open_client(tracking_uri)
-    return Tracker(get_or_create_experiment(experiment, client), client)
+    experiment_id = get_or_create_experiment(experiment, client)
+    check_artifact_root(client, experiment_id)
+    for run_id, why in clean_runs(client, [experiment_id], "the next run in this experiment"):
+        print(f"marked run {run_id} KILLED: {why}", file=sys.stderr)
+    return Tracker(experiment_id, client)
 
 
 def log_result(tracker: Tracker | NullTracker, result: ProtocolResult) -> None:

@@ -8,16 +8,19 @@ methods and writes nothing (library use without a store).
 from __future__ import annotations
 
 import tempfile
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
 from .anchor_file import write_anchor_file
+from .artifacts import log_artifact
+from .divergence import DivergenceError
 from .mlflow_logger import MLflowLogger
 from .models import save_model
 from .records import RunRecord
-from .tracking import git_commit
+from .tracking import git_commit, retry_locked
 
 
 class NullTracker:
@@ -54,33 +57,90 @@ class NullTracker:
 
 class Tracker(NullTracker):
     """Writes to the MLflow experiment ``experiment_id`` of the store ``client`` is open on
-    (``tracking.open_client``); figures and reports get the same client."""
+    (``tracking.open_client``); figures and reports get the same client.
+
+    Every run carries its process's host, pid and start time (``liveness``), the top-level run
+    a heartbeat; a run ends ``FINISHED``, ``KILLED`` on SIGINT/SIGTERM (tag ``rosetta.killed``)
+    or ``FAILED`` on any other error (tag ``rosetta.failure``: the error's first line), never
+    left ``RUNNING`` by a process that is still able to write. Artifacts of a local store are
+    renamed into place whole (``artifacts``)."""
 
     def __init__(self, experiment_id: str, client):
-        import mlflow
-
-        self.mlflow = mlflow
         self.experiment_id, self.client = experiment_id, client
         self.uri = client.tracking_uri
         self.commit = git_commit()
+        self._open: list[tuple[str, str]] = []  # (run id, artifact uri), innermost last
+
+    @property
+    def run_id(self) -> str:
+        return self._open[-1][0]
 
     @contextmanager
     def _run(self, name, params, tags, nested, run_id: str | None = None):
-        # ActiveRun's __exit__ marks the run FAILED when the block raises anything (Ctrl-C too),
-        # innermost run first, so no run is ever left RUNNING.
-        tags = {"git_commit": self.commit, **{k: str(v) for k, v in tags.items()}}
-        self.mlflow.set_tracking_uri(self.uri)
-        named = {"run_id": run_id} if run_id else {"run_name": name}
-        with self.mlflow.start_run(experiment_id=self.experiment_id, nested=nested, tags=tags,
-                                   **named) as run:
-            self.mlflow.log_params(params)
-            yield run.info.run_id
+        from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
+
+        from .liveness import process_tags
+
+        tags = {"git_commit": self.commit, **process_tags(),
+                **{k: str(v) for k, v in tags.items()}}
+        if nested and self._open:
+            tags[MLFLOW_PARENT_RUN_ID] = self.run_id
+        if run_id:  # reopened by --resume: now this process's run
+            retry_locked(self.client.update_run, run_id, status="RUNNING")
+            for key, value in tags.items():
+                retry_locked(self.client.set_tag, run_id, key, value)
+            info = self.client.get_run(run_id).info
+        else:
+            from mlflow.tracking.context.registry import resolve_tags
+
+            info = retry_locked(self.client.create_run, self.experiment_id, run_name=name,
+                                tags=resolve_tags({**tags, MLFLOW_RUN_NAME: name})).info
+        self._open.append((info.run_id, info.artifact_uri))
+        try:
+            self._log_params(info.run_id, params)
+            yield info.run_id
+        except BaseException as exc:
+            self._end(info.run_id, exc)
+            raise
+        else:
+            retry_locked(self.client.set_terminated, info.run_id, "FINISHED")
+        finally:
+            self._open.pop()
+
+    def _end(self, run_id: str, exc: BaseException) -> None:
+        """Mark the run KILLED (a signal) or FAILED, saying why; if the store cannot take it
+        (deleted, full disk) the error that ended the run is what the user sees."""
+        from .interrupts import INTERRUPTS, signal_name
+        from .liveness import KILLED_TAG
+        from .tracking import first_line
+
+        try:
+            if isinstance(exc, INTERRUPTS):
+                retry_locked(self.client.set_tag, run_id, KILLED_TAG,
+                             f"{signal_name(exc)} received")
+                retry_locked(self.client.set_terminated, run_id, "KILLED")
+            else:
+                retry_locked(self.client.set_tag, run_id, "rosetta.failure",
+                                    f"{type(exc).__name__}: {first_line(exc)}")
+                retry_locked(self.client.set_terminated, run_id, "FAILED")
+        except Exception:  # noqa: BLE001, S110  (the store is gone: the run's own error says so)
+            pass
+
+    def _log_params(self, run_id: str, params: dict) -> None:
+        from mlflow.entities import Param
+
+        items = [Param(k, str(v)) for k, v in params.items()]
+        for i in range(0, len(items), 100):
+            retry_locked(self.client.log_batch, run_id, params=items[i:i + 100],
+                         synchronous=True)
 
     @contextmanager
     def parent(self, name, params, tags, resume: bool = False, more: dict | None = None):
-        """The invocation's top-level run; with ``resume`` the interrupted run of the same
-        command is reopened (``resume.find_interrupted``) and its finished trainings reused.
-        ``more``: what else makes the command (a spec's grid configs), fingerprinted only."""
+        """The invocation's top-level run (with a heartbeat); with ``resume`` the interrupted
+        run of the same command is reopened (``resume.find_interrupted``) and its finished
+        trainings reused. ``more``: what else makes the command (a spec's grid configs),
+        fingerprinted only."""
+        from .liveness import Heartbeat
         from .resume import INVOCATION_TAG, find_interrupted, invocation_fingerprint
 
         tags = {**tags, INVOCATION_TAG: invocation_fingerprint(params, more)}
@@ -89,7 +149,13 @@ class Tracker(NullTracker):
         with self._run(name, params, tags, nested=False,
                        run_id=self.resumed and self.resumed.run_id) as run_id:
             self.parent_run_id = run_id
-            yield run_id
+            beat = Heartbeat(self.client, run_id)
+            try:
+                yield run_id
+            except DivergenceError as exc:  # say which MLflow run holds the failed training
+                raise DivergenceError(f"{exc} [MLflow run {run_id}, marked FAILED]") from None
+            finally:
+                beat.stop()
 
     @contextmanager
     def child(self, name, params, tags):
@@ -104,23 +170,31 @@ class Tracker(NullTracker):
 
     def write(self, record: RunRecord) -> None:
         """``record`` as a nested run of the active one: params, tags, per-epoch history,
-        metrics and artifacts (arrays, model, anchors, anchor file)."""
-        with self._run(record.name, record.params, record.tags, nested=True) as run_id:
+        metrics and artifacts (arrays, model, anchors, anchor file). A SIGINT/SIGTERM arriving
+        meanwhile waits until the record is written."""
+        from .interrupts import deferred_interrupts
+
+        with deferred_interrupts(), self._run(record.name, record.params, record.tags,
+                                              nested=True) as run_id:
             self._log_history(run_id, record.history)
             for name, arrays in record.arrays.items():
                 self._log_arrays(name, arrays)
             if record.model is not None:
                 with tempfile.TemporaryDirectory() as tmp:
                     save_model(record.model, tmp)
-                    self.mlflow.log_artifacts(tmp, "model")
+                    self._log_artifact(tmp, "model")
             self.log_metrics(record.metrics)
             if record.anchors is not None:
                 with tempfile.TemporaryDirectory() as tmp:
-                    self.mlflow.log_artifact(str(record.anchors.save(Path(tmp) / "anchors.npz")))
+                    self._log_artifact(record.anchors.save(Path(tmp) / "anchors.npz"))
             if record.anchor_file is not None:
                 with tempfile.TemporaryDirectory() as tmp:
                     path = write_anchor_file(record.anchor_file(), Path(tmp) / "anchors.rosetta")
-                    self.mlflow.log_artifact(str(path))
+                    self._log_artifact(path)
+
+    def _log_artifact(self, local, artifact_path: str | None = None) -> None:
+        run_id, artifact_uri = self._open[-1]
+        log_artifact(self.client, run_id, local, artifact_path, artifact_uri)
 
     def _log_history(self, run_id: str, history: dict[str, list[float]]) -> None:
         """Per-epoch metrics (steps 1, 2, ...), in batches."""
@@ -134,16 +208,27 @@ class Tracker(NullTracker):
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / name
             np.savez(path, **{k: np.asarray(v) for k, v in arrays.items()})
-            self.mlflow.log_artifact(str(path))
+            self._log_artifact(path)
 
     def log_metrics(self, metrics, step=None):
-        self.mlflow.log_metrics({k: float(v) for k, v in metrics.items()}, step=step)
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        items = [Metric(k, float(v), now, step or 0) for k, v in metrics.items()]
+        for i in range(0, len(items), 1000):
+            retry_locked(self.client.log_batch, self.run_id, metrics=items[i:i + 1000],
+                         synchronous=True)
 
     def log_text(self, text, name):
-        self.mlflow.log_text(text, name)
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / Path(name).name
+            path.write_text(text)
+            parent = str(Path(name).parent)
+            self._log_artifact(path, None if parent == "." else parent)
 
     def set_tags(self, tags):
-        self.mlflow.set_tags({k: str(v) for k, v in tags.items()})
+        for key, value in tags.items():
+            retry_locked(self.client.set_tag, self.run_id, key, str(value))
 
     def log_file(self, path):
-        self.mlflow.log_artifact(str(path))
+        self._log_artifact(path)

@@ -27,6 +27,7 @@ then prints and logs one table: rows = methods, columns = value x metric column,
 from __future__ import annotations
 
 import json
+import math
 import time
 import tomllib
 from contextlib import closing
@@ -88,32 +89,49 @@ def group_label(vary_field: str, value) -> str:
     return f"{SHORT.get(vary_field, vary_field)}={text}"
 
 
+SPEC_MAX_BYTES = 1 << 20
+
+
 def load_spec(path: str | Path) -> Spec:
     """Read and check a spec file; every error names the file and the bad key or value."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"spec file {path} does not exist")
+    if path.stat().st_size > SPEC_MAX_BYTES:
+        raise ConfigError(f"spec {path}: {path.stat().st_size} bytes; allowed up to "
+                          f"{SPEC_MAX_BYTES} (a spec is a short TOML file)")
     try:
-        data = tomllib.loads(path.read_text())
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"spec {path}: not valid TOML ({exc})") from None
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        raise ConfigError(f"spec {path}: not valid TOML ({str(exc)[:200]})") from None
     _check_keys(path, "top level", data, TOP_LEVEL)
     run = data.get("run", {})
     if not isinstance(run, dict) or "benchmark" not in run:
         raise ConfigError(f"spec {path}: [run] must set benchmark")
     _check_keys(path, "[run]", run, CONFIG_FIELDS)
+    _check_types(path, "[run]", run)
     vary = data.get("vary", {})
     _check_keys(path, "[vary]", vary, ("field", "values"))
     vary_field = vary.get("field")
-    values = tuple(vary.get("values", ()))
+    raw_values = vary.get("values", [])
+    if not isinstance(raw_values, list):
+        raise ConfigError(f"spec {path}: [vary] values = {raw_values!r}: allowed a list")
+    values = tuple(raw_values)
     if vary_field is not None:
         if vary_field not in CONFIG_FIELDS:
             raise ConfigError(f"spec {path}: [vary] field {vary_field!r}: allowed "
                               f"{', '.join(CONFIG_FIELDS)}")
         if not values:
             raise ConfigError(f"spec {path}: [vary] values: give at least one value")
+        _check_values(path, "[vary] values", vary_field, values)
     quick = data.get("quick", {})
     _check_keys(path, "[quick]", quick, (*CONFIG_FIELDS, "values"))
+    _check_types(path, "[quick]", quick)
+    if "values" in quick:
+        if not isinstance(quick["values"], list) or not quick["values"] or vary_field is None:
+            raise ConfigError(f"spec {path}: [quick] values = {quick['values']!r}: allowed a "
+                              "non-empty list, with [vary] field set")
+        _check_values(path, "[quick] values", vary_field, quick["values"])
     paper = data.get("paper", {})
     _check_keys(path, "[paper]", paper, ("source", "note", "values", "dataset", "relative_to"))
     _check_paper(path, paper, vary_field, values, run)
@@ -151,6 +169,50 @@ def _check_paper(path, paper: dict, vary_field, values, run: dict) -> None:
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise ConfigError(f"spec {path}: [paper.values.{method}] {column!r} = "
                                   f"{value!r}: must be a number")
+
+
+def _check_types(path, where: str, table: dict) -> None:
+    """Each RunConfig value in ``table`` has its field's type (TOML gives any type anywhere)."""
+    for key, value in table.items():
+        if key in FIELD_TYPES and not has_type(value, FIELD_TYPES[key]):
+            raise ConfigError(f"spec {path}: {where} {key} = {value!r}: allowed "
+                              f"{TYPE_WORDS.get(FIELD_TYPES[key], FIELD_TYPES[key])}")
+
+
+def has_type(value, kind) -> bool:
+    if value is None:
+        return False  # TOML has no null; a missing key means the default
+    base = next((t for t in (bool, int, float, str) if kind in (t, t | None)), None)
+    if base is bool:
+        return isinstance(value, bool)
+    if base is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if base is float:
+        return (isinstance(value, (int, float)) and not isinstance(value, bool)
+                and math.isfinite(value))
+    if base is str:
+        return isinstance(value, str)
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)  # tuple[str, ...]
+
+
+def _field_types() -> dict:
+    from typing import get_type_hints
+
+    hints = get_type_hints(RunConfig)
+    return {f.name: hints[f.name] for f in fields(RunConfig)}
+
+
+FIELD_TYPES = _field_types()
+TYPE_WORDS = {int: "an integer", float: "a finite number", str: "a string", bool: "true | false",
+              int | None: "an integer", float | None: "a finite number", str | None: "a string",
+              tuple[str, ...]: "a list of strings"}
+
+
+def _check_values(path, where: str, vary_field: str, values) -> None:
+    for value in values:
+        if not has_type(value, FIELD_TYPES[vary_field]):
+            raise ConfigError(f"spec {path}: {where}: {value!r} for {vary_field}: allowed "
+                              f"{TYPE_WORDS.get(FIELD_TYPES[vary_field], 'its type')} each")
 
 
 def _check_keys(path, where, table, allowed) -> None:

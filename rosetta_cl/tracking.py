@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -34,26 +35,79 @@ def default_artifact_root(uri: str) -> str | None:
     return None
 
 
-def check_store(uri: str) -> None:
-    """Create a local SQLite store if needed and make sure the store answers; one-line errors."""
+def sqlite_path(uri: str) -> Path | None:
+    """The database file of a local SQLite store URI, else None."""
+    return Path(uri[len("sqlite:///"):]) if uri.startswith("sqlite:///") else None
+
+
+@contextmanager
+def store_lock(uri: str, timeout: float = 300.0):
+    """Held while a process creates or upgrades a local SQLite store (and creates experiments):
+    a file lock beside the database (``mlflow.db.lock``), so that many processes starting at once
+    on a fresh store run MLflow's schema migration once (unlocked, 8 of 8 concurrent runs failed
+    in it: "duplicate column name", "table _alembic_tmp_... already exists"). Nothing to lock
+    for a tracking server (it migrates once, at its own start) or a store we only read."""
+    db = sqlite_path(uri)
+    if db is None or not os.access(db.parent, os.W_OK):
+        yield
+        return
+    from filelock import FileLock, Timeout
+
+    try:
+        with FileLock(str(db) + ".lock", timeout=timeout):
+            yield
+    except Timeout:
+        raise ConfigError(f"tracking URI {uri!r}: another process has held {db}.lock for "
+                          f"{timeout:.0f} s (a crashed process releases it; delete the file "
+                          "if none is running)") from None
+
+
+def check_writable(uri: str) -> None:
+    """A local SQLite store must be writable where we will write: its folder (SQLite writes a
+    journal beside the database) and the database file. One line, at once (MLflow itself
+    retries for about two minutes and prints dozens of warnings first)."""
+    db = sqlite_path(uri)
+    if db is None:
+        return
+    try:
+        db.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"tracking URI {uri!r}: cannot create {db.parent} ({exc.strerror})")
+    for path in (db.parent, db):
+        if path.exists() and not os.access(path, os.W_OK):
+            raise ConfigError(f"tracking URI {uri!r}: {path} is read-only (the store writes its "
+                              "database and a journal beside it); allowed: a writable folder")
+
+
+def check_store(uri: str, write: bool = True) -> None:
+    """Create a local SQLite store if needed (once, under :func:`store_lock`) and make sure the
+    store answers; one-line errors. ``write``: the caller will write (checked first)."""
     import mlflow
     from mlflow.tracking import MlflowClient
 
-    if uri.startswith("sqlite:///"):
-        db = Path(uri[len("sqlite:///"):])
-        try:
-            db.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise ConfigError(f"tracking URI {uri!r}: cannot create {db.parent} ({exc.strerror})")
+    if write:
+        check_writable(uri)
+    elif sqlite_path(uri) is not None and not sqlite_path(uri).is_file():
+        raise ConfigError(f"tracking URI {uri!r}: no store at {sqlite_path(uri)}")
     saved = {k: os.environ.get(k) for k in ("MLFLOW_HTTP_REQUEST_MAX_RETRIES",
                                             "MLFLOW_HTTP_REQUEST_TIMEOUT")}
     os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = "0"
     os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = "5"
     try:
-        MlflowClient(uri).search_experiments(max_results=1)
+        with store_lock(uri):
+            MlflowClient(uri).search_experiments(max_results=1)
+    except ConfigError:
+        raise
     except Exception as exc:  # noqa: BLE001  (any failure to reach the store is the user's)
-        reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
-        raise ConfigError(f"tracking URI {uri!r} is not reachable: {reason}") from None
+        text = str(exc)
+        if "error code 401" in text or "error code 403" in text:
+            user = os.environ.get("MLFLOW_TRACKING_USERNAME")
+            said = f"user {user!r} and its password" if user else "no user and password"
+            raise ConfigError(f"tracking URI {uri!r} refused {said} (HTTP "
+                              f"{'401' if 'code 401' in text else '403'}); allowed: a user of "
+                              "its server, in $MLFLOW_TRACKING_USERNAME and "
+                              "$MLFLOW_TRACKING_PASSWORD") from None
+        raise ConfigError(f"tracking URI {uri!r} is not reachable: {first_line(exc)}") from None
     finally:
         for key, value in saved.items():
             if value is None:
@@ -63,16 +117,37 @@ def check_store(uri: str) -> None:
     mlflow.set_tracking_uri(uri)
 
 
-def open_client(tracking_uri: str | None = None):
+def retry_locked(call, *args, attempts: int = 6, first_wait: float = 0.5, **kwargs):
+    """``call(*args, **kwargs)``, again after 0.5, 1, 2, 4, 8 s while the store answers
+    "database is locked" (SQLite's busy handler, 20 s under MLflow, already waited each time;
+    a writer that would deadlock is told at once). Other errors are raised at once."""
+    for attempt in range(attempts):
+        try:
+            return call(*args, **kwargs)
+        except Exception as exc:
+            if "database is locked" not in str(exc) or attempt == attempts - 1:
+                raise
+            time.sleep(first_wait * 2 ** attempt)
+    return None
+
+
+def first_line(exc: BaseException) -> str:
+    """An exception's message in one line (at most 200 characters), else its type."""
+    text = str(exc).strip()
+    return text.splitlines()[0][:200] if text else type(exc).__name__
+
+
+def open_client(tracking_uri: str | None = None, write: bool = True):
     """An ``MlflowClient`` on ``tracking_uri`` (resolved as :func:`resolve_tracking_uri`),
-    after checking the store answers (one-line ConfigError otherwise)."""
+    after checking the store answers (one-line ConfigError otherwise); ``write=False``: only
+    read (a read-only store is fine then)."""
     from mlflow.tracking import MlflowClient
 
     # with a tracking server MLflow prints "View run ... at: URL" on stdout after every run,
     # which would break `--json` (we print the `rosetta-cl ui` command ourselves)
     os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     uri = resolve_tracking_uri(tracking_uri)
-    check_store(uri)
+    check_store(uri, write)
     return MlflowClient(uri)
 
 
@@ -104,7 +179,7 @@ def load_model_ref(ref: str, tracking_uri: str | None = None):
         return load_model(path), None
     from mlflow.exceptions import MlflowException
 
-    client = open_client(tracking_uri)
+    client = open_client(tracking_uri, write=False)
     try:
         with quiet_downloads():
             local = client.download_artifacts(ref, "model")
@@ -135,12 +210,45 @@ def _template_child(client, run_id: str) -> str | None:
 
 def get_or_create_experiment(name: str, client) -> str:
     """The id of experiment ``name`` in ``client``'s store, created if missing (a local SQLite
-    store keeps its artifacts beside the database)."""
+    store keeps its artifacts beside the database). Processes creating it at once get the same
+    one: under :func:`store_lock` for SQLite; for a server, the loser of the race reads the
+    winner's."""
+    from mlflow.exceptions import MlflowException
+
     experiment = client.get_experiment_by_name(name)
     if experiment is not None:
         return experiment.experiment_id
     root = default_artifact_root(client.tracking_uri)
-    return client.create_experiment(name, artifact_location=f"{root}/{name}" if root else None)
+    with store_lock(client.tracking_uri):
+        experiment = client.get_experiment_by_name(name)
+        if experiment is not None:
+            return experiment.experiment_id
+        try:
+            return client.create_experiment(name, artifact_location=f"{root}/{name}" if root
+                                            else None)
+        except MlflowException:
+            experiment = client.get_experiment_by_name(name)
+            if experiment is None:
+                raise
+            return experiment.experiment_id
+
+
+def check_artifact_root(client, experiment_id: str) -> None:
+    """An experiment's local artifact folder must be writable (tried by writing a file), or the
+    runs would fail at their first artifact; one line, before any run is opened."""
+    from .artifacts import local_artifact_dir
+
+    folder = local_artifact_dir(client.get_experiment(experiment_id).artifact_location)
+    if folder is None:
+        return
+    probe = folder / f".write-test-{os.getpid()}"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise ConfigError(f"artifacts of the store {client.tracking_uri}: cannot write in "
+                          f"{folder} ({exc.strerror}); allowed: a writable folder") from None
 
 
 def git_commit() -> str:

@@ -24,6 +24,7 @@ from .anchor_file import fingerprint, make_anchor_file, read_anchor_file
 from .anchors import Anchors
 from .config import RunConfig, resolve_device
 from .data import dataset_tensors
+from .divergence import DivergenceGuard, check_history, check_latents
 from .ensemble import Objective, train_ensemble
 from .executors import LocalExecutor
 from .models import VAE, ModelConfig, encode_means
@@ -296,7 +297,8 @@ class Trainer:
         common = {"lr": self.config.lr, "train_mb_size": self.config.batch_size,
                   "train_epochs": self.config.epochs, "device": self.device, "seed": seed,
                   "loggers": [history], "val_x": val_x,
-                  "plugins": [EpochBar(name, self.progress)]}
+                  "plugins": [EpochBar(name, self.progress),
+                              DivergenceGuard(f"{name} (seed {seed})", self.config.lr)]}
         if role == "method":  # --plugin: fresh instances for every trained model
             common["plugins"] += make_plugins(self.config.plugins)
         if role == "template":
@@ -319,8 +321,10 @@ class Trainer:
         """Encode the validation parts, score, and emit the model's record: its history, its
         ``latents.npz``, the model, ``evaluate``'s metrics and arrays, and (a template) the
         anchors it selected with their portable ``.rosetta`` file."""
+        check_history(f"{name} (seed {seed})", history, self.config.lr)
         latents = {f"mu_{part}": encode_means(model, x).cpu().numpy()
                    for part, x in zip(self.bench.parts, self.valid_x)}
+        check_latents(f"{name} (seed {seed})", self.config.epochs, latents, self.config.lr)
         arrays = {"latents.npz": self.latent_arrays(model, latents, anchors)}
         metrics, more = evaluate(model, latents) if evaluate else ({}, {})
         arrays.update(more)

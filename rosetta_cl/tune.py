@@ -215,7 +215,7 @@ def read_tuned(run_id: str, tracking_uri: str | None = None) -> dict[str, float]
     """The beta and rho a tune run chose (those it tuned), from its MLflow tags."""
     from mlflow.exceptions import MlflowException
 
-    client = open_client(tracking_uri)
+    client = open_client(tracking_uri, write=False)
     try:
         tags = client.get_run(run_id).data.tags
     except MlflowException:

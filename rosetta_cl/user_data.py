@@ -14,23 +14,33 @@ Then every experience is split 60/40 into train and validation, as for the built
 from __future__ import annotations
 
 import math
-import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from .benchmark_defaults import USER_DATA
 from .errors import ConfigError
+from .file_checks import check_npy_file, check_npz_file
 from .streams import BenchmarkDefaults, make_benchmark
 
 NAME = USER_DATA
+MEMBERS = ("x", "y", "part")  # the arrays of a data file we read
 
 
 def read_user_arrays(path: str | Path) -> np.ndarray:
-    """Inputs from a user's ``.npy`` or ``.npz`` (array ``x``), read without pickle."""
+    """Inputs from a user's ``.npy`` or ``.npz`` (array ``x``), read without pickle; what the
+    file declares is checked before anything is allocated (``file_checks``)."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"data file {path} does not exist")
+    magic = _magic(path)
+    if magic.startswith(b"PK"):
+        check_npz_file(path, MEMBERS)
+    elif magic == b"\x93NUMPY":
+        check_npy_file(path)
+    else:
+        raise ConfigError(f"data file {path}: not a .npy/.npz file (no .npy header; pickled "
+                          "files are never loaded); save the arrays with np.save / np.savez")
     try:
         loaded = np.load(path, allow_pickle=False)
         if isinstance(loaded, np.lib.npyio.NpzFile):
@@ -43,21 +53,29 @@ def read_user_arrays(path: str | Path) -> np.ndarray:
             x = loaded
     except ConfigError:
         raise
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
-        if "pickled" in str(exc):  # numpy's words for "no .npy header": any other file
-            raise ConfigError(f"data file {path}: not a .npy/.npz file (no .npy header; "
-                              "pickled files are never loaded); save the arrays with np.save / "
-                              "np.savez") from None
+    except Exception as exc:  # noqa: BLE001  (numpy, zipfile and zlib raise many types)
         reason = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
         raise ConfigError(f"data file {path}: cannot read it as .npy/.npz without pickle "
                           f"({reason})") from None
     x = np.asarray(x)
-    if x.ndim < 2 or len(x) == 0:
-        raise ConfigError(f"data file {path}: x has shape {x.shape}; expected (points, ...)")
-    if not np.issubdtype(x.dtype, np.number) or not np.isfinite(x).all():
+    if not 2 <= x.ndim <= 4 or len(x) == 0:
+        raise ConfigError(f"data file {path}: x has shape {x.shape}; allowed (N, D) vectors or "
+                          "(N, H, W) / (N, C, H, W) images, N >= 1")
+    numeric = np.issubdtype(x.dtype, np.integer) or np.issubdtype(x.dtype, np.floating)
+    if not numeric or (np.issubdtype(x.dtype, np.floating) and not np.isfinite(x).all()):
         raise ConfigError(f"data file {path}: x must be finite numbers (NaN/inf or non-numeric "
-                          "found)")
+                          f"{x.dtype} found)")
+    if x.dtype.itemsize > 4 and np.issubdtype(x.dtype, np.floating):
+        biggest = max(float(x.max()), -float(x.min()))
+        if biggest > np.finfo(np.float32).max:
+            raise ConfigError(f"data file {path}: x has values beyond float32's range "
+                              f"(|x| max {biggest:.3g})")
     return x.astype(np.float32)
+
+
+def _magic(path: Path) -> bytes:
+    with open(path, "rb") as f:
+        return f.read(6)
 
 
 def read_user_file(path: str | Path) -> dict[str, np.ndarray]:
@@ -65,11 +83,15 @@ def read_user_file(path: str | Path) -> dict[str, np.ndarray]:
     path = Path(path)
     x = read_user_arrays(path)
     arrays = {"x": x}
-    if path.suffix == ".npz":
+    if _magic(path).startswith(b"PK"):  # an .npz (whatever the file's name says)
         with np.load(path, allow_pickle=False) as f:
             for key in ("y", "part"):
                 if key in f.files:
-                    a = np.asarray(f[key])
+                    try:
+                        a = np.asarray(f[key])
+                    except Exception as exc:  # noqa: BLE001  (a corrupted member)
+                        raise ConfigError(f"data file {path}: cannot read {key} ("
+                                          f"{type(exc).__name__})") from None
                     if a.shape != (len(x),) or not np.issubdtype(a.dtype, np.integer):
                         raise ConfigError(f"data file {path}: {key} must be {len(x)} integers "
                                           f"(one per row of x), got {a.dtype} {a.shape}")

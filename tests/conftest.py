@@ -3,6 +3,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from contextlib import contextmanager
 
@@ -61,15 +62,15 @@ def free_port() -> int:
 
 @pytest.fixture
 def mlflow_ui():
-    """``with mlflow_ui(store, cwd) as base_url``: a real `rosetta-cl ui` server on a free
-    port of 127.0.0.1, up (its /health answers) for the block, stopped after it."""
+    """``with mlflow_ui(store, cwd[, args, env]) as base_url``: a real `rosetta-cl ui` server
+    on a free port of 127.0.0.1, up (its /health answers) for the block, stopped after it."""
 
     @contextmanager
-    def serve(store: str, cwd):
+    def serve(store: str, cwd, args=(), env=None):
         port = free_port()
         server = subprocess.Popen(
             [sys.executable, "-m", "rosetta_cl.cli", "ui", "--port", str(port), "--tracking-uri",
-             store], cwd=cwd,
+             store, *args], cwd=cwd, env={**os.environ, **(env or {})},
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         base = f"http://127.0.0.1:{port}"
         try:
@@ -79,6 +80,8 @@ def mlflow_ui():
                     with urllib.request.urlopen(f"{base}/health", timeout=2) as response:
                         if response.status == 200:
                             break
+                except urllib.error.HTTPError:  # it answers (with --auth: 401 to anonymous)
+                    break
                 except OSError:
                     if server.poll() is not None or time.monotonic() > deadline:
                         pytest.fail("MLflow UI did not start: "

@@ -197,8 +197,8 @@ def test_user_data_errors(model_dir, tmp_path, capsys):
     np.save(tmp_path / "rank.npy", cases["rank.npy"])
     np.save(tmp_path / "obj.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
     np.savez(tmp_path / "nox.npz", y=np.zeros(3))
-    expected = {"nan.npy": "NaN/inf", "rank.npy": "expected (points, ...)",
-                "obj.npy": "without pickle", "nox.npz": "no array x"}
+    expected = {"nan.npy": "NaN/inf", "rank.npy": "allowed (N, D) vectors",
+                "obj.npy": "pickled data is never loaded", "nox.npz": "no array x"}
     for name, message in expected.items():
         code, _, err = run_main(["anchors", "select", "--model", str(model_dir), "--data",
                                  str(tmp_path / name), "-k", "1", "-o",

@@ -89,6 +89,17 @@ BAD = [
     (["tune", "gaussians8", "--executor", "ray", "--ray-address", "nohost"],
      "ray address 'nohost': allowed: HOST:PORT"),
     (["run", "gaussians8", "--resume", "--ensemble"], "--resume with --ensemble"),
+    # issue 18: each was a traceback, accepted, or refused only after training
+    (["run", "gaussians8", "--quick", "--lr", "1e10"],
+     "training diverged: template (seed 0), epoch 1: the loss is nan"),
+    (["run", "digits5", "--protocol", "continual", "--plugin", "replay:mem_size=-5"],
+     "plugin replay option mem_size=-5: allowed >= 1"),
+    (["run", "digits5", "--protocol", "continual", "--plugin", "si"],
+     "--plugin si with --reinit (the continual default): allowed with --no-reinit"),
+    (["run", "digits5", "--protocol", "continual", "--no-reinit", "--plugin", "ewc:mode=both"],
+     "plugin ewc option mode='both': allowed separate | online"),
+    (["report", "gaussians8", "--tracking-uri", "http://127.0.0.1:9"], "not reachable"),
+    (["runs", "clean", "--tracking-uri", "http://127.0.0.1:9"], "not reachable"),
 ]
 
 
@@ -117,6 +128,25 @@ def test_console_script_bad_input_has_no_traceback(tmp_path):
     # the error is the only thing on stderr: no import-time warning before it (qpsolvers)
     assert out.stderr.strip().splitlines() == ["Error: rho -2.0: must be >= 0"], out.stderr
     assert not (tmp_path / "mlruns").exists()  # nothing was created for a rejected run
+
+
+@pytest.mark.parametrize("plugin", ["si", "replay:mem_size=-5"])
+def test_bad_plugins_are_refused_before_any_run(store, tmp_path, capsys, plugin):
+    """Both trained a template and a target (2 runs FAILED) before the plugin said no."""
+    code, _, stderr = run_main(["run", "digits5", "--protocol", "continual", "--plugin", plugin],
+                               capsys)
+    assert code == 2 and not (tmp_path / "mlruns").exists(), stderr
+
+
+def test_divergence_names_run_and_epoch_and_marks_it_failed(store, tmp_path, capsys):
+    code, _, stderr = run_main(["run", "gaussians8", "--quick", "--lr", "1e10", "--figures",
+                                "none"], capsys)
+    assert code == 2 and "epoch 1" in stderr and "lower --lr, now 1e+10" in stderr
+    client = MlflowClient(f"sqlite:///{tmp_path}/mlruns/mlflow.db")
+    experiment = client.get_experiment_by_name("gaussians8").experiment_id
+    (run,) = client.search_runs([experiment])
+    assert run.info.status == "FAILED" and f"[MLflow run {run.info.run_id}" in stderr
+    assert run.data.tags["rosetta.failure"].startswith("DivergenceError: training diverged")
 
 
 def test_bad_k_is_refused_before_any_run(store, tmp_path, capsys):
@@ -154,11 +184,11 @@ def test_ctrl_c_mid_run_leaves_no_running_run(store, tmp_path, capsys, monkeypat
     monkeypatch.setattr(rosetta_cl.metrics, "lsd_split", interrupted)
     code, _, stderr = run_main(["run", "gaussians8", "--epochs", "1", "--seeds", "1",
                                 "--methods", "vae"], capsys)
-    assert code == 1 and "Aborted." in stderr
+    assert code == 130 and "Interrupted (SIGINT)" in stderr  # issue 18: KILLED, not FAILED
     client = MlflowClient(f"sqlite:///{tmp_path}/mlruns/mlflow.db")
     runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
     status = {r.info.run_name: r.info.status for r in runs}
-    assert status["sequential-gaussians8"] == "FAILED" and "vae/seed1" not in status
+    assert status["sequential-gaussians8"] == "KILLED" and "vae/seed1" not in status
     assert "RUNNING" not in status.values()
 
 

@@ -177,10 +177,11 @@ def test_si_refuses_a_model_reinitialised_between_experiences(capsys, store):
     args = ["run", "digits5", "--protocol", "continual", "--quick", "--seeds", "1", "--epochs",
             "1", "--methods", "rvae", "--subsample", "60", "-k", "3", "--plugins-dir",
             str(REPO_PLUGINS), "--plugin", "si"]
-    code, _, err = run_main(args, capsys)
+    code, _, err = run_main(args, capsys)  # refused before training (issue 18)
     assert code == 2 and err.strip().splitlines()[-1] == (
-        "Error: plugin si: the model was re-initialised between experiences; use --no-reinit "
-        "with si")
+        "Error: --plugin si with --reinit (the continual default): allowed with --no-reinit "
+        "(si follows one model's weights across experiences)")
+    assert not (Path(store.removeprefix("sqlite:///")).exists())
     code, _, err = run_main([*args, "--no-reinit"], capsys)
     assert code == 0, err
 

@@ -56,7 +56,9 @@ def test_splits(labelled, tmp_path):
 
 @pytest.mark.parametrize(("arrays", "args", "message"), [
     ({"x": np.full((20, 3), np.nan)}, ["--split-by", "half"], "NaN/inf"),
-    ({"x": np.zeros(20)}, ["--split-by", "half"], "expected (points, ...)"),
+    ({"x": np.zeros(20)}, ["--split-by", "half"], "allowed (N, D) vectors"),
+    ({"x": np.zeros((4, 2, 2, 2, 2))}, ["--split-by", "half"], "x has shape (4, 2, 2, 2, 2); allowed"),
+    ({"x": np.full((20, 3), 1e300)}, ["--split-by", "half"], "beyond float32's range"),
     ({"x": np.zeros((20, 3))}, [], "has no part array: give --split-by"),
     ({"x": np.zeros((20, 3)), "y": np.zeros(20, int)}, ["--split-by", "label:0|1"],
      "experience D2 has 0 rows"),
@@ -82,7 +84,7 @@ def test_bad_user_data_is_one_line_error(arrays, args, message, tmp_path, capsys
 @pytest.mark.parametrize(("content", "message"), [
     (b"hello\nworld\n", "not a .npy/.npz file (no .npy header"),
     (b"\x80\x04K\x01.", "not a .npy/.npz file (no .npy header"),
-    (b"PK\x03\x04broken", "cannot read it as .npy/.npz without pickle (File is not a zip file)"),
+    (b"PK\x03\x04broken", "not a readable .npz (File is not a zip file)"),
 ])
 def test_a_file_that_is_not_npy_says_so(content, message, tmp_path, capsys):
     """A text file, a pickle, a broken zip: one line saying it is not .npy/.npz, never numpy's
