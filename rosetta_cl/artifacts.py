@@ -82,14 +82,19 @@ def log_artifact(client, run_id: str, local: str | Path, artifact_path: str | No
 
 
 def check_output(path: str | Path, what: str = "output") -> None:
-    """``path``'s folder can be created and written (tried with a file): a one-line error
-    before any work, instead of an OSError after it."""
-    folder = Path(path).resolve().parent
+    """``path``'s folder can be created and written: a one-line error before any work,
+    instead of an OSError after it."""
+    check_writable_folder(Path(path).resolve().parent, f"{what} {path}")
+
+
+def check_writable_folder(folder: Path, what: str) -> None:
+    """``folder`` can be created and written (tried with a file), else a one-line ConfigError
+    naming ``what`` needs it."""
     probe = folder / f".write-test-{os.getpid()}"
     try:
         folder.mkdir(parents=True, exist_ok=True)
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as exc:
-        raise ConfigError(f"{what} {path}: cannot write in {folder} ({exc.strerror}); allowed: "
-                          "a writable folder") from None
+        raise ConfigError(f"{what}: cannot write in {folder} ({exc.strerror}); allowed: a "
+                          "writable folder") from None

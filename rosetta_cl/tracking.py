@@ -236,19 +236,11 @@ def get_or_create_experiment(name: str, client) -> str:
 def check_artifact_root(client, experiment_id: str) -> None:
     """An experiment's local artifact folder must be writable (tried by writing a file), or the
     runs would fail at their first artifact; one line, before any run is opened."""
-    from .artifacts import local_artifact_dir
+    from .artifacts import check_writable_folder, local_artifact_dir
 
     folder = local_artifact_dir(client.get_experiment(experiment_id).artifact_location)
-    if folder is None:
-        return
-    probe = folder / f".write-test-{os.getpid()}"
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as exc:
-        raise ConfigError(f"artifacts of the store {client.tracking_uri}: cannot write in "
-                          f"{folder} ({exc.strerror}); allowed: a writable folder") from None
+    if folder is not None:
+        check_writable_folder(folder, f"artifacts of the store {client.tracking_uri}")
 
 
 def git_commit() -> str:
