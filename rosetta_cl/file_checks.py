@@ -7,7 +7,9 @@ first)."""
 
 from __future__ import annotations
 
+import io
 import math
+import struct
 import warnings
 import zipfile
 from pathlib import Path
@@ -38,28 +40,38 @@ def check_declared(nbytes: int, what: str) -> None:
                           f"({size_text(budget)}: half the free memory)")
 
 
+MAX_HEADER = 10_000  # numpy's own limit on an .npy header (max_header_size)
+
+
 def npy_header(stream, what: str) -> tuple[tuple[int, ...], np.dtype, int]:
-    """(shape, dtype, header length) of the ``.npy`` data in ``stream`` (at its start)."""
-    start = stream.tell() if stream.seekable() else 0
+    """(shape, dtype, header length) of the ``.npy`` data at the start of ``stream``. The
+    header's declared length is checked before it is read (numpy reads first: 16 MiB for a
+    12-byte file claiming a 16 MiB header)."""
     try:
         with warnings.catch_warnings():  # numpy warns about Python 2 headers, then parses them
             warnings.simplefilter("ignore")
             version = np.lib.format.read_magic(stream)
-            if version == (1, 0):
-                shape, _, dtype = np.lib.format.read_array_header_1_0(stream)
-            elif version in ((2, 0), (3, 0)):
-                shape, _, dtype = np.lib.format.read_array_header_2_0(stream)
-            else:
+            if version not in ((1, 0), (2, 0), (3, 0)):
                 raise ValueError(f"unsupported .npy version {version}")
+            width = 2 if version == (1, 0) else 4
+            raw_length = stream.read(width)
+            if len(raw_length) < width:
+                raise ValueError("truncated header")
+            length = struct.unpack("<H" if width == 2 else "<I", raw_length)[0]
+            if length > MAX_HEADER:
+                raise ValueError(f"a header of {length} bytes (allowed up to {MAX_HEADER})")
+            header = io.BytesIO(raw_length + stream.read(length))
+            read = (np.lib.format.read_array_header_1_0 if width == 2
+                    else np.lib.format.read_array_header_2_0)
+            shape, _, dtype = read(header)
     except Exception as exc:  # noqa: BLE001  (numpy's header parser raises many types)
         raise ConfigError(f"{what}: not a .npy array (no valid .npy header: "
                           f"{str(exc).splitlines()[0][:100] if str(exc) else type(exc).__name__})"
                           "; save arrays with np.save / np.savez") from None
-    header = stream.tell() - start if stream.seekable() else None
     if dtype.hasobject:
         raise ConfigError(f"{what}: holds Python objects (dtype {dtype}); pickled data is never "
                           "loaded: save numeric arrays")
-    return tuple(int(s) for s in shape), dtype, header
+    return tuple(int(s) for s in shape), dtype, 8 + width + length
 
 
 def check_npy_file(path: Path) -> None:
@@ -88,9 +100,9 @@ def check_npz_file(path: Path, members: tuple[str, ...]) -> None:
                 if info is None:
                     continue
                 with zf.open(info) as stream:
-                    shape, dtype, header = npy_header(_Counting(stream), f"{what}: {name}")
+                    shape, dtype, header = npy_header(stream, f"{what}: {name}")
                 declared = math.prod(shape) * dtype.itemsize
-                if header is None or info.file_size != header + declared:
+                if info.file_size != header + declared:
                     raise ConfigError(f"{what}: {name} declares {declared} bytes (shape {shape},"
                                       f" {dtype}) but the zip holds {info.file_size} for it "
                                       "(corrupted)")
@@ -108,22 +120,3 @@ def check_npz_file(path: Path, members: tuple[str, ...]) -> None:
 def _first(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0][:120] if text else type(exc).__name__
-
-
-class _Counting:
-    """A non-seekable stream that knows how many bytes were read (a zip member's header
-    length, without inflating the member)."""
-
-    def __init__(self, stream):
-        self.stream, self.n = stream, 0
-
-    def read(self, size=-1):
-        data = self.stream.read(size)
-        self.n += len(data)
-        return data
-
-    def tell(self) -> int:
-        return self.n
-
-    def seekable(self) -> bool:
-        return True  # tell() is exact; nothing seeks

@@ -13,6 +13,8 @@ from mlflow.tracking import MlflowClient
 from rosetta_cl.tracking import quiet_downloads
 
 CLI = [sys.executable, "-m", "rosetta_cl.cli"]
+SPEC = (Path(__file__).parents[1] / "benchmarks"
+        / "table6_n_rosetta_points_sequential_gaussians8.toml")
 TINY = ["--quick", "--seeds", "1", "--methods", "rvae", "--epochs", "1", "--figures", "none"]
 
 
@@ -25,18 +27,19 @@ def start(args, cwd):
 
 @pytest.mark.slow
 def test_eight_processes_on_a_fresh_store_all_land_once(tmp_path):
-    """8 processes started at once on a store that does not exist yet: 6 protocol runs (3 into
-    one experiment none of them has created yet, 3 into the benchmark's), a tune grid and a
-    `runs clean`. Unlocked, MLflow's schema migration raced and 8 of 8 failed ("duplicate column
-    name", "table _alembic_tmp_... already exists"); the lock beside the database (tracking.
-    store_lock) makes it run once."""
+    """8 processes started at once on a store that does not exist yet: 5 protocol runs and a
+    spec (3 runs and the spec into one experiment none of them has created yet, 2 runs into the
+    benchmark's), a tune grid and a `runs clean`. Unlocked, MLflow's schema migration raced and
+    8 of 8 failed ("duplicate column name", "table _alembic_tmp_... already exists"); the lock
+    beside the database (tracking.store_lock) makes it run once."""
     uri = f"sqlite:///{tmp_path}/store/mlflow.db"
     runs = [["run", "gaussians8", *TINY, "--seed", str(i), "--json", "--tracking-uri", uri,
-             *(["--experiment", "shared"] if i < 3 else [])] for i in range(6)]
+             *(["--experiment", "shared"] if i < 3 else [])] for i in range(5)]
+    spec = ["run", str(SPEC), *TINY, "--json", "--tracking-uri", uri, "--experiment", "shared"]
     tune = ["tune", "gaussians8", "--quick", "--epochs", "1", "--beta-grid", "1",
             "--rho-grid", "1", "--json", "--tracking-uri", uri]
     clean = ["runs", "clean", "--tracking-uri", uri]
-    procs = [start(args, tmp_path) for args in (*runs, tune, clean)]
+    procs = [start(args, tmp_path) for args in (*runs, spec, tune, clean)]
     outs = [(p, *p.communicate(timeout=600)) for p in procs]
     for proc, out, err in outs:
         assert proc.returncode == 0, err[-3000:]
@@ -44,8 +47,8 @@ def test_eight_processes_on_a_fresh_store_all_land_once(tmp_path):
     client = MlflowClient(uri)
     names = [e.name for e in client.search_experiments()]
     assert sorted(names) == ["Default", "gaussians8", "shared"]  # none created twice
-    parents = [json.loads(out)["parent_run_id"] for _, out, _ in outs[:6]]
-    assert len(set(parents)) == 6
+    parents = [json.loads(out)["parent_run_id"] for _, out, _ in outs[:5]]
+    assert len(set(parents)) == 5
     for seed, parent_id in enumerate(parents):
         parent = client.get_run(parent_id)
         assert parent.info.status == "FINISHED"
@@ -62,8 +65,17 @@ def test_eight_processes_on_a_fresh_store_all_land_once(tmp_path):
                                                  str(tmp_path))
             with np.load(path, allow_pickle=False) as f:
                 assert np.isfinite(f["mu_D1"]).all() and len(f["mu_D1"]) > 0
-    # each experiment holds exactly its own top-level runs: 3 + 3 protocol runs, 1 tune run
-    for name, expected in (("shared", 3), ("gaussians8", 4)):
+    spec_run = client.get_run(json.loads(outs[5][1])["parent_run_id"])
+    assert spec_run.info.status == "FINISHED"
+    grid = client.search_runs([spec_run.info.experiment_id],
+                              f"tags.mlflow.parentRunId = '{spec_run.info.run_id}'")
+    assert sorted(g.info.run_name for g in grid) == ["k=4", "k=8"]  # the spec's quick values
+    for point in grid:
+        models = client.search_runs([spec_run.info.experiment_id],
+                                    f"tags.mlflow.parentRunId = '{point.info.run_id}'")
+        assert len(models) == 3 and {m.info.status for m in models} == {"FINISHED"}
+    # each experiment holds exactly its own top-level runs: 3 runs + the spec; 2 runs + tune
+    for name, expected in (("shared", 4), ("gaussians8", 3)):
         experiment = client.get_experiment_by_name(name).experiment_id
         top = client.search_runs([experiment], max_results=1000)
         top = [r for r in top if "mlflow.parentRunId" not in r.data.tags]

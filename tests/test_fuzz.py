@@ -142,7 +142,8 @@ def test_fuzz_nan_inf_values(values, dtype):
 def test_huge_declarations_are_refused_before_allocating(tmp_path):
     """The named hostile files: an .npy header claiming 10^12 elements, an IDX header claiming
     2^31 images, an .npz member whose header claims more than the zip holds (a lying zip bomb),
-    and a real compressed bomb (gzip of 64 MiB of zeros given as an IDX file)."""
+    a real compressed bomb (gzip of 64 MiB of zeros given as an IDX file), and what the fuzzing
+    below found."""
     cases = {
         "npy 10^12 elements": (read_user_file, "x.npy",
                                npy_with_header((10**12,), "<f8", b"\0" * 64)),
@@ -151,6 +152,8 @@ def test_huge_declarations_are_refused_before_allocating(tmp_path):
         "IDX.gz 2^31 images": (read_idx, "images-idx3-ubyte.gz", gzip.compress(
             b"\0\0\x08\x03" + struct.pack(">3I", 2**31 - 1, 28, 28) + b"\0" * 4096)),
         "npz lying header": (read_user_file, "x.npz", _lying_npz()),
+        # found by this file's fuzzing: numpy read the declared header (16 MiB) before its limit
+        "npy 16 MiB header": (read_user_file, "x.npy", b"\x93NUMPY\x02\x00\x00\x00\x00\x01"),
         "IDX.gz bomb": (read_idx, "labels-idx1-ubyte.gz", gzip.compress(
             b"\0\0\x08\x01" + struct.pack(">I", 1000) + b"\0" * (64 << 20))),
     }
