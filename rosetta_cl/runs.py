@@ -17,6 +17,7 @@ import numpy as np
 from .anchor_file import write_anchor_file
 from .artifacts import log_artifact
 from .divergence import DivergenceError
+from .interrupts import run_closed, run_opened
 from .mlflow_logger import MLflowLogger
 from .models import save_model
 from .records import RunRecord
@@ -96,6 +97,7 @@ class Tracker(NullTracker):
             info = retry_locked(self.client.create_run, self.experiment_id, run_name=name,
                                 tags=resolve_tags({**tags, MLFLOW_RUN_NAME: name})).info
         self._open.append((info.run_id, info.artifact_uri))
+        run_opened()
         try:
             self._log_params(info.run_id, params)
             yield info.run_id
@@ -106,6 +108,7 @@ class Tracker(NullTracker):
             retry_locked(self.client.set_terminated, info.run_id, "FINISHED")
         finally:
             self._open.pop()
+            run_closed()
 
     def _end(self, run_id: str, exc: BaseException) -> None:
         """Mark the run KILLED (a signal) or FAILED, saying why; if the store cannot take it
