@@ -80,6 +80,10 @@ def test_eight_processes_on_a_fresh_store_all_land_once(tmp_path):
         top = client.search_runs([experiment], max_results=1000)
         top = [r for r in top if "mlflow.parentRunId" not in r.data.tags]
         assert len(top) == expected, [r.info.run_name for r in top]
-    assert {r.info.status for e in ("shared", "gaussians8") for r in client.search_runs(
-        [client.get_experiment_by_name(e).experiment_id], max_results=1000)} == {"FINISHED"}
+    everything = [r for e in ("shared", "gaussians8") for r in client.search_runs(
+        [client.get_experiment_by_name(e).experiment_id], max_results=1000)]
+    assert {r.info.status for r in everything} == {"FINISHED"}
+    # 5 protocol runs x 4 (parent, template, target, rvae) + the spec's 9 (parent, 2 grid
+    # points x (1 + 3 models)) + the tune grid's 4 (parent, template, one run per grid value)
+    assert len(everything) == 5 * 4 + 9 + 4
     assert Path(tmp_path / "store" / "mlflow.db.lock").exists()
