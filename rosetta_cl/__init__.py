@@ -24,7 +24,9 @@ _EXPORTS = {
     "choices": ("ARCHITECTURES", "VARIANTS"),
     "config": ("DataOptions", "ExecutionOptions", "ModelOptions", "RunConfig", "TrainingOptions"),
     "ensemble": ("EnsembleRun", "Objective", "train_ensemble"),
+    "divergence": ("DivergenceError",),
     "errors": ("ConfigError",),
+    "liveness": ("clean_runs",),
     "losses": ("ELBOLoss", "anchor_loss", "negative_elbo", "rosetta_term"),
     "metrics": (
         "Scores", "fit_linear_map", "linear_cka", "linear_map_analysis", "lsd", "lsd_split",

@@ -124,7 +124,7 @@ class Tracker(NullTracker):
                 retry_locked(self.client.set_terminated, run_id, "KILLED")
             else:
                 retry_locked(self.client.set_tag, run_id, "rosetta.failure",
-                                    f"{type(exc).__name__}: {first_line(exc)}")
+                             f"{type(exc).__name__}: {first_line(exc)}")
                 retry_locked(self.client.set_terminated, run_id, "FAILED")
         except Exception:  # noqa: BLE001, S110  (the store is gone: the run's own error says so)
             pass
