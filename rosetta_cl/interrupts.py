@@ -50,42 +50,37 @@ def _on_signal(signum, frame):
 
 
 @contextmanager
-def handling_signals():
-    """SIGINT and SIGTERM as described above, for the block (the CLI's whole command); the
-    previous handlers are put back after it (in-process callers, tests)."""
+def _handlers(handler):
+    """SIGINT and SIGTERM go to ``handler`` inside the block; yields the handlers they had
+    (None outside the main thread, where handlers cannot be set: nothing changes)."""
     if threading.current_thread() is not threading.main_thread():
-        yield
+        yield None
         return
     before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
     for sig in before:
-        signal.signal(sig, _on_signal)
+        signal.signal(sig, handler)
     try:
-        yield
+        yield before
     finally:
-        for sig, handler in before.items():
-            signal.signal(sig, handler)
+        for sig, previous in before.items():
+            signal.signal(sig, previous)
+
+
+@contextmanager
+def handling_signals():
+    """SIGINT and SIGTERM as described above, for the block (the CLI's whole command); the
+    previous handlers are put back after it (in-process callers, tests)."""
+    with _handlers(_on_signal):
+        yield
 
 
 @contextmanager
 def deferred_interrupts():
     """SIGINT and SIGTERM received inside the block are acted on when it ends (outside the
-    main thread, where handlers cannot be set, nothing is deferred)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
+    main thread nothing is deferred)."""
     received: list[int] = []
-    before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-
-    def hold(signum, frame):
-        received.append(signum)
-
-    for sig in before:
-        signal.signal(sig, hold)
-    try:
+    with _handlers(lambda signum, frame: received.append(signum)) as before:
         yield
-    finally:
-        for sig, handler in before.items():
-            signal.signal(sig, handler)
     if received:
         signum = received[0]
         handler = before[signum]

@@ -64,19 +64,21 @@ def why_gone(tags: dict, heartbeat: float | None, now: float | None = None) -> s
     return None
 
 
-def running_runs(client, experiment_ids: list[str]) -> list:
+def all_runs(client, experiment_ids: list[str], filter_string: str = "") -> list:
+    """Every run of the experiments matching ``filter_string`` (all pages)."""
     runs, token = [], None
     while True:
-        page = client.search_runs(experiment_ids, "attributes.status = 'RUNNING'",
-                                  max_results=1000, page_token=token)
+        page = client.search_runs(experiment_ids, filter_string, max_results=1000,
+                                  page_token=token)
         runs += list(page)
         token = page.token
         if not token:
             return runs
 
 
-def _tree_heartbeat(run, by_id: dict) -> float | None:
-    """The newest heartbeat of ``run`` and its RUNNING ancestors."""
+def tree_heartbeat(run, by_id: dict) -> float | None:
+    """The newest heartbeat of ``run`` and its RUNNING ancestors (``by_id``: RUNNING runs by
+    id; empty: ``run``'s own)."""
     beats, seen = [], set()
     while run is not None and run.info.run_id not in seen:
         seen.add(run.info.run_id)
@@ -90,12 +92,12 @@ def _tree_heartbeat(run, by_id: dict) -> float | None:
 
 def gone_runs(client, experiment_ids: list[str]) -> list[tuple[str, str]]:
     """(run id, why) of every RUNNING run of these experiments whose process is gone."""
-    runs = running_runs(client, experiment_ids)
+    runs = all_runs(client, experiment_ids, "attributes.status = 'RUNNING'")
     by_id = {r.info.run_id: r for r in runs}
     now = time.time()
     out = []
     for run in runs:
-        reason = why_gone(run.data.tags, _tree_heartbeat(run, by_id), now)
+        reason = why_gone(run.data.tags, tree_heartbeat(run, by_id), now)
         if reason:
             out.append((run.info.run_id, reason))
     return out

@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 
 from .errors import ConfigError
-from .liveness import KILLED_TAG, gone_runs, running_runs
+from .liveness import KILLED_TAG, PID_TAG, all_runs, tree_heartbeat, why_gone
 from .records import FINGERPRINT_TAG
 
 INVOCATION_TAG = "rosetta.invocation"
@@ -32,17 +32,6 @@ def invocation_fingerprint(params: dict, more: dict | None = None) -> str:
     text = json.dumps({"params": {k: str(v) for k, v in params.items()}, "more": more or {}},
                       sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:20]
-
-
-def experiment_runs(client, experiment_id: str) -> list:
-    """Every run of the experiment (all pages)."""
-    runs, token = [], None
-    while True:
-        page = client.search_runs([experiment_id], max_results=1000, page_token=token)
-        runs += list(page)
-        token = page.token
-        if not token:
-            return runs
 
 
 def tree_of(runs: list, root: str) -> list:
@@ -114,7 +103,7 @@ def find_interrupted(client, experiment_id: str, name: str, params: dict,
                      more: dict | None = None) -> Resumed | None:
     """The newest unfinished top-level run named ``name`` with these ``params``, reopened for
     ``--resume`` (None: nothing to resume). Another command's run: a one-line ConfigError."""
-    runs = experiment_runs(client, experiment_id)
+    runs = all_runs(client, [experiment_id])
     top = [r for r in runs if r.data.tags.get("mlflow.runName") == name
            and "mlflow.parentRunId" not in r.data.tags]
     open_runs = sorted((r for r in top if r.info.status != "FINISHED"),
@@ -124,7 +113,7 @@ def find_interrupted(client, experiment_id: str, name: str, params: dict,
               file=sys.stderr)
         return None
     run = open_runs[0]
-    if run.info.status == "RUNNING" and _still_running(client, experiment_id, run):
+    if run.info.status == "RUNNING" and _still_running(run):
         raise ConfigError(f"--resume: run {run.info.run_id} ({name}) is still running (process "
                           f"{run.data.tags.get('rosetta.pid')} on {run.data.tags.get('rosetta.host')});"
                           " allowed: wait for it, or stop it and --resume then")
@@ -144,11 +133,7 @@ def find_interrupted(client, experiment_id: str, name: str, params: dict,
     return resumed
 
 
-def _still_running(client, experiment_id: str, run) -> bool:
-    """Whether ``run``'s process is alive (runs of versions without process tags: taken as
-    interrupted, as before)."""
-    if "rosetta.pid" not in run.data.tags:
-        return False
-    gone = {run_id for run_id, _ in gone_runs(client, [experiment_id])}
-    return run.info.run_id not in gone and any(
-        r.info.run_id == run.info.run_id for r in running_runs(client, [experiment_id]))
+def _still_running(run) -> bool:
+    """Whether the RUNNING ``run``'s process is alive (runs of versions without process tags:
+    taken as interrupted, as before)."""
+    return PID_TAG in run.data.tags and why_gone(run.data.tags, tree_heartbeat(run, {})) is None

@@ -305,7 +305,8 @@ def test_store_deleted_mid_run_is_one_line(store, capsys, monkeypatch):
 def read_only(folder: Path):
     """``folder`` (with what it holds) read-only for this process: by its mode when we are not
     root; as root (which ignores modes) on a read-only tmpfs mounted over it, the files copied
-    in first. Skipped only where neither is possible (root without mount rights)."""
+    in first; as root without mount rights, EROFS injected into the write checks (os.access
+    and Path.write_bytes under the folder: the same code paths, a simulated file system)."""
     folder.mkdir(parents=True, exist_ok=True)
     if os.geteuid() != 0:
         modes = {p: p.stat().st_mode for p in [folder, *folder.rglob("*")]}
@@ -322,7 +323,9 @@ def read_only(folder: Path):
     if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(folder)],
                       capture_output=True, check=False).returncode != 0:
         shutil.rmtree(saved)
-        pytest.skip("running as root without the right to mount a read-only tmpfs")
+        with _injected_read_only(folder):
+            yield folder
+        return
     try:
         shutil.copytree(saved, folder, dirs_exist_ok=True)
         subprocess.run(["mount", "-o", "remount,ro", str(folder)], check=True)
@@ -330,6 +333,28 @@ def read_only(folder: Path):
     finally:
         subprocess.run(["umount", str(folder)], check=False)
         shutil.rmtree(saved, ignore_errors=True)
+
+
+@contextmanager
+def _injected_read_only(folder: Path):
+    from unittest import mock
+
+    real_access, real_write = os.access, Path.write_bytes
+
+    def inside(path) -> bool:
+        return Path(path).resolve().is_relative_to(folder.resolve())
+
+    def access(path, mode, *args, **kwargs):
+        return False if mode & os.W_OK and inside(path) else real_access(path, mode, *args,
+                                                                          **kwargs)
+
+    def write_bytes(self, data):
+        if inside(self):
+            raise OSError(30, "Read-only file system", str(self))
+        return real_write(self, data)
+
+    with mock.patch("os.access", access), mock.patch.object(Path, "write_bytes", write_bytes):
+        yield
 
 
 def error_lines(err: str) -> int:

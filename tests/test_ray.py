@@ -139,8 +139,8 @@ def test_grid_killed_mid_run_resumes_to_the_uninterrupted_table(tmp_path, local_
         try:
             if len(model_runs(db)) >= 5:
                 break
-        except sqlite3.Error:  # the store is being created
-            pass
+        except sqlite3.Error:  # the store is being created: poll again
+            continue
     assert driver.poll() is None, (tmp_path / "driver.err").read_text()[-2000:]
     os.kill(driver.pid, signal.SIGKILL)
     driver.wait()
