@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import sys
+import textwrap
 from pathlib import Path
 
 import click
@@ -127,8 +128,7 @@ def run(ctx, target, **options):
         explicit.update(tuned)
     track = {"tracking_uri": options["tracking_uri"], "experiment": options["experiment"],
              **_execution(options)}
-    if target.endswith((".npy", ".npz")):  # `rosetta-cl run mine.npz` = `run data --data mine.npz`
-        target, values["data"] = "data", values["data"] or target
+    target = _data_file_target(target, values)
     if target.endswith(".toml"):
         from .specs import load_spec, run_spec
 
@@ -153,6 +153,10 @@ def run(ctx, target, **options):
         click.echo(json.dumps(result.as_dict(), indent=2))
         return
     c = result.config
+    if result.extra.get("data_defaults"):
+        click.echo(textwrap.fill(f"defaults from {c.data} (options override them): "
+                                 f"{result.extra['data_defaults']}", 100,
+                                 subsequent_indent="  "))
     click.echo(f"{c.protocol} protocol on {c.benchmark}: {c.seeds} seeds x "
                f"{len(c.methods)} methods, {c.epochs} epochs, k={c.rosetta_points},\n"
                f"rho={c.rho}, beta={c.beta}, latent dim {c.latent_dim}, arch {c.arch}; "
@@ -174,6 +178,14 @@ def run(ctx, target, **options):
                    f"`{ui_command(options['tracking_uri'])}`)")
 
 
+def _data_file_target(target: str, values: dict) -> str:
+    """``rosetta-cl run|tune mine.npz`` = ``... data --data mine.npz``."""
+    if target.endswith((".npy", ".npz")):
+        values["data"] = values["data"] or target
+        return "data"
+    return target
+
+
 SMOKE = ("--quick: SMOKE OUTPUT (few epochs and seeds, small data: barely trained models).\n"
          "It shows that the pipeline works, not what the methods do.")
 
@@ -184,7 +196,7 @@ def ui_command(tracking_uri: str | None) -> str:
 
 
 @cli.command()
-@click.argument("benchmark")
+@click.argument("benchmark", metavar="BENCHMARK|DATA.npz")
 @config_options
 @click.option("--beta-grid", default="0:2.5:25", show_default=True,
               help="beta values (start:step:stop, stop included, or a comma list).")
@@ -194,13 +206,18 @@ def ui_command(tracking_uri: str | None) -> str:
                    "+ 0.5 mean ||z_template - mu||^2 on held-out D1 points) | elbo.")
 @click.pass_context
 def tune(ctx, benchmark, beta_grid, rho_grid, criterion, **options):
-    """Choose beta and rho for BENCHMARK by validation performance (appendix B): short runs over
-    the grids (20 epochs unless --epochs), logged as nested MLflow runs."""
+    """Choose beta and rho for BENCHMARK or your own arrays (DATA.npz / .npy with --split-by, as
+    `run` takes them) by validation performance (appendix B): short runs over the grids (20
+    epochs unless --epochs), logged as nested MLflow runs."""
     from .config import RunConfig
     from .tune import parse_grid
     from .tune import tune as run_tune
 
     values, _ = _config_values(ctx, options)
+    command = benchmark if benchmark.endswith((".npy", ".npz")) else None
+    benchmark = _data_file_target(benchmark, values)
+    if command and values.get("split_by"):
+        command += f" --split-by '{values['split_by']}'"
     betas, rhos = parse_grid(beta_grid, "beta"), parse_grid(rho_grid, "rho")
     result = run_tune(RunConfig(benchmark=benchmark, **values), betas, rhos, progress=True,
                       tracking_uri=options["tracking_uri"], experiment=options["experiment"],
@@ -216,7 +233,8 @@ def tune(ctx, benchmark, beta_grid, rho_grid, criterion, **options):
                f"{result.wall_time_s:.1f} s)")
     if result.parent_run_id:
         click.echo(f"MLflow tune run: {result.parent_run_id}; use it with "
-                   f"`rosetta-cl run {benchmark} --from-tune {result.parent_run_id}`")
+                   f"`rosetta-cl run {command or benchmark} --from-tune "
+                   f"{result.parent_run_id}`")
 
 
 @cli.group()

@@ -44,17 +44,28 @@ def run_benchmark(config: RunConfig, *, tracking_uri: str | None = None,
     with executing(executor) as run_on, closing(
             GridBar(planned_trainings(config, len(bench.parts)), progress)) as bar:
         if not track:
-            return protocol(bench, config, None, bar, run_on)
+            return with_derived(protocol(bench, config, None, bar, run_on), bench)
         tracker = open_tracker(tracking_uri, experiment or experiment_name(config))
         tags = {"protocol": config.protocol, "benchmark": config.benchmark, "role": "parent"}
-        with tracker.parent(f"{config.protocol}-{config.benchmark}", config.as_params(), tags,
+        params = config.as_params()
+        if bench.derived_defaults:
+            params["data_defaults"] = bench.derived_defaults
+        with tracker.parent(f"{config.protocol}-{config.benchmark}", params, tags,
                             resume=resume):
-            result = protocol(bench, config, tracker.write, bar, run_on,
-                              tracker.reuse if tracker.resumed else None)
+            result = with_derived(protocol(bench, config, tracker.write, bar, run_on,
+                                           tracker.reuse if tracker.resumed else None), bench)
             result = replace(result, parent_run_id=tracker.parent_run_id)
             log_result(tracker, result)
             log_figures(tracker, config.figures)
     return result
+
+
+def with_derived(result: ProtocolResult, bench: Benchmark) -> ProtocolResult:
+    """A user file's derived defaults (``user_defaults``) go into the result's ``extra``,
+    where the CLI prints them and ``--json`` / ``summary.json`` keep them."""
+    if not bench.derived_defaults:
+        return result
+    return replace(result, extra={**result.extra, "data_defaults": bench.derived_defaults})
 
 
 @contextmanager

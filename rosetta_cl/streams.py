@@ -43,6 +43,7 @@ class Benchmark:
     input_dim: int
     defaults: BenchmarkDefaults
     description: str = ""
+    derived_defaults: str | None = None  # a user file's: what its defaults are and why
 
     @property
     def train_stream(self):

@@ -9,11 +9,13 @@ each row, 0, 1, ...). Read without pickle. The D1 | D2 (| D3 ...) split comes fr
 - ``half``: seeded random halves (the paper's 3D Chairs split).
 
 Then every experience is split 60/40 into train and validation, as for the built-in benchmarks.
+The file's defaults (likelihood, latent size, k) come from ``user_defaults.derive_defaults``.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +23,8 @@ import numpy as np
 from .benchmark_defaults import USER_DATA
 from .errors import ConfigError
 from .file_checks import check_npy_file, check_npz_file
-from .streams import BenchmarkDefaults, make_benchmark
+from .streams import make_benchmark
+from .user_defaults import derive_defaults
 
 NAME = USER_DATA
 MEMBERS = ("x", "y", "part")  # the arrays of a data file we read
@@ -144,26 +147,13 @@ def split_rule(rule: str | None, arrays: dict, seed: int, path) -> tuple[dict, n
     return arrays, part
 
 
-def defaults_for(x: np.ndarray) -> BenchmarkDefaults:
-    """Defaults from the data: Bernoulli likelihood for data in [0, 1], Gaussian (learned
-    noise) otherwise; image shape from the array's rank."""
-    in_unit = bool(x.min() >= 0 and x.max() <= 1)
-    shape = None
-    if x.ndim == 3:
-        shape = (1, *x.shape[1:])
-    elif x.ndim == 4:
-        shape = tuple(x.shape[1:])
-    return BenchmarkDefaults(latent_dim=2, rosetta_points=16, epochs=200, hidden=(256, 128),
-                             likelihood="bernoulli" if in_unit else "gaussian", quick_epochs=3,
-                             image_shape=shape)
-
-
 def user_benchmark(path, split_by=None, seed: int = 0, subsample: int | None = None):
     arrays, part = split_rule(split_by, read_user_file(path), seed, path)
     x = arrays["x"]
     y = arrays.get("y", np.zeros(len(x), dtype=np.int64))
     parts = tuple(f"D{i + 1}" for i in range(int(part.max()) + 1))
-    defaults = defaults_for(x)
+    derived = derive_defaults(x, part)
     flat = x.reshape(len(x), math.prod(x.shape[1:]))
-    return make_benchmark(NAME, flat, y, part, seed, parts, defaults,
-                          f"user data {Path(path).name}", subsample)
+    bench = make_benchmark(NAME, flat, y, part, seed, parts, derived.defaults,
+                           f"user data {Path(path).name}", subsample)
+    return replace(bench, derived_defaults=derived.describe())

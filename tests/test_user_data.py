@@ -33,10 +33,43 @@ def test_run_on_user_arrays_split_by_label(labelled, capsys, store):
     summary = json.loads(out)
     assert summary["benchmark"] == "data" and summary["config"]["data"] == str(labelled)
     assert summary["table"]["rows"][0]["LSD_D1"]["normalized"]["median"] == 0.0
+    # the file's defaults and why (user_defaults), in the output and the parent run's params
+    assert summary["data_defaults"].startswith("values in [-3.77, 11.8]: ")
+    assert "Gaussian likelihood with learned noise" in summary["data_defaults"]
     from mlflow.tracking import MlflowClient
 
-    experiments = {e.name for e in MlflowClient(store).search_experiments()}
+    client = MlflowClient(store)
+    experiments = {e.name for e in client.search_experiments()}
     assert "mine" in experiments and "data" not in experiments  # named after the file
+    parent = client.get_run(summary["parent_run_id"])
+    assert parent.data.params["data_defaults"] == summary["data_defaults"]
+
+
+def test_run_prints_the_defaults_it_derived(labelled, capsys, store):
+    code, out, err = run_main(["run", str(labelled), "--split-by", "label:0,1|2,3", "--quick",
+                               "--seeds", "2", "--figures", "none"], capsys)
+    assert code == 0, err
+    lines = out.splitlines()
+    first = lines[:next(i for i, line in enumerate(lines) if line.startswith("sequential"))]
+    said = " ".join(line.strip() for line in first)
+    assert said.startswith(f"defaults from {labelled} (options override them): values in [")
+    assert said.endswith("latent dim 2; k 16") and all(len(line) <= 100 for line in first)
+
+
+def test_tune_takes_a_data_file(labelled, capsys, store):
+    """`rosetta-cl tune mine.npz --split-by ...` as `run` takes it; its closing line is the
+    `run` command that uses the picks."""
+    code, out, err = run_main(["tune", str(labelled), "--split-by", "label:0,1|2,3", "--quick",
+                               "--epochs", "2"], capsys)
+    assert code == 0, err
+    last = out.strip().splitlines()[-1]
+    assert f"`rosetta-cl run {labelled} --split-by 'label:0,1|2,3' --from-tune " in last
+    run_id = last.rsplit("--from-tune ", 1)[1].rstrip("`")
+    code, out, err = run_main(["run", str(labelled), "--split-by", "label:0,1|2,3", "--quick",
+                               "--seeds", "2", "--figures", "none", "--from-tune", run_id,
+                               "--json"], capsys)
+    assert code == 0, err
+    assert json.loads(out)["config"]["data"] == str(labelled)
 
 
 def test_splits(labelled, tmp_path):
