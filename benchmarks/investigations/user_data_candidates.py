@@ -30,10 +30,7 @@ import numpy as np
 import torch
 from vector_sets import SPLITS
 
-import rosetta_cl.losses as losses
-import rosetta_cl.training as training
-import rosetta_cl.user_data as user_data
-from rosetta_cl import RunConfig
+from rosetta_cl import RunConfig, losses, training, user_data
 from rosetta_cl.protocols import run_reproducibility, run_sequential
 from rosetta_cl.runner import prepare
 
