@@ -179,10 +179,17 @@ def run(ctx, target, **options):
 
 
 def _data_file_target(target: str, values: dict) -> str:
-    """``rosetta-cl run|tune mine.npz`` = ``... data --data mine.npz``."""
+    """``rosetta-cl run|tune mine.npz`` = ``... data --data mine.npz``; a directory that is no
+    benchmark's name is refused as what it is."""
     if target.endswith((".npy", ".npz")):
         values["data"] = values["data"] or target
         return "data"
+    if Path(target).is_dir():
+        from .registry import BENCHMARKS
+
+        if target not in BENCHMARKS:
+            raise ConfigError(f"{target} is a directory; allowed: a benchmark (see `rosetta-cl "
+                              "benchmarks`), a SPEC.toml or a DATA.npz / .npy file")
     return target
 
 

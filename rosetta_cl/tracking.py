@@ -9,6 +9,7 @@ override it.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import time
 from contextlib import contextmanager
@@ -33,6 +34,15 @@ def default_artifact_root(uri: str) -> str | None:
     if uri.startswith("sqlite:///"):
         return (Path(uri[len("sqlite:///"):]).resolve().parent / "artifacts").as_uri()
     return None
+
+
+def artifact_folder(experiment: str) -> str:
+    """The folder name an experiment's artifacts get under a local store's artifact root: the
+    name with every character but letters, digits, ``.``, ``-`` and ``_`` replaced by ``_``, so
+    that no name (``../../escape``, ``a/b``, ``..``) reaches outside the root. Names that map to
+    one folder share it harmlessly (each run has a folder of its own inside)."""
+    folder = re.sub(r"[^A-Za-z0-9._-]", "_", experiment)
+    return folder if folder.strip(".") else f"_{folder}"
 
 
 def sqlite_path(uri: str) -> Path | None:
@@ -224,8 +234,8 @@ def get_or_create_experiment(name: str, client) -> str:
         if experiment is not None:
             return experiment.experiment_id
         try:
-            return client.create_experiment(name, artifact_location=f"{root}/{name}" if root
-                                            else None)
+            return client.create_experiment(
+                name, artifact_location=f"{root}/{artifact_folder(name)}" if root else None)
         except MlflowException:
             experiment = client.get_experiment_by_name(name)
             if experiment is None:

@@ -34,6 +34,9 @@ def read_user_arrays(path: str | Path) -> np.ndarray:
     """Inputs from a user's ``.npy`` or ``.npz`` (array ``x``), read without pickle; what the
     file declares is checked before anything is allocated (``file_checks``)."""
     path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"data file {path} is a directory; allowed: a .npy file, or a .npz "
+                          "with an array x")
     if not path.is_file():
         raise ConfigError(f"data file {path} does not exist")
     magic = _magic(path)
@@ -125,10 +128,24 @@ def split_rule(rule: str | None, arrays: dict, seed: int, path) -> tuple[dict, n
         except ValueError:
             raise ConfigError(f"--split-by {rule!r}: labels must be integers; allowed "
                               f"{allowed}") from None
+        if len(groups) < 2:
+            raise ConfigError(f"--split-by {rule!r}: give at least two label sets (A|B; quote "
+                              "the rule, or the shell reads | as a pipe)")
+        seen: dict[int, int] = {}
+        for i, labels in enumerate(groups):
+            for label in labels:
+                if label in seen:
+                    raise ConfigError(f"--split-by {rule!r}: label {label} is in sets "
+                                      f"{seen[label] + 1} and {i + 1}; allowed: each label in "
+                                      "one set")
+                seen[label] = i
+        present = set(np.unique(arrays["y"]).tolist())
+        missing = [label for label in seen if label not in present]
+        if missing:
+            raise ConfigError(f"--split-by {rule!r}: label {missing[0]} is not in {path}'s y "
+                              f"(its labels: {_labels(present)})")
         for i, labels in enumerate(groups):
             part[np.isin(arrays["y"], labels)] = i
-        if len(groups) < 2:
-            raise ConfigError(f"--split-by {rule!r}: give at least two label sets (A|B)")
         keep = part >= 0  # rows whose label is in no set are left out
         arrays = {k: v[keep] for k, v in arrays.items()}
         part = part[keep]
@@ -145,6 +162,12 @@ def split_rule(rule: str | None, arrays: dict, seed: int, path) -> tuple[dict, n
             raise ConfigError(f"--split-by {rule}: experience D{i + 1} has {c} rows; each needs"
                               " >= 5 (for its 60/40 train/validation split)")
     return arrays, part
+
+
+def _labels(present: set[int], most: int = 20) -> str:
+    values = sorted(present)
+    text = ", ".join(map(str, values[:most]))
+    return text + (f", ... ({len(values)} in all)" if len(values) > most else "")
 
 
 def user_benchmark(path, split_by=None, seed: int = 0, subsample: int | None = None):

@@ -133,3 +133,24 @@ def test_lean_evaluation_plugin_logs_what_avalanches_does():
     assert logged[0] == logged[1] and len(logged[1]) == 3 * 6  # 3 epochs x train/val metrics
     lean = LeanEvaluationPlugin(EpochLossMetrics(val_x), loggers=[Recorder()])
     assert not hasattr(lean, "before_forward") and hasattr(lean, "after_training_epoch")
+
+
+@pytest.mark.parametrize("name", ["../../../escape", "..", "a/b c?#"])
+def test_experiment_names_never_leave_the_store(name, tmp_path):
+    """`--experiment '../../../escape'` wrote its artifacts outside the store (a bug): the
+    artifact folder is now the name with path characters replaced, inside the store's root."""
+    from rosetta_cl.tracking import artifact_folder
+
+    store = tmp_path / "deep" / "er" / "store"
+    uri = f"sqlite:///{store}/mlflow.db"
+    config = RunConfig(benchmark="gaussians8", quick=True, seeds=1, epochs=1, methods=("vae",),
+                       figures="none")
+    result = run_benchmark(config, tracking_uri=uri, experiment=name)
+    client = MlflowClient(uri)
+    experiment = client.get_experiment_by_name(name)  # the name itself is kept as given
+    assert experiment is not None
+    assert experiment.artifact_location == (store / "artifacts" / artifact_folder(name)).as_uri()
+    written = {p for p in tmp_path.rglob("*") if p.is_file()}
+    assert written and all(p.is_relative_to(store) for p in written), written
+    assert (store / "artifacts" / artifact_folder(name) / result.parent_run_id).is_dir()
+    assert "/" not in artifact_folder(name) and artifact_folder(name).strip(".")

@@ -93,8 +93,14 @@ def test_splits(labelled, tmp_path):
     ({"x": np.zeros((4, 2, 2, 2, 2))}, ["--split-by", "half"], "x has shape (4, 2, 2, 2, 2); allowed"),
     ({"x": np.full((20, 3), 1e300)}, ["--split-by", "half"], "beyond float32's range"),
     ({"x": np.zeros((20, 3))}, [], "has no part array: give --split-by"),
+    # a label the file lacks is named (it said "experience D2 has 0 rows")
     ({"x": np.zeros((20, 3)), "y": np.zeros(20, int)}, ["--split-by", "label:0|1"],
-     "experience D2 has 0 rows"),
+     "label 1 is not in"),
+    # a label in two sets is refused (it went silently to the last set)
+    ({"x": np.zeros((20, 3)), "y": np.repeat([0, 1, 2, 3], 5)}, ["--split-by", "label:0,1|1,2"],
+     "label 1 is in sets 1 and 2; allowed: each label in one set"),
+    ({"x": np.zeros((20, 3)), "y": np.repeat([0, 1], 10)}, ["--split-by", "label:0"],
+     "give at least two label sets (A|B; quote the rule"),
     ({"x": np.zeros((20, 3)), "y": np.zeros(20)}, ["--split-by", "label:0|1"],
      "y must be 20 integers"),
     ({"x": np.zeros((30, 3)), "part": np.repeat([0, 1, 2], 10)}, [],
@@ -128,4 +134,16 @@ def test_a_file_that_is_not_npy_says_so(content, message, tmp_path, capsys):
                              f"sqlite:///{tmp_path}/db.sqlite"], capsys)
     assert code == 2 and err.startswith(f"Error: data file {path}: ") and err.count("\n") == 1
     assert message in err and "allow_pickle" not in err
+    assert not (tmp_path / "db.sqlite").exists()
+
+
+@pytest.mark.parametrize("name", ["a_directory.npz", "a_directory"])
+def test_a_directory_as_data_is_named_as_one(name, tmp_path, capsys, monkeypatch):
+    """A directory given as the data file said "does not exist" (named .npz) or "unknown
+    benchmark" (named otherwise)."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / name).mkdir()
+    code, _, err = run_main(["run", name, "--split-by", "half", "--tracking-uri",
+                             f"sqlite:///{tmp_path}/db.sqlite"], capsys)
+    assert code == 2 and err.count("\n") == 1 and "is a directory; allowed: a" in err, err
     assert not (tmp_path / "db.sqlite").exists()
