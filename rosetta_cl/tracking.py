@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -103,9 +104,13 @@ def check_store(uri: str, write: bool = True) -> None:
                                             "MLFLOW_HTTP_REQUEST_TIMEOUT")}
     os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = "0"
     os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = "5"
+    path = sqlite_path(uri)
     try:
         with store_lock(uri):
+            created = write and path is not None and not path.exists()
             MlflowClient(uri).search_experiments(max_results=1)
+        if created:  # said once: the process that created it, under the lock
+            print(f"created a new MLflow store at {path.resolve()}", file=sys.stderr)
     except ConfigError:
         raise
     except Exception as exc:  # noqa: BLE001  (any failure to reach the store is the user's)

@@ -154,3 +154,16 @@ def test_experiment_names_never_leave_the_store(name, tmp_path):
     assert written and all(p.is_relative_to(store) for p in written), written
     assert (store / "artifacts" / artifact_folder(name) / result.parent_run_id).is_dir()
     assert "/" not in artifact_folder(name) and artifact_folder(name).strip(".")
+
+
+def test_a_new_store_is_said_once_on_stderr(tmp_path, capsys):
+    """A store created in folders that did not exist was created silently; now one stderr line
+    says where (a store that exists is not mentioned)."""
+    from rosetta_cl.tracking import check_store
+
+    db = tmp_path / "not" / "yet" / "mlflow.db"
+    check_store(f"sqlite:///{db}")
+    said = [line for line in capsys.readouterr().err.splitlines() if "MLflow store" in line]
+    assert said == [f"created a new MLflow store at {db.resolve()}"]  # (the CLI silences
+    check_store(f"sqlite:///{db}")  # MLflow's own INFO lines; this test calls it directly)
+    assert "created a new" not in capsys.readouterr().err
