@@ -1,5 +1,7 @@
 """RosettaPlugin: the R-VAE as an Avalanche plugin, usable with any Avalanche strategy whose
-model exposes ``encode(x) -> posterior mean``.
+model exposes ``encode(x) -> posterior mean`` (and ``decode_mean(z)`` for eq. 1's decoder term),
+or is built like Avalanche's own ``MlpVAE`` (``encoder`` + ``calc_mean``, ``decoder``), which it
+reads through :func:`vae_view`. A model it cannot read is refused before the first epoch.
 
 After each training experience it encodes that experience's data, clusters the latent means
 (FAISS k-means by default) and keeps one anchor (x_r, z_r) per cluster. In every later minibatch,
@@ -11,8 +13,11 @@ paper's portability setting: Bob trains a new model); otherwise it keeps trainin
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import torch
 from avalanche.core import SupervisedPlugin
+from torch import nn
 
 from .anchors import Anchors, select_rosetta_points
 from .choices import ACCUMULATE
@@ -76,12 +81,10 @@ class RosettaPlugin(SupervisedPlugin):
         self.selections = []  # Selection of each experience, for inspection
         self._device_anchors: Anchors | None = None
         self._experiences_done = 0
+        self._model = None  # the strategy's model as a VAE (vae_view), set per experience
 
     def before_training_exp(self, strategy, **kwargs):
-        if self.decoder != "none" and self.rho and not hasattr(strategy.model, "decode_mean"):
-            raise ValueError(f"RosettaPlugin(decoder={self.decoder!r}) needs a model with "
-                             f"decode_mean(z); {type(strategy.model).__name__} has none: pass "
-                             "decoder='none'")
+        self._model = vae_view(strategy.model, self.decoder if self.rho else "none")
         if self.reinit and self._experiences_done > 0:
             reinitialize(strategy.model)
             strategy.optimizer.state.clear()
@@ -91,7 +94,7 @@ class RosettaPlugin(SupervisedPlugin):
         if self._device_anchors is None or self.rho == 0:
             return
         anchors = self._device_anchors
-        term = anchor_loss(strategy.model, anchors.x, anchors.z, self.rho,
+        term = anchor_loss(self._model, anchors.x, anchors.z, self.rho,
                            strategy.train_mb_size, fit=self.fit, decoder=self.decoder)
         strategy.loss += term
         parts = getattr(strategy, "loss_parts", None)
@@ -103,7 +106,7 @@ class RosettaPlugin(SupervisedPlugin):
         if not self.select:
             return
         x, _ = dataset_tensors(strategy.experience.dataset)
-        z = encode_means(strategy.model, x).cpu()
+        z = encode_means(vae_view(strategy.model, "none"), x).cpu()
         x = x.cpu()
         if self.accumulate == "reselect" and self.anchors is not None:
             x = torch.cat([self.anchors.x.to(x), x])  # earlier anchors keep their original z
@@ -116,6 +119,43 @@ class RosettaPlugin(SupervisedPlugin):
             self.anchors = new
         else:
             self.anchors = self.anchors.concat(new)
+
+
+class AvalancheVAEView(nn.Module):
+    """Avalanche's ``MlpVAE`` (``encoder`` -> ``calc_mean``; ``decoder``) read as the VAE the
+    anchor term needs: ``encode(x)`` = the posterior mean, ``decode_mean(z)`` = the decoder's
+    output (MlpVAE's is already a mean in [0, 1]). Holds the model, so its parameters, train and
+    eval modes are the model's own."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+        self.config = SimpleNamespace(latent_dim=int(getattr(model, "dim", 0)))
+
+    def encode(self, x):
+        return self.model.calc_mean(self.model.encoder(x))
+
+    def decode_mean(self, z):
+        return self.model.decoder(z)
+
+
+def vae_view(model: nn.Module, decoder: str = "squared"):
+    """``model`` itself when it has rosetta-cl's VAE methods, an :class:`AvalancheVAEView` of a
+    model built like Avalanche's ``MlpVAE``; otherwise a one-line ValueError naming what is
+    needed (``decoder``: the anchor term's decoder part, which needs more of the model)."""
+    name = type(model).__name__
+    needs = {"squared": "decode_mean", "nll": "decode"}.get(decoder)
+    if hasattr(model, "encode") and (needs is None or hasattr(model, needs)):
+        return model
+    if all(hasattr(model, a) for a in ("encoder", "calc_mean")) and decoder != "nll" and (
+            decoder == "none" or hasattr(model, "decoder")):
+        return AvalancheVAEView(model)
+    if hasattr(model, "encode") or all(hasattr(model, a) for a in ("encoder", "calc_mean")):
+        raise ValueError(f"RosettaPlugin(decoder={decoder!r}) needs a model with {needs}(z) "
+                         f"(decoder='squared' also reads an Avalanche-style `decoder`); {name} has"
+                         " none: pass decoder='none'")
+    raise ValueError(f"RosettaPlugin needs a VAE it can read: encode(x) -> posterior mean, or "
+                     f"Avalanche's MlpVAE layout (encoder + calc_mean); {name} has neither")
 
 
 class AnchorInputsPlugin(SupervisedPlugin):

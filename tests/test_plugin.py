@@ -175,3 +175,49 @@ def test_three_experience_stream_accumulation(three_experiences, mode, sizes):
 def test_bad_accumulate_mode():
     with pytest.raises(ValueError, match="accumulate 'some'"):
         RosettaPlugin(accumulate="some")
+
+
+def _avalanche_vae_training(model, plugin):
+    import numpy as np
+    from avalanche.benchmarks.scenarios.dataset_scenario import benchmark_from_datasets
+    from avalanche.training.supervised import VAETraining
+
+    from rosetta_cl.streams import tensor_dataset
+
+    x = torch.rand(200, 1, 8, 8, generator=torch.Generator().manual_seed(0)).numpy()
+    bench = benchmark_from_datasets(train=[tensor_dataset(x[:100], np.zeros(100, int)),
+                                           tensor_dataset(x[100:], np.ones(100, int))])
+    strategy = VAETraining(model, torch.optim.Adam(model.parameters()), train_mb_size=32,
+                           train_epochs=1, plugins=[plugin], evaluator=None)
+    return strategy, bench.train_stream
+
+
+@pytest.mark.parametrize("decoder", ["none", "squared"])
+def test_plugin_reads_avalanches_own_mlp_vae(decoder):
+    """An Avalanche user's first try (VAETraining + MlpVAE + RosettaPlugin) trained the first
+    experience, then failed with "'MlpVAE' object has no attribute 'encode'"."""
+    from avalanche.models import MlpVAE
+
+    from rosetta_cl.plugin import AvalancheVAEView
+
+    torch.manual_seed(0)
+    model = MlpVAE((1, 8, 8), nhid=2)
+    plugin = RosettaPlugin(k=8, rho=1.0, decoder=decoder)
+    strategy, stream = _avalanche_vae_training(model, plugin)
+    for experience in stream:
+        strategy.train(experience)
+    assert isinstance(plugin._model, AvalancheVAEView) and len(plugin.anchors) == 16
+    assert plugin.anchors.z.shape == (16, 2)
+    model.eval()  # as encode_means reads it (MlpVAE has batch norm)
+    with torch.no_grad():  # the anchors' z are the model's posterior means of their x
+        z = model.calc_mean(model.encoder(plugin.anchors.x[8:]))
+    assert torch.allclose(z, plugin.anchors.z[8:], atol=1e-5)
+
+
+def test_plugin_refuses_a_model_it_cannot_read_before_training():
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 64))
+    before = [p.detach().clone() for p in model.parameters()]
+    strategy, stream = _avalanche_vae_training(model, RosettaPlugin(k=8, decoder="none"))
+    with pytest.raises(ValueError, match=r"^RosettaPlugin needs a VAE it can read: encode\(x\)"):
+        strategy.train(stream[0])
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))  # no step taken
