@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 USER_DATA = "data"  # the benchmark name of a user's own file (``rosetta-cl run mine.npz``)
+TRAIN_FRACTION = 0.6  # the paper's 60/40 train/validation split of every experience
 
 
 @dataclass(frozen=True)

@@ -221,10 +221,11 @@ def tune(ctx, benchmark, beta_grid, rho_grid, criterion, **options):
     from .tune import tune as run_tune
 
     values, _ = _config_values(ctx, options)
-    command = benchmark if benchmark.endswith((".npy", ".npz")) else None
     benchmark = _data_file_target(benchmark, values)
-    if command and values.get("split_by"):
-        command += f" --split-by '{values['split_by']}'"
+    command = benchmark  # what `run` needs to use the picks
+    if values.get("data"):
+        command = values["data"] + (f" --split-by '{values['split_by']}'"
+                                    if values.get("split_by") else "")
     betas, rhos = parse_grid(beta_grid, "beta"), parse_grid(rho_grid, "rho")
     result = run_tune(RunConfig(benchmark=benchmark, **values), betas, rhos, progress=True,
                       tracking_uri=options["tracking_uri"], experiment=options["experiment"],
@@ -240,7 +241,7 @@ def tune(ctx, benchmark, beta_grid, rho_grid, criterion, **options):
                f"{result.wall_time_s:.1f} s)")
     if result.parent_run_id:
         click.echo(f"MLflow tune run: {result.parent_run_id}; use it with "
-                   f"`rosetta-cl run {command or benchmark} --from-tune "
+                   f"`rosetta-cl run {command} --from-tune "
                    f"{result.parent_run_id}`")
 
 

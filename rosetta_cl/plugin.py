@@ -106,7 +106,7 @@ class RosettaPlugin(SupervisedPlugin):
         if not self.select:
             return
         x, _ = dataset_tensors(strategy.experience.dataset)
-        z = encode_means(vae_view(strategy.model, "none"), x).cpu()
+        z = encode_means(self._model, x).cpu()
         x = x.cpu()
         if self.accumulate == "reselect" and self.anchors is not None:
             x = torch.cat([self.anchors.x.to(x), x])  # earlier anchors keep their original z
@@ -145,17 +145,19 @@ def vae_view(model: nn.Module, decoder: str = "squared"):
     needed (``decoder``: the anchor term's decoder part, which needs more of the model)."""
     name = type(model).__name__
     needs = {"squared": "decode_mean", "nll": "decode"}.get(decoder)
-    if hasattr(model, "encode") and (needs is None or hasattr(model, needs)):
-        return model
-    if all(hasattr(model, a) for a in ("encoder", "calc_mean")) and decoder != "nll" and (
-            decoder == "none" or hasattr(model, "decoder")):
-        return AvalancheVAEView(model)
-    if hasattr(model, "encode") or all(hasattr(model, a) for a in ("encoder", "calc_mean")):
+    if hasattr(model, "encode"):
+        view, has_decoder = model, needs is None or hasattr(model, needs)
+    elif hasattr(model, "encoder") and hasattr(model, "calc_mean"):
+        view = AvalancheVAEView(model)
+        has_decoder = needs is None or (needs == "decode_mean" and hasattr(model, "decoder"))
+    else:
+        raise ValueError(f"RosettaPlugin needs a VAE it can read: encode(x) -> posterior mean, or"
+                         f" Avalanche's MlpVAE layout (encoder + calc_mean); {name} has neither")
+    if not has_decoder:
         raise ValueError(f"RosettaPlugin(decoder={decoder!r}) needs a model with {needs}(z) "
                          f"(decoder='squared' also reads an Avalanche-style `decoder`); {name} has"
                          " none: pass decoder='none'")
-    raise ValueError(f"RosettaPlugin needs a VAE it can read: encode(x) -> posterior mean, or "
-                     f"Avalanche's MlpVAE layout (encoder + calc_mean); {name} has neither")
+    return view
 
 
 class AnchorInputsPlugin(SupervisedPlugin):

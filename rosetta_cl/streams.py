@@ -29,10 +29,9 @@ from .benchmark_defaults import (
     GAUSSIANS8_DESCRIPTION,
     MNIST_DEFAULTS,
     MNIST_DESCRIPTION,
+    TRAIN_FRACTION,
     BenchmarkDefaults,
 )
-
-TRAIN_FRACTION = 0.6  # the paper's 60/40 train/validation split
 
 
 @dataclass

@@ -24,11 +24,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .benchmark_defaults import BenchmarkDefaults
+from .benchmark_defaults import TRAIN_FRACTION, BenchmarkDefaults
 
 USER_LATENT_DIM = 2
 USER_ROSETTA_POINTS = 16
-TRAIN_SHARE = 0.6  # every experience's train/validation split (streams.TRAIN_FRACTION)
 
 
 @dataclass(frozen=True)
@@ -56,7 +55,7 @@ def derive_defaults(x: np.ndarray, part: np.ndarray) -> DataDefaults:
     width = int(np.prod(x.shape[1:]))
     reasons.append(f"{'images ' + 'x'.join(map(str, shape)) if shape else 'vectors'} of {width}"
                    f" features, latent dim {USER_LATENT_DIM}")
-    n_train = round(TRAIN_SHARE * int((part == 0).sum()))
+    n_train = round(TRAIN_FRACTION * int((part == 0).sum()))
     k = max(1, min(USER_ROSETTA_POINTS, n_train))
     reasons.append(f"k {k}" + ("" if k == USER_ROSETTA_POINTS else
                                f" (all {n_train} training points of D1)"))
