@@ -10,13 +10,13 @@ import json
 import logging
 import os
 import sys
-import textwrap
 from pathlib import Path
 
 import click
 import numpy as np
 
 from .errors import ConfigError
+from .run_output import protocol_run_text, spec_run_text
 
 
 @click.group()
@@ -138,13 +138,7 @@ def run(ctx, target, **options):
         if options["as_json"]:
             click.echo(json.dumps(result.as_dict(), indent=2))
             return
-        if values["quick"]:
-            click.echo(SMOKE)
-        click.echo(result.table.markdown())
-        click.echo(f"{len(result.results)} protocol runs in {result.wall_time_s:.1f} s")
-        if result.parent_run_id:
-            click.echo(f"MLflow parent run: {result.parent_run_id} (see it with "
-                       f"`{ui_command(options['tracking_uri'])}`)")
+        click.echo(spec_run_text(result, ui_command(options["tracking_uri"])))
         return
     from .runner import run_benchmark
 
@@ -152,30 +146,7 @@ def run(ctx, target, **options):
     if options["as_json"]:
         click.echo(json.dumps(result.as_dict(), indent=2))
         return
-    c = result.config
-    if result.extra.get("data_defaults"):
-        click.echo(textwrap.fill(f"defaults from {c.data} (options override them): "
-                                 f"{result.extra['data_defaults']}", 100,
-                                 subsequent_indent="  "))
-    click.echo(f"{c.protocol} protocol on {c.benchmark}: {c.seeds} seeds x "
-               f"{len(c.methods)} methods, {c.epochs} epochs, k={c.rosetta_points},\n"
-               f"rho={c.rho}, beta={c.beta}, latent dim {c.latent_dim}, arch {c.arch}; "
-               f"{result.wall_time_s:.1f} s")
-    if c.quick:
-        click.echo(SMOKE)
-    click.echo(result.table.markdown(compact=True))
-    if result.extra.get("latent_spread"):
-        spread = ", ".join(f"{m} {v:.3g}" for m, v in result.extra["latent_spread"].items())
-        click.echo(f"latent spread (median over runs of total variance of mu on D1): {spread}")
-    if "template_to_target_LSD_D1" in result.extra:
-        click.echo("template -> target LSD on D1 (where the anchors come from): "
-                   f"{result.extra['template_to_target_LSD_D1']:.3g}")
-    for method, stats in result.extra.get("linear_map", {}).items():
-        click.echo(f"linear map {method}: ||I - A/||A||_2||_F {stats['map_identity_gap']:.3g}, "
-                   f"||b|| {stats['map_bias_norm']:.3g} (medians over runs)")
-    if result.parent_run_id:
-        click.echo(f"MLflow parent run: {result.parent_run_id} (see it with "
-                   f"`{ui_command(options['tracking_uri'])}`)")
+    click.echo(protocol_run_text(result, ui_command(options["tracking_uri"])))
 
 
 def _data_file_target(target: str, values: dict) -> str:
@@ -191,10 +162,6 @@ def _data_file_target(target: str, values: dict) -> str:
             raise ConfigError(f"{target} is a directory; allowed: a benchmark (see `rosetta-cl "
                               "benchmarks`), a SPEC.toml or a DATA.npz / .npy file")
     return target
-
-
-SMOKE = ("--quick: SMOKE OUTPUT (few epochs and seeds, small data: barely trained models).\n"
-         "It shows that the pipeline works, not what the methods do.")
 
 
 def ui_command(tracking_uri: str | None) -> str:

@@ -117,8 +117,8 @@ class TrainingOptions:
                             "gmm | random.")
     anchors: str | None = option(None, "A .rosetta anchor file to anchor to instead of training "
                                  "a template.", metavar="FILE")
-    accumulate: str = option("all", "continual: anchors kept across experiences: all | latest | "
-                             "reselect.")
+    accumulate: str = option("latest", "continual: anchors kept across experiences: latest (the "
+                             "newest k; best in our digits5 runs) | all | reselect.")
     reinit: bool = option(True, "continual: fresh weights for every experience.",
                           secondary="--no-reinit")
     plugins: tuple[str, ...] = option((), "Add an Avalanche plugin to every method (repeatable; "

@@ -16,6 +16,7 @@ per model.
 from __future__ import annotations
 
 import copy
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -54,6 +55,7 @@ class EnsembleRun:
     seed: int
     model: VAE
     history: dict[str, list[float]] = field(default_factory=dict)
+    epoch_times: list[float] = field(default_factory=list)  # wall clock at each epoch's end
 
 
 class _Terms(nn.Module):
@@ -127,6 +129,7 @@ def train_ensemble(config: ModelConfig, seeds: Sequence[int], x: Tensor, *,
     n, d = len(x), config.latent_dim
     names = ["train/loss", "train/recon", "train/kl"] + (["train/rosetta"] if anchor_args else [])
     rows = []  # per epoch: (M, terms) on the device; one host sync at the end
+    epoch_times: list[float] = []
     for epoch in range(epochs):
         orders = torch.stack([torch.randperm(n, generator=g) for g in shuffles]).to(device)
         sums = None
@@ -145,6 +148,7 @@ def train_ensemble(config: ModelConfig, seeds: Sequence[int], x: Tensor, *,
             row = torch.cat([row, _validation(validate, params, buffers, val_x, noise, d, device,
                                               val_batch_size)], dim=1)
         rows.append(row)
+        epoch_times.append(time.time())
         if on_epoch is not None:
             on_epoch(epoch + 1)
     if val_x is not None:
@@ -156,7 +160,7 @@ def train_ensemble(config: ModelConfig, seeds: Sequence[int], x: Tensor, *,
             for name, parameter in member.named_parameters():
                 parameter.copy_(params[name][m])
             history = {name: table[:, m, j].tolist() for j, name in enumerate(names)}
-            runs.append(EnsembleRun(seed, member.model, history))
+            runs.append(EnsembleRun(seed, member.model, history, epoch_times))
     return runs
 
 

@@ -30,13 +30,15 @@ class MLflowLogger(BaseLogger):
         self.client = client or MlflowClient()
         self._buffer = []
 
-    def log_single_metric(self, name, value, x_plot):
+    def log_single_metric(self, name, value, x_plot, timestamp: float | None = None):
+        """``timestamp``: when the value was measured (``time.time()``; default now)."""
         from mlflow.entities import Metric
 
         if hasattr(value, "item") and getattr(value, "ndim", 1) == 0:
             value = value.item()
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            self._buffer.append(Metric(name, float(value), int(time.time() * 1000), int(x_plot)))
+            when = time.time() if timestamp is None else timestamp
+            self._buffer.append(Metric(name, float(value), int(when * 1000), int(x_plot)))
 
     def flush(self) -> None:
         while self._buffer:

@@ -38,7 +38,7 @@ class RosettaPlugin(SupervisedPlugin):
         select: bool = True,
         seed: int = 0,
         selection: str = "kmeans",
-        accumulate: str = "all",
+        accumulate: str = "latest",
         fit: str = "exact",
         decoder: str = "squared",
         kmeans_niter: int = 25,
@@ -55,6 +55,8 @@ class RosettaPlugin(SupervisedPlugin):
         :param accumulate: what happens to earlier anchors after a new experience: ``all`` keeps
             them and appends the new k, ``latest`` keeps only the new k, ``reselect`` selects k
             over the union of the kept anchors (with their original z) and the new experience.
+            Default ``latest``: keeping all hurt the R-VAE in our continual digits5 runs
+            (README, "Streams of more experiences").
         :param fit: ``exact`` (the paper's ||z_r - mu(x_r)||^2) or ``affine`` (the residual
             after the best affine map from the model's anchor means to the z_r; ours).
         :param decoder: eq. 1's decoder term, the decoder mapping z_r back to x_r: ``squared``

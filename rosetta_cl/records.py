@@ -9,6 +9,7 @@ without tracking the records are simply dropped. What belongs to the protocol as
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,7 +24,9 @@ class RunRecord:
     """One trained model's run.
 
     ``history``: per-epoch metrics ``{name: [epoch 1, epoch 2, ...]}`` (logged at steps 1, 2,
-    ...); ``metrics``: final scalars; ``arrays``: artifact file name -> named arrays (``.npz``);
+    ...), ``epoch_times`` the wall-clock time (``time.time()``) each epoch ended, ``started``
+    when the training began: the MLflow run keeps them as its start time and the metrics'
+    timestamps (it ends when the record was made), though it is written afterwards; ``metrics``: final scalars; ``arrays``: artifact file name -> named arrays (``.npz``);
     ``model``: a module with a ``config`` (saved under ``model/``); ``anchors``: the anchors the
     model selected (``anchors.npz``); ``anchor_file``: a callable building the portable
     ``.rosetta`` file, called only when the record is written (it hashes the data).
@@ -38,6 +41,9 @@ class RunRecord:
     model: Any = None
     anchors: Any = None
     anchor_file: Callable[[], Any] | None = None
+    started: float | None = None
+    epoch_times: list[float] = field(default_factory=list)
+    ended: float = field(default_factory=time.time)
 
 
 Emit = Callable[[RunRecord], None]

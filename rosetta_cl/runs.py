@@ -24,6 +24,11 @@ from .records import RunRecord
 from .tracking import git_commit, retry_locked
 
 
+def _ms(seconds: float | None) -> int | None:
+    """``time.time()`` seconds as MLflow's milliseconds (None stays None: now)."""
+    return None if seconds is None else int(seconds * 1000)
+
+
 class NullTracker:
     parent_run_id = None
     uri = None
@@ -77,7 +82,10 @@ class Tracker(NullTracker):
         return self._open[-1][0]
 
     @contextmanager
-    def _run(self, name, params, tags, nested, run_id: str | None = None):
+    def _run(self, name, params, tags, nested, run_id: str | None = None,
+             times: tuple[float | None, float | None] = (None, None)):
+        """``times``: (start, end) as ``time.time()`` values for a run written after the fact
+        (a record); None: now."""
         from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 
         from .liveness import process_tags
@@ -95,6 +103,7 @@ class Tracker(NullTracker):
             from mlflow.tracking.context.registry import resolve_tags
 
             info = retry_locked(self.client.create_run, self.experiment_id, run_name=name,
+                                start_time=_ms(times[0]),
                                 tags=resolve_tags({**tags, MLFLOW_RUN_NAME: name})).info
         self._open.append((info.run_id, info.artifact_uri))
         run_opened()
@@ -105,7 +114,8 @@ class Tracker(NullTracker):
             self._end(info.run_id, exc)
             raise
         else:
-            retry_locked(self.client.set_terminated, info.run_id, "FINISHED")
+            retry_locked(self.client.set_terminated, info.run_id, "FINISHED",
+                         end_time=_ms(times[1]))
         finally:
             self._open.pop()
             run_closed()
@@ -178,8 +188,9 @@ class Tracker(NullTracker):
         from .interrupts import deferred_interrupts
 
         with deferred_interrupts(), self._run(record.name, record.params, record.tags,
-                                              nested=True) as run_id:
-            self._log_history(run_id, record.history)
+                                              nested=True,
+                                              times=(record.started, record.ended)) as run_id:
+            self._log_history(run_id, record.history, record.epoch_times)
             for name, arrays in record.arrays.items():
                 self._log_arrays(name, arrays)
             if record.model is not None:
@@ -199,12 +210,14 @@ class Tracker(NullTracker):
         run_id, artifact_uri = self._open[-1]
         log_artifact(self.client, run_id, local, artifact_path, artifact_uri)
 
-    def _log_history(self, run_id: str, history: dict[str, list[float]]) -> None:
-        """Per-epoch metrics (steps 1, 2, ...), in batches."""
+    def _log_history(self, run_id: str, history: dict[str, list[float]],
+                     times: list[float]) -> None:
+        """Per-epoch metrics (steps 1, 2, ...) with the time each epoch ended, in batches."""
         logger = MLflowLogger(run_id, self.client)
         for name, values in history.items():
             for epoch, value in enumerate(values, start=1):
-                logger.log_single_metric(name, value, epoch)
+                when = times[epoch - 1] if epoch <= len(times) else None
+                logger.log_single_metric(name, value, epoch, when)
         logger.flush()
 
     def _log_arrays(self, name: str, arrays: dict) -> None:

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import math
+import textwrap
 import time
 import tomllib
 from contextlib import closing
@@ -40,7 +41,7 @@ from .errors import ConfigError
 from .executors import ExecutorOptions, check_executor
 from .protocols import PROTOCOLS
 from .runner import check_resume, executing, log_figures, log_result, open_tracker, prepare
-from .summary import NORMALIZATION, Stat, normalize
+from .summary import NORMALIZATION, Stat, normalize, table_lines
 
 if TYPE_CHECKING:
     from .training import ProtocolResult
@@ -254,7 +255,9 @@ class SpecTable:
                 for c, v in cols.items() if m in ours and c in ours[m]
                 and opposite_signs(ours[m][c].median, v)]
 
-    def markdown(self) -> str:
+    def markdown(self, width: int | None = None) -> str:
+        """The tables in markdown (``table.md``: whole); with ``width`` (what the CLI prints), a
+        table wider than that many characters is split into several."""
         def cell(method, column, stats, with_paper):
             s = stats[method][column]
             text = f"{s.median:.3g} ({s.q25:.3g}, {s.q75:.3g})"
@@ -280,12 +283,10 @@ class SpecTable:
             if not stats:
                 continue
             detail = f" ({how.get(self.metric, '')})" if kind != "raw" else ""
-            lines += [f"{self.metric}, {kind}{detail}: median (q25, q75)", "",
-                      "| method | " + " | ".join(self.columns) + " |",
-                      "|---" * (len(self.columns) + 1) + "|"]
-            for method in stats:
-                cells = [cell(method, c, stats, with_paper) for c in self.columns]
-                lines.append(f"| {method} | " + " | ".join(cells) + " |")
+            lines += [f"{self.metric}, {kind}{detail}: median (q25, q75)", ""]
+            lines += table_lines(["method", *self.columns], [
+                [method, *(cell(method, c, stats, with_paper) for c in self.columns)]
+                for method in stats], width)
             lines.append("")
         if self.paper:
             where = f" ({self.paper_source})" if self.paper_source else ""
@@ -299,6 +300,10 @@ class SpecTable:
             lines.append(f"paper: {self.paper_note}")
         elif not self.paper:
             lines.append("paper: no numbers in this spec's [paper] section")
+        if width:  # prose lines wrapped; table lines were split above
+            lines = [textwrap.fill(line, width, subsequent_indent="  ")
+                     if not line.startswith("|") and len(line) > width else line
+                     for line in lines]
         return "\n".join(lines)
 
     def as_dict(self) -> dict:

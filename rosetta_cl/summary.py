@@ -13,6 +13,7 @@ import numpy as np
 
 REFERENCE = "vae"
 WIDE = 6  # compact markdown: more columns than this are printed transposed
+WIDTH = 100  # compact markdown: wider tables are split into several
 NORMALIZATION = {"LSD": "ratio", "RV": "difference"}  # the paper's two metrics
 HOW = {"ratio": "relative change vs median VAE",
        "difference": "difference of log-volumes vs median VAE"}
@@ -65,7 +66,8 @@ class Table:
     def markdown(self, compact: bool = False) -> str:
         """The normalised and raw tables, a row per method and a column per table column.
         ``compact`` (what the CLI prints): a table of more than ``WIDE`` columns (the continual
-        protocol's) is printed transposed with medians only, to fit an 80-column terminal."""
+        protocol's) is printed transposed with medians only, and any table wider than ``WIDTH``
+        characters is split into several, so that every line fits a terminal."""
         def cell(s: Stat) -> str:
             return f"{s.median:.3g} ({s.q25:.3g}, {s.q75:.3g})"
 
@@ -75,6 +77,7 @@ class Table:
         detail = (how[self.kind(self.columns[0])] if len(kinds) == 1 else
                   "; ".join(f"{c}: {how[self.kind(c)].split(',')[0]}" for c in self.columns))
         transposed = compact and len(self.columns) > WIDE
+        width = WIDTH if compact else None
         lines = []
         for title, stats in ((f"normalized to median VAE ({detail})", self.normalized),
                              ("raw", self.raw)):
@@ -83,16 +86,14 @@ class Table:
             if transposed:
                 head, _, rest = title.partition(" (")
                 lines += [f"{self.metric}, {head}: medians", *([f"({rest}"] if rest else []),
-                          "(quartiles: summary.csv, --json)", "",
-                          "| column | " + " | ".join(stats) + " |", "|---" * (len(stats) + 1) + "|"]
-                lines += [f"| {c} | " + " | ".join(f"{stats[m][c].median:.3g}" for m in stats)
-                          + " |" for c in self.columns]
+                          "(quartiles: summary.csv, --json)", ""]
+                lines += table_lines(["column", *stats], [
+                    [c, *(f"{stats[m][c].median:.3g}" for m in stats)] for c in self.columns],
+                    width)
             else:
-                lines += [f"{self.metric}, {title}: median (q25, q75)", "",
-                          "| method | " + " | ".join(self.columns) + " |",
-                          "|---" * (len(self.columns) + 1) + "|"]
-                lines += [f"| {m} | " + " | ".join(cell(stats[m][c]) for c in self.columns)
-                          + " |" for m in stats]
+                lines += [f"{self.metric}, {title}: median (q25, q75)", ""]
+                lines += table_lines(["method", *self.columns], [
+                    [m, *(cell(stats[m][c]) for c in self.columns)] for m in stats], width)
             lines.append("")
         return "\n".join(lines)
 
@@ -105,6 +106,28 @@ class Table:
                 for col, s in cols.items():
                     writer.writerow([method, col, kind, s.median, s.q25, s.q75, self.n[method]])
         return buf.getvalue()
+
+
+def table_lines(head: list[str], rows: list[list[str]], width: int | None = None) -> list[str]:
+    """A markdown table's lines. With ``width``, the columns after the first are split over
+    several tables (a blank line between them, the first column repeated) so that every line
+    has at most ``width`` characters; a single column wider than that stays whole."""
+    def lines(columns: list[int]) -> list[str]:
+        out = ["| " + " | ".join(head[i] for i in [0, *columns]) + " |",
+               "|---" * (len(columns) + 1) + "|"]
+        return out + ["| " + " | ".join(row[i] for i in [0, *columns]) + " |" for row in rows]
+
+    if width is None:
+        return lines(list(range(1, len(head))))
+    chunks: list[list[int]] = [[]]
+    for i in range(1, len(head)):
+        if chunks[-1] and max(map(len, lines([*chunks[-1], i]))) > width:
+            chunks.append([])
+        chunks[-1].append(i)
+    out: list[str] = []
+    for n, chunk in enumerate(chunks):
+        out += ([""] if n else []) + lines(chunk)
+    return out
 
 
 def normalize(stat: Stat, reference: float, how: str) -> Stat:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
@@ -291,6 +292,7 @@ class Trainer:
     def _train(self, method: str, seed: int, experience, *, name: str, role: str,
                anchors: Anchors | None = None, val_x=None, evaluate: Evaluate | None = None
                ) -> Trained:
+        started = time.time()
         torch.manual_seed(seed)
         model = VAE(self.model_configs[role]).to(self.device)
         history = MetricHistory()
@@ -309,7 +311,8 @@ class Trainer:
         selected = strategy.rosetta.anchors if role == "template" else None
         return self.finish(name, method, seed, role, model, history.values,
                            anchors if selected is None else selected, evaluate,
-                           selected=selected, experience=experience)
+                           selected=selected, experience=experience,
+                           times=(started, history.times))
 
     def template_strategy(self, model, common: dict):
         return RosettaVAEStrategy(model=model, k=self.config.rosetta_points, rho=0.0,
@@ -317,10 +320,12 @@ class Trainer:
 
     def finish(self, name: str, method: str, seed: int, role: str, model, history: dict,
                anchors: Anchors | None, evaluate: Evaluate | None, *,
-               selected: Anchors | None = None, experience=None) -> Trained:
+               selected: Anchors | None = None, experience=None,
+               times: tuple[float, list[float]] | None = None) -> Trained:
         """Encode the validation parts, score, and emit the model's record: its history, its
         ``latents.npz``, the model, ``evaluate``'s metrics and arrays, and (a template) the
-        anchors it selected with their portable ``.rosetta`` file."""
+        anchors it selected with their portable ``.rosetta`` file. ``times``: when the training
+        began and each epoch ended (``records.RunRecord``)."""
         check_history(f"{name} (seed {seed})", history, self.config.lr)
         latents = {f"mu_{part}": encode_means(model, x).cpu().numpy()
                    for part, x in zip(self.bench.parts, self.valid_x)}
@@ -330,9 +335,10 @@ class Trainer:
         arrays.update(more)
         tags = {**self.tags(role, method, seed),
                 FINGERPRINT_TAG: self.fingerprint(Job(method, seed, name, role))}
+        started, epoch_times = times or (None, [])
         record = RunRecord(name, self.params(method, seed, role), tags,
                            history=dict(history), metrics=metrics, arrays=arrays, model=model,
-                           anchors=selected)
+                           anchors=selected, started=started, epoch_times=list(epoch_times))
         if selected is not None:  # built only when written (it re-reads and hashes D1)
             record.anchor_file = lambda: self.anchor_file(model, selected, experience, seed)
         self.emit(record)
@@ -352,6 +358,7 @@ class Trainer:
         for method in self.config.methods:
             seeds = [seed for m, seed in self.method_runs() if m == method]
             beta, rho = METHODS[method].objective(self.config)
+            started = time.time()
             with tqdm(total=self.config.epochs, desc=f"{method} x{len(seeds)}", leave=False,
                       disable=None if self.progress else True) as bar:
                 runs = train_ensemble(
@@ -362,7 +369,8 @@ class Trainer:
                     batch_size=self.config.batch_size, lr=self.config.lr, device=self.device,
                     val_x=val_x, on_epoch=lambda _: bar.update())
             results += [self.finish(f"{method}/seed{run.seed}", method, run.seed, "method",
-                                    run.model, run.history, anchors, evaluate) for run in runs]
+                                    run.model, run.history, anchors, evaluate,
+                                    times=(started, run.epoch_times)) for run in runs]
             if self.grid:
                 self.grid.update(len(runs))
         return results

@@ -4,6 +4,7 @@ Rosetta term over the epoch, plus validation loss. Sums stay on the device durin
 
 from __future__ import annotations
 
+import time
 from functools import partial
 
 import torch
@@ -107,11 +108,16 @@ class LeanEvaluationPlugin(EvaluationPlugin):
 
 class MetricHistory(BaseLogger):
     """Avalanche logger keeping every scalar value in memory: ``values[name]`` lists them in
-    logging order (per-epoch metrics: epoch e at index e - 1), like ``EnsembleRun.history``."""
+    logging order (per-epoch metrics: epoch e at index e - 1), like ``EnsembleRun.history``;
+    ``times``: the wall-clock time the longest of them got each value (epoch e's end)."""
 
     def __init__(self):
         super().__init__()
         self.values: dict[str, list[float]] = {}
+        self.times: list[float] = []
 
     def log_single_metric(self, name, value, x_plot):
-        self.values.setdefault(name, []).append(value)
+        values = self.values.setdefault(name, [])
+        values.append(value)
+        if len(values) > len(self.times):
+            self.times.append(time.time())

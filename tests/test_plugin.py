@@ -43,7 +43,7 @@ def stock_naive(model, plugins, epochs=3):
 
 def test_anchor_term_added_on_every_minibatch_of_second_experience(tiny):
     before, after = LossSpy(), LossSpy()
-    plugin = RosettaPlugin(k=4, rho=5.0, reinit=True)  # fresh model: the term is > 0
+    plugin = RosettaPlugin(k=4, rho=5.0, reinit=True, accumulate="all")  # fresh model: term > 0
     model = VAE(ModelConfig(5, 2, (16, 16)))
     strategy = stock_naive(model, [before, plugin, after], epochs=2)
     strategy.train(tiny.train_stream[0])
@@ -56,8 +56,19 @@ def test_anchor_term_added_on_every_minibatch_of_second_experience(tiny):
     assert all(a == b for b, a in first)  # no anchors yet during experience 0
     assert len(second) == n_batches
     assert all(a > b for b, a in second)  # the term was added on every minibatch
-    # anchors accumulate: k more after the second experience
+    # accumulate "all": k more after the second experience
     assert len(plugin.anchors) == 8
+
+
+def test_default_accumulate_keeps_the_latest_k(tiny):
+    """The default is the mode our continual measurements support (README: latest)."""
+    plugin = RosettaPlugin(k=4, rho=1.0, reinit=True)
+    strategy = stock_naive(VAE(ModelConfig(5, 2, (16, 16))), [plugin], epochs=1)
+    strategy.train(tiny.train_stream[0])
+    first = plugin.anchors.x.clone()
+    strategy.train(tiny.train_stream[1])
+    assert plugin.accumulate == "latest" and len(plugin.anchors) == 4
+    assert not torch.equal(plugin.anchors.x, first)
 
 
 def anchor_distance(tiny, rho, epochs=15):
@@ -206,12 +217,13 @@ def test_plugin_reads_avalanches_own_mlp_vae(decoder):
     strategy, stream = _avalanche_vae_training(model, plugin)
     for experience in stream:
         strategy.train(experience)
-    assert isinstance(plugin._model, AvalancheVAEView) and len(plugin.anchors) == 16
-    assert plugin.anchors.z.shape == (16, 2)
+    # the default accumulate mode keeps the latest experience's 8
+    assert isinstance(plugin._model, AvalancheVAEView) and len(plugin.anchors) == 8
+    assert plugin.anchors.z.shape == (8, 2)
     model.eval()  # as encode_means reads it (MlpVAE has batch norm)
     with torch.no_grad():  # the anchors' z are the model's posterior means of their x
-        z = model.calc_mean(model.encoder(plugin.anchors.x[8:]))
-    assert torch.allclose(z, plugin.anchors.z[8:], atol=1e-5)
+        z = model.calc_mean(model.encoder(plugin.anchors.x))
+    assert torch.allclose(z, plugin.anchors.z, atol=1e-5)
 
 
 def test_plugin_refuses_a_model_it_cannot_read_before_training():

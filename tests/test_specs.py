@@ -10,6 +10,7 @@ from mlflow.tracking import MlflowClient
 from rosetta_cl.cli import main
 from rosetta_cl.errors import ConfigError
 from rosetta_cl.metrics import lsd_split, rv_per_point
+from rosetta_cl.run_output import spec_run_text
 from rosetta_cl.specs import load_spec, run_spec
 
 SPECS = sorted((Path(__file__).parents[1] / "benchmarks").glob("*.toml"))
@@ -86,7 +87,11 @@ def check_layout(path, result, store):
     assert {a.path for a in client.list_artifacts(result.parent_run_id)} >= {"table.md",
                                                                              "table.json"}
     text = client.download_artifacts(result.parent_run_id, "table.md")
-    assert table.columns[-1] in Path(text).read_text()
+    assert table.columns[-1] in Path(text).read_text()  # the logged table keeps every column
+    printed = spec_run_text(result, "rosetta-cl ui")  # what the terminal gets
+    assert printed.startswith("--quick: SMOKE OUTPUT")
+    assert max(map(len, printed.splitlines())) <= 100
+    assert all(f"| {c} |" in printed or f"| {c} " in printed for c in table.columns)
 
 
 def _runs(client, parent_id, **tags):

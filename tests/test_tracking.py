@@ -1,5 +1,7 @@
 """MLflow logging read back from a real SQLite store."""
 
+import itertools
+
 import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
@@ -167,3 +169,37 @@ def test_a_new_store_is_said_once_on_stderr(tmp_path, capsys):
     assert said == [f"created a new MLflow store at {db.resolve()}"]  # (the CLI silences
     check_store(f"sqlite:///{db}")  # MLflow's own INFO lines; this test calls it directly)
     assert "created a new" not in capsys.readouterr().err
+
+
+def check_real_times(client, run, epochs):
+    """A model run spans its training: it starts before the first epoch ends and ends after the
+    last; every epoch metric carries the time its epoch ended (not the time it was written)."""
+    stamps = [m.timestamp for m in sorted(client.get_metric_history(run.info.run_id,
+                                                                    "train/loss"),
+                                          key=lambda m: m.step)]
+    assert len(stamps) == epochs
+    assert run.info.start_time < stamps[0] and stamps[-1] <= run.info.end_time
+    assert stamps == sorted(stamps) and len(set(stamps)) == epochs, stamps
+    return run.info.start_time, run.info.end_time
+
+
+def test_runs_keep_their_real_start_end_and_epoch_times(sequential_run):
+    uri, _ = sequential_run
+    client, runs = runs_of(uri, "test-seq")
+    children = sorted((r for r in runs if r.data.tags["role"] != "parent"),
+                      key=lambda r: r.info.start_time)
+    windows = [check_real_times(client, r, 3) for r in children]
+    # trained one after another here: no two trainings overlap in time
+    assert all(end <= next_start for (_, end), (next_start, _) in itertools.pairwise(windows))
+
+
+def test_ensemble_members_keep_the_ensembles_times(tmp_path):
+    uri = f"sqlite:///{tmp_path}/mlruns/mlflow.db"
+    config = RunConfig(benchmark="gaussians8", quick=True, seeds=2, epochs=3, ensemble=True,
+                       methods=("vae",), figures="none")
+    run_benchmark(config, tracking_uri=uri, experiment="ens")
+    client, runs = runs_of(uri, "ens")
+    members = [r for r in runs if r.data.tags["role"] == "method"]
+    assert len(members) == 2
+    windows = {check_real_times(client, r, 3)[0] for r in members}
+    assert len(windows) == 1  # trained together: one start

@@ -42,6 +42,7 @@ from ..training import (
     tabulated,
 )
 from ..training_metrics import MetricHistory
+from ..transfer import stream_transfer
 
 
 def _joint(bench, t: int):
@@ -90,10 +91,18 @@ def run_continual(bench, config, emit: Emit | None = None, progress: bool = Fals
     table = summarize({m: {k: np.array(v) for k, v in cols.items()} for m, cols in values.items()},
                       next(iter(columns)),
                       {k: columns[column_of(k.split("/", 1)[1], columns)] for k in first})
+    transfer = {m: stream_transfer({**values.get(m, {}), **recon.get(m, {})}, list(parts),
+                                   next(iter(columns))) for m in values}
     extra = {"recon": {m: {k: float(np.median(v)) for k, v in cols.items()}
                        for m, cols in recon.items()},
+             "transfer": {m: {name: {after: float(np.median(v)) for after, v in cols.items()}
+                              for name, cols in measures.items()}
+                          for m, measures in transfer.items()},
              "latent_spread": {}, "anchors_per_method": config.accumulate}
-    return ProtocolResult(config, table, values, None, time.perf_counter() - start, extra=extra)
+    metrics = {f"{name}_{after}/{m}": value for m, measures in extra["transfer"].items()
+               for name, cols in measures.items() for after, value in cols.items()}
+    return ProtocolResult(config, table, values, None, time.perf_counter() - start, extra=extra,
+                          metrics=metrics)
 
 
 def _through_stream(shared, run: tuple[str, int]) -> tuple[RunRecord, dict[str, float]]:
@@ -108,6 +117,7 @@ def _through_stream(shared, run: tuple[str, int]) -> tuple[RunRecord, dict[str, 
         trainer = copy.copy(trainer)
         trainer.device = resolve_device(config.device)
     method, seed = run
+    started = time.time()
     spec = METHODS[method]
     name = f"{method}/seed{seed}"
     torch.manual_seed(seed)
@@ -135,7 +145,8 @@ def _through_stream(shared, run: tuple[str, int]) -> tuple[RunRecord, dict[str, 
         name, trainer.params(method, seed, "method"), trainer.tags("method", method, seed),
         history=history.values, metrics=logged,
         arrays={**arrays, "latents.npz": trainer.latent_arrays(model, latents, rosetta.anchors)},
-        model=model.cpu(), anchors=rosetta.anchors)
+        model=model.cpu(), anchors=rosetta.anchors, started=started,
+        epoch_times=history.times)
     return record, logged
 
 
