@@ -64,7 +64,8 @@ def config_options(command):
                      help="MLflow store (default: $MLFLOW_TRACKING_URI or "
                           "sqlite:///mlruns/mlflow.db)."),
         click.option("--experiment", default=None,
-                     help="MLflow experiment (default: the benchmark, data file or spec name)."),
+                     help="MLflow experiment (default: $MLFLOW_EXPERIMENT_NAME, else the "
+                          "benchmark, data file or spec name)."),
         click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout."),
         click.option("--resume", is_flag=True,
                      help="Finish the interrupted run of this same command in its experiment: "

@@ -5,6 +5,7 @@ and the summary table, draw the figures. The CLI's ``run`` is a thin wrapper aro
 from __future__ import annotations
 
 import json
+import os
 from contextlib import closing, contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -45,7 +46,8 @@ def run_benchmark(config: RunConfig, *, tracking_uri: str | None = None,
             GridBar(planned_trainings(config, len(bench.parts)), progress)) as bar:
         if not track:
             return with_derived(protocol(bench, config, None, bar, run_on), bench)
-        tracker = open_tracker(tracking_uri, experiment or experiment_name(config))
+        tracker = open_tracker(tracking_uri, chosen_experiment(experiment,
+                                                               experiment_name(config)))
         tags = {"protocol": config.protocol, "benchmark": config.benchmark, "role": "parent"}
         params = config.as_params()
         if bench.derived_defaults:
@@ -88,6 +90,12 @@ def check_resume(config: RunConfig, resume: bool, track: bool) -> None:
     if config.ensemble:
         raise ConfigError("--resume with --ensemble: allowed without --ensemble (an ensemble's "
                           "models are trained together, so none is finished on its own)")
+
+
+def chosen_experiment(experiment: str | None, default: str) -> str:
+    """The experiment runs go to: ``--experiment``, else ``$MLFLOW_EXPERIMENT_NAME`` (as
+    MLflow's own clients read it), else ``default``."""
+    return experiment or os.environ.get("MLFLOW_EXPERIMENT_NAME") or default
 
 
 def experiment_name(config: RunConfig) -> str:

@@ -40,7 +40,15 @@ from .config import RunConfig
 from .errors import ConfigError
 from .executors import ExecutorOptions, check_executor
 from .protocols import PROTOCOLS
-from .runner import check_resume, executing, log_figures, log_result, open_tracker, prepare
+from .runner import (
+    check_resume,
+    chosen_experiment,
+    executing,
+    log_figures,
+    log_result,
+    open_tracker,
+    prepare,
+)
 from .summary import NORMALIZATION, Stat, normalize, table_lines
 
 if TYPE_CHECKING:
@@ -405,7 +413,8 @@ def _run_grid(spec, prepared, quick, overrides, tracking_uri, experiment, track,
               executor, resume, start) -> SpecResult:
     from .runs import NullTracker
 
-    tracker = (open_tracker(tracking_uri, experiment or spec.name) if track else NullTracker())
+    tracker = (open_tracker(tracking_uri, chosen_experiment(experiment, spec.name)) if track
+               else NullTracker())
     results: list[tuple[str, ProtocolResult]] = []
     params = {"spec": spec.name, "quick": str(quick),
               "vary": f"{spec.vary_field}={list(spec.vary_values)}" if spec.vary_field else "",

@@ -38,7 +38,14 @@ from .losses import anchor_residual
 from .models import elbo_terms, encode_means
 from .protocols import PROTOCOLS
 from .registry import METHODS
-from .runner import check_resume, executing, experiment_name, open_tracker, prepare
+from .runner import (
+    check_resume,
+    chosen_experiment,
+    executing,
+    experiment_name,
+    open_tracker,
+    prepare,
+)
 from .runs import NullTracker
 from .tracking import open_client
 from .training import GridBar, Job, Trainer
@@ -140,7 +147,8 @@ def tune(config: RunConfig, beta_grid=None, rho_grid=None, *, tracking_uri: str 
 
 def _tune(config, bench, beta_grid, rho_grid, grids_of, tuned, tracking_uri, experiment, track,
           progress, criterion, executor, resume, start) -> TuneResult:
-    tracker = (open_tracker(tracking_uri, experiment or experiment_name(config)) if track
+    tracker = (open_tracker(tracking_uri, chosen_experiment(experiment, experiment_name(config)))
+               if track
                else NullTracker())
     grids: dict[str, dict[float, float]] = {field: {} for field in tuned.values()}
     parts: dict[str, dict[float, dict[str, float]]] = {field: {} for field in tuned.values()}

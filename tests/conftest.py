@@ -26,6 +26,12 @@ def _seed():
     torch.manual_seed(0)
 
 
+@pytest.fixture(autouse=True)
+def _no_experiment_from_the_environment(monkeypatch):
+    """A developer's $MLFLOW_EXPERIMENT_NAME would send the tests' runs elsewhere."""
+    monkeypatch.delenv("MLFLOW_EXPERIMENT_NAME", raising=False)
+
+
 @pytest.fixture
 def store(tmp_path, monkeypatch):
     """A fresh SQLite MLflow store in a temp dir; the test runs from that dir."""

@@ -203,3 +203,16 @@ def test_ensemble_members_keep_the_ensembles_times(tmp_path):
     assert len(members) == 2
     windows = {check_real_times(client, r, 3)[0] for r in members}
     assert len(windows) == 1  # trained together: one start
+
+
+def test_mlflow_experiment_name_is_honoured_and_the_option_wins(tmp_path, monkeypatch):
+    uri = f"sqlite:///{tmp_path}/mlruns/mlflow.db"
+    config = RunConfig(benchmark="gaussians8", quick=True, seeds=1, epochs=1, methods=("vae",),
+                       figures="none")
+    monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", "from-env")
+    first = run_benchmark(config, tracking_uri=uri)
+    second = run_benchmark(config, tracking_uri=uri, experiment="from-option")
+    client = MlflowClient(uri)
+    names = {run.parent_run_id: client.get_experiment(
+        client.get_run(run.parent_run_id).info.experiment_id).name for run in (first, second)}
+    assert names == {first.parent_run_id: "from-env", second.parent_run_id: "from-option"}
