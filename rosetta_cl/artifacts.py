@@ -73,12 +73,25 @@ def log_artifact(client, run_id: str, local: str | Path, artifact_path: str | No
             return
         target.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(target) as tmp:
-            shutil.copytree(local, tmp)
+            _copy_tree(local, tmp)
         return
     folder = root / artifact_path if artifact_path else root
     folder.mkdir(parents=True, exist_ok=True)
     with atomic_path(folder / local.name) as tmp:
         shutil.copyfile(local, tmp)
+
+
+def _copy_tree(source: Path, target: Path) -> None:
+    """``shutil.copytree`` that stops at the first failing file with its own OSError (a full
+    disk says so), where copytree would gather every failure into one unreadable error."""
+    target.mkdir(parents=True)
+    for path in sorted(source.rglob("*")):
+        out = target / path.relative_to(source)
+        if path.is_dir():
+            out.mkdir(parents=True, exist_ok=True)
+        else:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, out)
 
 
 def check_output(path: str | Path, what: str = "output") -> None:

@@ -195,19 +195,32 @@ def reinitialize(model: nn.Module) -> None:
 
 
 def save_model(model: VAE, directory: str | Path) -> Path:
-    """Write ``model.pt`` (a plain state dict) and ``model_config.json``; no pickled objects."""
+    """Write ``model.safetensors`` (the state dict) and ``model_config.json``; nothing
+    pickled."""
+    from safetensors.torch import save_file
+
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, directory / "model.pt")
+    save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
+              str(directory / "model.safetensors"))
     (directory / "model_config.json").write_text(json.dumps(asdict(model.config), indent=2))
     return directory
 
 
 def load_model(directory: str | Path, map_location: str = "cpu") -> VAE:
-    """Load a model written by :func:`save_model` with ``torch.load(weights_only=True)``."""
+    """Load a model written by :func:`save_model`, from its directory or from the MLflow model
+    directory that holds it (``mlflow_model``); a ``model.pt`` of older runs is read with
+    ``torch.load(weights_only=True)``. Nothing is unpickled."""
     directory = Path(directory)
+    if (directory / "MLmodel").is_file():
+        directory = directory / "artifacts" / "vae"
     config = ModelConfig(**json.loads((directory / "model_config.json").read_text()))
     model = VAE(config)
-    state = torch.load(directory / "model.pt", map_location=map_location, weights_only=True)
+    if (directory / "model.safetensors").is_file():
+        from safetensors.torch import load_file
+
+        state = load_file(str(directory / "model.safetensors"), device=map_location)
+    else:
+        state = torch.load(directory / "model.pt", map_location=map_location, weights_only=True)
     model.load_state_dict(state)
     return model

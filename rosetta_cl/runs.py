@@ -19,7 +19,7 @@ from .artifacts import log_artifact
 from .divergence import DivergenceError
 from .interrupts import run_closed, run_opened
 from .mlflow_logger import MLflowLogger
-from .models import save_model
+from .mlflow_model import save_pyfunc
 from .records import RunRecord
 from .tracking import git_commit, retry_locked
 
@@ -193,10 +193,9 @@ class Tracker(NullTracker):
             self._log_history(run_id, record.history, record.epoch_times)
             for name, arrays in record.arrays.items():
                 self._log_arrays(name, arrays)
-            if record.model is not None:
+            if record.model is not None:  # an MLflow model (pyfunc: the latent means)
                 with tempfile.TemporaryDirectory() as tmp:
-                    save_model(record.model, tmp)
-                    self._log_artifact(tmp, "model")
+                    self._log_artifact(save_pyfunc(record.model, Path(tmp) / "model"), "model")
             self.log_metrics(record.metrics)
             if record.anchors is not None:
                 with tempfile.TemporaryDirectory() as tmp:

@@ -188,7 +188,7 @@ def load_model_ref(ref: str, tracking_uri: str | None = None):
 
     path = Path(ref)
     if path.is_dir():
-        if not (path / "model_config.json").is_file():
+        if not ((path / "model_config.json").is_file() or (path / "MLmodel").is_file()):
             raise ConfigError(f"model {ref}: no model_config.json in that directory (expected a "
                               "directory written by save_model, or an MLflow run id)")
         return load_model(path), None

@@ -254,12 +254,15 @@ def test_full_disk_mid_run_is_one_line_and_marks_runs(store, capsys, monkeypatch
     parent and that run FAILED saying why, the first model's run complete."""
     import shutil
 
-    real, calls = shutil.copyfile, []
+    real, runs_written = shutil.copyfile, []
 
     def fills_up(src, dst, *args, **kwargs):
-        calls.append(dst)
-        if len(calls) > 5:
-            raise OSError(28, "No space left on device", str(dst))
+        parts = Path(dst).parts  # .../artifacts/gaussians8/<run id>/artifacts/<file>
+        if "gaussians8" in parts:
+            runs_written.append(parts[parts.index("gaussians8") + 1])
+            # the second model run's second file: mid-way through its artifacts
+            if len(set(runs_written)) == 2 and runs_written.count(runs_written[-1]) == 2:
+                raise OSError(28, "No space left on device", str(dst))
         return real(src, dst, *args, **kwargs)
 
     monkeypatch.setattr(shutil, "copyfile", fills_up)

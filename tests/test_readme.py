@@ -20,7 +20,7 @@ def test_readme_example_runs(index, store, capsys):
     out = capsys.readouterr().out
     assert out  # each example prints its result
     if "RosettaPlugin(" in BLOCKS[index]:
-        assert "16 anchors" in out  # 8 Rosetta points from D1 plus 8 from D2
+        assert "8 anchors" in out  # the 8 Rosetta points of D2 (accumulate="latest")
     if "train_ensemble(" in BLOCKS[index]:
         members, first_seed, rosetta = out.split()
         assert (members, first_seed) == ("10", "1") and float(rosetta) > 0

@@ -13,6 +13,13 @@ BEFORE = Path(__file__).parent / "data" / "run_tree_before.json"
 # params added since the reference was written, with the value every run of it now has
 ADDED_PARAMS = {"metrics": {"seq": "lsd,linear_map", "ens": "lsd,linear_map", "spec":
                             "lsd,linear_map", "tune": "lsd,linear_map", "rep": "rv", "cont": "lsd"}}
+# changed on purpose since (issue 26): the continual default accumulate mode; forgetting and
+# backward transfer on continual parent runs; every model logged as an MLflow pyfunc model
+CHANGED_PARAMS = {"accumulate": "latest"}
+ADDED_METRICS = ("forgetting_after_", "bwt_after_", "bwt_lsd_after_")
+MODEL_FILES = ["model/MLmodel", "model/artifacts/vae/model.safetensors",
+               "model/artifacts/vae/model_config.json", "model/conda.yaml",
+               "model/mlflow_model.py", "model/python_env.yaml", "model/requirements.txt"]
 
 
 @pytest.mark.slow
@@ -28,6 +35,17 @@ def test_mlflow_contents_unchanged(tmp_path):
             for name, values in ADDED_PARAMS.items():
                 if name in params and name not in run["params"]:
                     assert params.pop(name) == values[experiment], (experiment, path)
-            assert params == run["params"], (experiment, path)
-            for key in ("status", "tags", "metrics", "artifacts"):
+            expected = {**run["params"], **{k: v for k, v in CHANGED_PARAMS.items()
+                                            if k in run["params"]}}
+            assert params == expected, (experiment, path)
+            for key in ("status", "tags"):
                 assert now[key] == run[key], (experiment, path, key)
+            assert [m for m in now["metrics"] if not m.startswith(ADDED_METRICS)] == (
+                run["metrics"]), (experiment, path)
+            model = MODEL_FILES if "model/model.pt" in run["artifacts"] else []
+            assert now["artifacts"] == sorted(
+                [a for a in run["artifacts"] if not a.startswith("model/")] + model), (
+                experiment, path)
+    # continual parent runs gained forgetting and backward transfer per experience
+    assert any(m.startswith("forgetting_after_D5/")
+               for m in after["cont"]["continual-digits5"]["metrics"])

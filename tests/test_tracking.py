@@ -1,6 +1,7 @@
 """MLflow logging read back from a real SQLite store."""
 
 import itertools
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -216,3 +217,48 @@ def test_mlflow_experiment_name_is_honoured_and_the_option_wins(tmp_path, monkey
     names = {run.parent_run_id: client.get_experiment(
         client.get_run(run.parent_run_id).info.experiment_id).name for run in (first, second)}
     assert names == {first.parent_run_id: "from-env", second.parent_run_id: "from-option"}
+
+
+def test_each_model_is_an_mlflow_model_that_loads_without_pickle(sequential_run):
+    import mlflow.pyfunc
+    import torch
+    import yaml
+
+    from rosetta_cl.models import encode_means, load_model
+
+    uri, _ = sequential_run
+    client, runs = runs_of(uri, "test-seq")
+    run = next(r for r in runs if r.data.tags.get("role") == "method")
+    local = Path(client.download_artifacts(run.info.run_id, "model"))
+    files = {p.relative_to(local).as_posix() for p in local.rglob("*") if p.is_file()}
+    assert "artifacts/vae/model.safetensors" in files
+    assert not any(f.endswith((".pkl", ".pt", ".pickle")) for f in files)
+    flavor = yaml.safe_load((local / "MLmodel").read_text())["flavors"]["python_function"]
+    assert flavor["loader_module"] == "mlflow.pyfunc.loaders.code_model"  # no cloudpickle
+    mlflow.set_tracking_uri(uri)
+    try:
+        pyfunc = mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/model")
+    finally:
+        mlflow.set_tracking_uri(None)
+    model = load_model(local)
+    x = np.random.default_rng(0).normal(size=(7, model.config.input_dim)).astype(np.float32)
+    expected = encode_means(model, torch.from_numpy(x)).numpy()
+    assert expected.shape == (7, model.config.latent_dim)
+    assert np.allclose(pyfunc.predict(x), expected, atol=1e-6)
+
+
+def test_models_of_older_runs_still_load(tmp_path):
+    """Runs logged before models became MLflow models hold model.pt (a plain state dict)."""
+    import json
+    from dataclasses import asdict
+
+    import torch
+
+    from rosetta_cl.models import VAE, ModelConfig, load_model
+
+    model = VAE(ModelConfig(5, 2, (8,)))
+    torch.save(model.state_dict(), tmp_path / "model.pt")
+    (tmp_path / "model_config.json").write_text(json.dumps(asdict(model.config)))
+    loaded = load_model(tmp_path)
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(),
+                                                 loaded.state_dict().values()))
