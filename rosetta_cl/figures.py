@@ -37,6 +37,30 @@ class Panel:
     labels: np.ndarray  # (N,) integer class (or cluster) of each point
     title: str = ""
     rosetta_xy: np.ndarray | None = None  # (k, 2)
+    names: dict[int, str] | None = None  # label -> legend text, e.g. {5: "5 (D2)"}
+
+
+MAX_LEGEND_CLASSES = 10  # tab10: more classes would share colours; the legend says so
+
+
+def legend_handles(panel: Panel) -> list:
+    """Legend entries: one marker per class in its colour (named with its part, e.g. "3 (D1)")
+    and the Rosetta points' star."""
+    from matplotlib.lines import Line2D
+
+    cmap = plt.get_cmap("tab10")
+    handles = []
+    names = panel.names or {}
+    if names and len(names) <= MAX_LEGEND_CLASSES:
+        handles += [Line2D([], [], ls="", marker="o", ms=4, color=cmap(label % 10), label=text)
+                    for label, text in sorted(names.items())]
+    elif names:
+        handles.append(Line2D([], [], ls="", label=f"{len(names)} classes, colour = class "
+                                                   "mod 10"))
+    if panel.rosetta_xy is not None and len(panel.rosetta_xy):
+        handles.append(Line2D([], [], ls="", marker="*", ms=9, color="black",
+                              markeredgecolor="white", label="Rosetta points"))
+    return handles
 
 
 def draw_panel(ax, panel: Panel) -> None:
@@ -52,10 +76,12 @@ def draw_panel(ax, panel: Panel) -> None:
 
 
 def latent_figure(panel: Panel, caption: str = "") -> plt.Figure:
-    fig, ax = plt.subplots(figsize=(4.2, 4.2), layout="constrained")
+    fig, ax = plt.subplots(figsize=(5.2, 4.2), layout="constrained")
     draw_panel(ax, panel)
-    if panel.rosetta_xy is not None and len(panel.rosetta_xy):
-        ax.legend(loc="best", fontsize=7, framealpha=0.7)
+    handles = legend_handles(panel)
+    if handles:
+        fig.legend(handles=handles, loc="outside right upper", fontsize=7, title="class (part)",
+                   title_fontsize=7)
     if caption:
         fig.supxlabel(caption, fontsize=7)
     return fig
@@ -75,6 +101,12 @@ def grid_figure(columns: Sequence[tuple[str, Sequence[Panel]]], title: str) -> p
             else:
                 ax.axis("off")
         axes[0, j].set_title(f"{name}\n{axes[0, j].get_title()}", fontsize=9)
+    shown = [p for _, panels in columns for p in panels]
+    anchored = [p for p in shown if p.rosetta_xy is not None and len(p.rosetta_xy)]
+    handles = legend_handles((anchored or shown)[0]) if shown else []
+    if handles:
+        fig.legend(handles=handles, loc="outside right upper", fontsize=7, title="class (part)",
+                   title_fontsize=7)
     fig.suptitle(title, fontsize=10)
     return fig
 

@@ -25,7 +25,27 @@ from .tracking import quiet_downloads
 REPORT_ROLES = ("parent", "spec", "grid")
 LOCAL_UI = "http://127.0.0.1:5000"  # what `rosetta-cl ui` serves by default
 RUN_ID = re.compile(r"^[0-9a-f]{32}$")
-SHOWN_VALUES = ("map_identity_gap", "map_bias_norm")  # the linear map's, beside the tables'
+# shown per model run beside the tables' metrics: the latent spread (read RV and LSD against it:
+# a collapse shrinks both), the last validation -ELBO and the linear map's summary
+SHOWN_VALUES = ("latent_spread_D1", "val/loss", "map_identity_gap", "map_bias_norm")
+SPREAD = "latent_spread_D1_median/"  # the protocol run's median spread per method
+SMOKE = ("SMOKE OUTPUT (--quick): few epochs and seeds on small data, barely trained models; it "
+         "shows that the pipeline works, not what the methods do.")
+CAPTIONS = {  # a figure's file name -> what it shows
+    "grid_raw": "Latent means of the validation points, each model in its own 2-D view "
+                "(columns: the reference model, then each method; rows: seeds).",
+    "grid_linear": "Each model mapped onto the reference by its best affine map (the map LSD "
+                   "measures), in the reference's view: the closer to the reference column, "
+                   "the lower the LSD.",
+    "box": "Median (line) and IQR (box) over runs of the table's normalised metric per method; "
+           "0 is the VAE's median, lower is better for LSD and RV.",
+    "map_spectra": "Eigenvalues of P in the polar decomposition A = UP of each run's affine map "
+                   "onto the joint model (all 1: a rotation; paper Figure 6, top).",
+    "map_identity_gap": "||I - A/||A||_2||_F per run: 0 when the map only scales, i.e. the axes "
+                        "agree with the joint model's (paper Figure 6, bottom).",
+    "map_bias_norm": "||b||, the shift of each run's affine map onto the joint model "
+                     "(paper Figure 7).",
+}
 
 
 @dataclass
@@ -45,6 +65,11 @@ class Section:
     figures: list[Figure]
     runs: list[tuple[str, str, dict[str, float]]] = field(default_factory=list)  # name, link
     gallery: list[Figure] = field(default_factory=list)  # every model run's latents.png
+    notes: list[str] = field(default_factory=list)  # the smoke banner, the latent spread
+
+    @property
+    def smoke(self) -> bool:
+        return self.params.get("quick") == "True"
 
 
 def resolve_runs(client, target: str) -> list:
@@ -104,10 +129,18 @@ def _sections(client, run, base: str, level: int, tmp: str) -> list[Section]:
     role = run.data.tags.get("role")
     name = run.data.tags.get("mlflow.runName", rid)
     tables = [t for t in (_text(client, rid, n, tmp) for n in ("table.md", "summary.md")) if t]
-    figs = [Figure(f"{name}: {Path(p).stem.replace('_', ' ')}", png,
-                   f"{rid[:8]}_{Path(p).name}") for p, png in _pngs(client, rid, FIGURES, tmp)]
+    figs = [Figure(f"{name}: {caption(p)}", png, f"{rid[:8]}_{Path(p).name}")
+            for p, png in _pngs(client, rid, FIGURES, tmp)]
     section = Section(level, f"{name} ({role})", run_link(base, run), dict(run.data.params),
                       tables, figs)
+    if section.smoke:
+        section.notes.append(SMOKE)
+    spread = {k.removeprefix(SPREAD): v for k, v in run.data.metrics.items()
+              if k.startswith(SPREAD)}
+    if spread:
+        section.notes.append("Latent spread (median over runs of the total variance of mu on "
+                             "D1; read RV and LSD against it, a collapse shrinks both): "
+                             + ", ".join(f"{m} {v:.3g}" for m, v in spread.items()) + ".")
     children = child_runs(client, run)
     if role == "spec":
         grids = [s for grid in children for s in _sections(client, grid, base, level + 1, tmp)]
@@ -121,9 +154,15 @@ def _sections(client, run, base: str, level: int, tmp: str) -> list[Section]:
         section.runs.append((child_name, run_link(base, child), metrics))
         for path, png in _pngs(client, child.info.run_id, None, tmp):
             if path == "latents.png":
-                section.gallery.append(Figure(child_name, png,
-                                              f"{child.info.run_id[:8]}_latents.png"))
+                section.gallery.append(Figure(f"{child_name}: latent means in its own view",
+                                              png, f"{child.info.run_id[:8]}_latents.png"))
     return [section]
+
+
+def caption(path: str) -> str:
+    """A figure's caption from its file name (``figures/grid_raw.png``)."""
+    stem = Path(path).stem
+    return CAPTIONS.get(stem, stem.replace("_", " "))
 
 
 def shown_metric(name: str) -> bool:
@@ -199,6 +238,7 @@ def markdown(title: str, note: str, uri: str, sections: list[Section]) -> str:
     lines = [f"# {title}", "", f"Tracking URI: `{uri}`. {note}".rstrip(), ""]
     for s in sections:
         lines += [f"{'#' * s.level} {s.title}", "", f"[open in MLflow]({s.link})", ""]
+        lines += [f"**{n}**" if n == SMOKE else n for n in s.notes] + ([""] if s.notes else [])
         for table in s.tables:
             lines += [table.strip(), ""]
         lines += [f"![{f.title}](figures/{f.file})" for f in s.figures] + [""]
@@ -251,7 +291,9 @@ def _img(fig: Figure, css: str = "") -> str:
 STYLE = """body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em}
 table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:2px 8px;
 font-size:13px}figure{display:inline-block;margin:4px;vertical-align:top}
-figure img{max-width:100%}figure.small img{width:260px}figcaption{font-size:12px;color:#555}"""
+figure img{max-width:100%}figure.small img{width:260px}figcaption{font-size:12px;color:#555}
+figure{max-width:48%}figure.small{max-width:280px}
+.smoke{background:#fff3cd;border:1px solid #e0b000;padding:6px 10px;font-weight:bold}"""
 
 
 def _code_spans(text: str) -> str:
@@ -267,6 +309,8 @@ def to_html(title: str, note: str, uri: str, sections: list[Section]) -> str:
     for s in sections:
         h = f"h{min(s.level, 6)}"
         parts.append(f"<{h}>{e(s.title)}</{h}><p><a href='{e(s.link)}'>open in MLflow</a></p>")
+        parts += [f"<p class='smoke'>{e(n)}</p>" if n == SMOKE else f"<p>{e(n)}</p>"
+                  for n in s.notes]
         parts += [_md_table_to_html(t) for t in s.tables]
         parts += [_img(f) for f in s.figures]
         if s.runs:

@@ -177,10 +177,12 @@ def _latent_figures(client, run, models, protocol, projection, quick, tmp) -> li
     idx = subsample_indices(len(z0), MAX_POINTS)
     logged = []
 
+    names = class_names(models[0], parts)
+
     def panel(model: ModelRun, xy: np.ndarray, proj: Projection, rosetta) -> figures.Panel:
         _, y = model.points(parts)
         return figures.Panel(xy, y[idx], model.name if model.role == "method" else "",
-                             None if rosetta is None else proj.transform(rosetta))
+                             None if rosetta is None else proj.transform(rosetta), names)
 
     own: dict[str, Projection] = {}
     raw: dict[str, figures.Panel] = {}
@@ -225,6 +227,15 @@ def _latent_figures(client, run, models, protocol, projection, quick, tmp) -> li
                               f"map, {kind} view of the {reference.role}")
     logged.append(_log(client, run.info.run_id, fig, "grid_linear.png", tmp))
     return logged
+
+
+def class_names(model: ModelRun, parts: list[str]) -> dict[int, str]:
+    """Each class label of the shown parts with the part(s) it comes from: ``{3: "3 (D1)"}``."""
+    where: dict[int, list[str]] = {}
+    for part in parts:
+        for label in np.unique(model.latents[f"y_{part}"]).tolist():
+            where.setdefault(int(label), []).append(part)
+    return {label: f"{label} ({', '.join(found)})" for label, found in where.items()}
 
 
 def _map_figures(client, run, tmp) -> list[str]:

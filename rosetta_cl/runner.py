@@ -205,6 +205,8 @@ def log_result(tracker: Tracker | NullTracker, result: ProtocolResult) -> None:
     tracker.log_text(table.csv(), "summary.csv")
     tracker.log_text(json.dumps(result.as_dict(), indent=2), "summary.json")
     metrics = {**result.metrics, "wall_time_s": result.wall_time_s}
+    for method, spread in result.extra.get("latent_spread", {}).items():
+        metrics[f"latent_spread_D1_median/{method}"] = spread
     for kind, stats in (("raw", table.raw), ("norm", table.normalized)):
         for method, cols in (stats or {}).items():
             for col, stat in cols.items():

@@ -223,6 +223,11 @@ def _template_child(client, run_id: str) -> str | None:
     return children[0].info.run_id if len(children) == 1 else None
 
 
+# the MLflow 3 UI opens an experiment with this tag in its model-training view (runs, charts,
+# compare), not in its GenAI view: run links in reports and the README land where they should
+EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
+
+
 def get_or_create_experiment(name: str, client) -> str:
     """The id of experiment ``name`` in ``client``'s store, created if missing (a local SQLite
     store keeps its artifacts beside the database). Processes creating it at once get the same
@@ -232,6 +237,8 @@ def get_or_create_experiment(name: str, client) -> str:
 
     experiment = client.get_experiment_by_name(name)
     if experiment is not None:
+        if EXPERIMENT_KIND[0] not in experiment.tags:  # created by MLflow or an older rosetta-cl
+            retry_locked(client.set_experiment_tag, experiment.experiment_id, *EXPERIMENT_KIND)
         return experiment.experiment_id
     root = default_artifact_root(client.tracking_uri)
     with store_lock(client.tracking_uri):
@@ -240,7 +247,8 @@ def get_or_create_experiment(name: str, client) -> str:
             return experiment.experiment_id
         try:
             return client.create_experiment(
-                name, artifact_location=f"{root}/{artifact_folder(name)}" if root else None)
+                name, artifact_location=f"{root}/{artifact_folder(name)}" if root else None,
+                tags=dict([EXPERIMENT_KIND]))
         except MlflowException:
             experiment = client.get_experiment_by_name(name)
             if experiment is None:

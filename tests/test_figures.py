@@ -2,6 +2,7 @@
 
 import os
 import re
+from html import escape as html_escape
 from pathlib import Path
 
 import numpy as np
@@ -13,8 +14,9 @@ from rosetta_cl import RunConfig, run_benchmark
 from rosetta_cl.cli import main
 from rosetta_cl.embedding import Projection, choose_projection
 from rosetta_cl.errors import ConfigError
-from rosetta_cl.report import build_report
-from rosetta_cl.run_figures import build_figures, child_runs
+from rosetta_cl.figures import Panel, legend_handles
+from rosetta_cl.report import CAPTIONS, build_report
+from rosetta_cl.run_figures import ModelRun, build_figures, child_runs, class_names
 from rosetta_cl.specs import load_spec, run_spec
 
 SPECS = Path(__file__).resolve().parents[1] / "benchmarks"
@@ -97,6 +99,15 @@ def test_figures_none_then_report_draws_them_from_mlflow(store, tmp_path, capsys
     # 3 protocol figures + 28 runs' latent plots (template + 3 methods x 9 seeds), all inlined
     assert html.count("<img ") == 3 + 28 and "data:image/png;base64," in html
     assert "RV, normalized to median VAE" in html and parent in html
+    assert "<p class='smoke'>SMOKE OUTPUT (--quick)" in html  # a smoke run says so
+    assert "Latent spread (median over runs" in html and "rvae " in html  # beside RV
+    rows = re.findall(r"<tr><td><a href='[^']+'>([^<]+)</a></td><td>([^<]*)</td></tr>", html)
+    assert len(rows) == 28 and all(cells != "-" for _, cells in rows)  # metrics of every run
+    assert all("latent_spread_D1 " in cells for name, cells in rows if name != "template")
+    assert all(f": {html_escape(CAPTIONS[n])}</figcaption>" in html
+               for n in ("grid_raw", "grid_linear", "box"))
+    experiment = client.get_experiment(client.get_run(parent).info.experiment_id)
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"  # classic UI
     md = (out / "report.md").read_text()
     for name in re.findall(r"\(figures/([^)]+)\)", md):
         assert (out / "figures" / name).stat().st_size > 1000
@@ -117,7 +128,7 @@ def test_spec_report_has_tables_box_plot_and_every_grid(store, tmp_path):
     assert f"<h4>{title}</h4>" in html and "<table>" in html
     assert html.count("(grid)</h3>") == 1 and "(spec)</h2>" in html
     # one column: the table and its box plot once (the spec's), not again for its grid run
-    assert html.count(": box</figcaption>") == 1
+    assert html.count(f": {html_escape(CAPTIONS['box'])}</figcaption>") == 1
     assert html.count("RV, normalized to median VAE") == 1
     links = re.findall(r"href='([^']+)'", html)
     assert any(result.parent_run_id in link for link in links)
@@ -180,3 +191,16 @@ def test_report_against_a_remote_tracking_server(store, tmp_path, mlflow_ui):
         assert f"href='{base}/#/experiments/" in html
         assert artifacts(client, result.parent_run_id, "report") == {
             "report/report.html", "report/report.md"}
+
+
+def test_latent_figures_have_a_legend_of_classes_with_their_parts():
+    latents = {"mu_D1": np.zeros((4, 2)), "y_D1": np.array([0, 1, 1, 0]),
+               "mu_D2": np.zeros((3, 2)), "y_D2": np.array([5, 6, 5])}
+    model = ModelRun("id", "vae/seed1", "method", "vae", 1, latents)
+    names = class_names(model, ["D1", "D2"])
+    assert names == {0: "0 (D1)", 1: "1 (D1)", 5: "5 (D2)", 6: "6 (D2)"}
+    panel = Panel(np.zeros((7, 2)), np.array([0, 1, 1, 0, 5, 6, 5]), "", np.zeros((2, 2)), names)
+    labels = [h.get_label() for h in legend_handles(panel)]
+    assert labels == ["0 (D1)", "1 (D1)", "5 (D2)", "6 (D2)", "Rosetta points"]
+    many = Panel(np.zeros((12, 2)), np.arange(12), names={i: str(i) for i in range(12)})
+    assert [h.get_label() for h in legend_handles(many)] == ["12 classes, colour = class mod 10"]
