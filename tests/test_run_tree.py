@@ -14,9 +14,10 @@ BEFORE = Path(__file__).parent / "data" / "run_tree_before.json"
 ADDED_PARAMS = {"metrics": {"seq": "lsd,linear_map", "ens": "lsd,linear_map", "spec":
                             "lsd,linear_map", "tune": "lsd,linear_map", "rep": "rv", "cont": "lsd"}}
 # changed on purpose since (issue 26): the continual default accumulate mode; forgetting and
-# backward transfer on continual parent runs; every model logged as an MLflow pyfunc model
+# backward transfer on continual parent runs; the median latent spread per method on protocol
+# runs; every model logged as an MLflow pyfunc model
 CHANGED_PARAMS = {"accumulate": "latest"}
-ADDED_METRICS = ("forgetting_after_", "bwt_after_", "bwt_lsd_after_")
+ADDED_METRICS = ("forgetting_after_", "bwt_after_", "bwt_lsd_after_", "latent_spread_D1_median/")
 MODEL_FILES = ["model/MLmodel", "model/artifacts/vae/model.safetensors",
                "model/artifacts/vae/model_config.json", "model/conda.yaml",
                "model/mlflow_model.py", "model/python_env.yaml", "model/requirements.txt"]
