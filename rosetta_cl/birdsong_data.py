@@ -168,8 +168,8 @@ def parse_bird_split(rule: str | None, birds: tuple[str, ...]) -> list[list[int]
     groups = [[name.strip() for name in g.split(",") if name.strip()]
               for g in rule[5:].split("|")]
     if len(groups) < 2 or not all(groups):
-        raise ConfigError(f"--split-by {rule!r}: give at least two non-empty sets of birds; "
-                          f"allowed {allowed}")
+        raise ConfigError(f"--split-by {rule!r}: give at least two non-empty sets of birds "
+                          f"(quote the value: --split-by 'bird:A,B|C'); allowed {allowed}")
     seen, out = set(), []
     for group in groups:
         for name in group:

@@ -19,10 +19,44 @@ from .errors import ConfigError
 from .run_output import protocol_run_text, spec_run_text
 
 
-@click.group()
+class FullHelpGroup(click.Group):
+    """A group whose command list shows each command's first sentence whole, wrapped."""
+
+    def format_commands(self, ctx, formatter):
+        rows = [(name, self.get_command(ctx, name).get_short_help_str(limit=300))
+                for name in self.list_commands(ctx)]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+# `run` / `tune --help`: options in sections, in this order (OPTION_GROUP: option -> section)
+GROUPS = ("data", "model", "training", "anchors", "execution", "output", "tune")
+OPTION_GROUP: dict[str, str] = {}
+ANCHOR_OPTIONS = ("rho", "rosetta_points", "anchor_fit", "anchor_decoder", "selection",
+                  "anchors", "accumulate", "reinit")
+
+
+class GroupedOptions(click.Command):
+    """A command whose ``--help`` lists its options in sections (``GROUPS``)."""
+
+    def format_options(self, ctx, formatter):
+        sections: dict[str, list] = {group: [] for group in GROUPS}
+        for param in self.get_params(ctx):
+            record = param.get_help_record(ctx) if isinstance(param, click.Option) else None
+            if record is not None:
+                sections[OPTION_GROUP.get(param.name, "output")].append(record)
+        for group, records in sections.items():
+            if records:
+                with formatter.section(f"{group.capitalize()} options"):
+                    formatter.write_dl(records)
+
+
+@click.group(cls=FullHelpGroup, context_settings={"max_content_width": 100})
 @click.version_option(package_name="rosetta-cl")
 def cli():
-    """Rosetta VAE continual-learning toolkit."""
+    """Rosetta VAE continual-learning toolkit: run the paper's protocols on benchmark streams or
+    your own data, log everything to MLflow, compare runs in its UI."""
 
 
 def config_options(command):
@@ -31,10 +65,18 @@ def config_options(command):
     from dataclasses import MISSING, fields
     from typing import get_type_hints
 
-    from .config import RunConfig
+    from .config import DataOptions, ExecutionOptions, ModelOptions, RunConfig, TrainingOptions
     from .executors import ExecutorOptions
 
     hints = {**get_type_hints(RunConfig), **get_type_hints(ExecutorOptions)}
+    for group, part in (("data", DataOptions), ("model", ModelOptions),
+                        ("training", TrainingOptions), ("execution", ExecutionOptions),
+                        ("execution", ExecutorOptions)):
+        OPTION_GROUP.update({f.name: group for f in fields(part)})
+    OPTION_GROUP.update({**dict.fromkeys(ANCHOR_OPTIONS, "anchors"), "quick": "training",
+                         "from_tune": "training", "beta_grid": "tune", "rho_grid": "tune",
+                         "criterion": "tune"})
+    choices = option_choices()
     options = []
     for f in (*fields(RunConfig), *fields(ExecutorOptions)):
         meta = f.metadata
@@ -57,7 +99,7 @@ def config_options(command):
         else:
             base = next(t for t in (int, float, str) if kind in (t, t | None))
             kwargs.update(type=base, show_default=f.default is not None,
-                          metavar=meta.get("metavar"))
+                          metavar=meta.get("metavar") or choices.get(f.name))
         options.append(click.option(*names, f.name, **kwargs))
     options += [
         click.option("--tracking-uri", default=None,
@@ -74,6 +116,26 @@ def config_options(command):
     for option in reversed(options):
         command = option(command)
     return command
+
+
+def option_choices() -> dict[str, str]:
+    """``[a|b|c]`` for every option whose values are a fixed list (its constraint's, or a
+    built-in registry's), shown in ``--help`` in place of ``TEXT``."""
+    from .config import PARTS
+    from .constraints import OneOf
+    from .executors import EXECUTORS
+    from .protocols import PROTOCOLS
+
+    registries = {"protocols": PROTOCOLS}
+    out = {"executor": "[" + "|".join(EXECUTORS) + "]"}
+    for part in PARTS:
+        for name, rule in part._parameter_constraints.items():
+            if isinstance(rule, OneOf) and not rule.each:
+                values = registries.get(rule.choices) if isinstance(rule.choices, str) else (
+                    rule.choices)
+                if values:
+                    out[name] = "[" + "|".join(values) + "]"
+    return out
 
 
 NOT_CONFIG = ("tracking_uri", "experiment", "as_json", "from_tune", "resume", "executor",
@@ -108,7 +170,17 @@ def _config_values(ctx: click.Context, options: dict) -> tuple[dict, dict]:
     return values, explicit
 
 
-@cli.command()
+RUN_EXAMPLES = """\b
+Examples:
+  rosetta-cl run gaussians8 --methods vae,rvae      # the real check: ~2 min on 2 CPU cores
+  rosetta-cl run gaussians8 --quick                 # smoke test of the pipeline: ~20 s
+  rosetta-cl run mine.npz --split-by 'label:0,1|2,3'   # quote the |: bash would pipe it
+  rosetta-cl run benchmarks/table2_sequential_digits.toml   # a paper table, every column
+  rosetta-cl run digits5 --protocol continual --plugin ewc:ewc_lambda=100
+"""
+
+
+@cli.command(cls=GroupedOptions, epilog=RUN_EXAMPLES)
 @click.argument("target", metavar="BENCHMARK|SPEC.toml|DATA.npz")
 @config_options
 @click.option("--from-tune", default=None, metavar="RUN_ID",
@@ -170,13 +242,18 @@ def ui_command(tracking_uri: str | None) -> str:
     return f"rosetta-cl ui --tracking-uri {tracking_uri}" if tracking_uri else "rosetta-cl ui"
 
 
-@cli.command()
+@cli.command(cls=GroupedOptions, epilog="""\b
+Examples:
+  rosetta-cl tune gaussians8
+  rosetta-cl tune mine.npz --split-by 'label:0,1|2,3'   # then: run mine.npz ... --from-tune ID
+""")
 @click.argument("benchmark", metavar="BENCHMARK|DATA.npz")
 @config_options
 @click.option("--beta-grid", default="0:2.5:25", show_default=True,
               help="beta values (start:step:stop, stop included, or a comma list).")
 @click.option("--rho-grid", default="0:0.75:15", show_default=True, help="rho values.")
 @click.option("--criterion", default="elbo+template", show_default=True,
+              metavar="[elbo+template|elbo]",
               help="Score of a grid point (lower wins): elbo+template (validation negative ELBO "
                    "+ 0.5 mean ||z_template - mu||^2 on held-out D1 points) | elbo.")
 @click.pass_context
@@ -213,7 +290,7 @@ def tune(ctx, benchmark, beta_grid, rho_grid, criterion, **options):
                    f"{result.parent_run_id}`")
 
 
-@cli.group()
+@cli.group(cls=FullHelpGroup)
 def anchors():
     """Portable anchor files (.rosetta): select, inspect, merge."""
 
@@ -417,7 +494,7 @@ def report(target, output, tracking_uri, projection, no_log):
     click.echo(f"report: {path} (and report.md, figures/ beside it)")
 
 
-@cli.group()
+@cli.group(cls=FullHelpGroup)
 def runs():
     """Housekeeping of the MLflow store."""
 

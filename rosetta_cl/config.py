@@ -38,7 +38,9 @@ class DataOptions:
     data: str | None = option(None, "Your own arrays (.npy, or .npz with x and optional y / "
                               "part); the benchmark is then `data`.", metavar="FILE")
     split_by: str | None = option(None, "How the data splits into D1 | D2: --data: part | "
-                                  "label:0,1|2,3 | half; birdsong: bird:A,B|C,D; chairs: half.")
+                                  "label:0,1|2,3 | half; birdsong: bird:A,B|C,D; chairs: half. "
+                                  "Quote a value with | (--split-by 'label:0|1'): unquoted, "
+                                  "the shell pipes it.")
     seed: int = option(0, "Seed of the data split, template and target; method runs use seed + "
                        "1 .. seed + seeds.")
     subsample: int | None = option(None, "At most N points per part (D1, D2) before the 60/40 "

@@ -267,3 +267,31 @@ def test_ui_starts_one_worker_and_no_job_consumer(store, monkeypatch, capsys):
 def test_run_help_names_every_kind_of_target(capsys):
     code, out, _ = run_main(["run", "--help"], capsys)
     assert code == 0 and "BENCHMARK|SPEC.toml|DATA.npz" in out and "DATA.npz / .npy" in out
+
+
+def help_text(args, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main([*args, "--help"])
+    assert exit_.value.code == 0
+    return capsys.readouterr().out
+
+
+def test_run_help_groups_options_lists_choices_and_shows_quoting(capsys):
+    out = help_text(["run"], capsys)
+    sections = [line for line in out.splitlines() if line.endswith(" options:")]
+    assert sections == ["Data options:", "Model options:", "Training options:",
+                        "Anchors options:", "Execution options:", "Output options:"]
+    data, training = out.index("Data options:"), out.index("Training options:")
+    assert data < out.index("--seed INTEGER") < training < out.index("--seeds INTEGER")
+    assert training < out.index("  --quick ") < out.index("Anchors options:")
+    assert "--protocol [sequential|reproducibility|continual]" in out
+    assert "--accumulate [all|latest|reselect]" in out and "--executor [local|ray]" in out
+    assert "--split-by 'label:0,1|2,3'" in out  # quoting shown in an example
+    assert "Quote a value with |" in " ".join(out.split())
+
+
+def test_top_level_help_shows_whole_command_descriptions(capsys):
+    out = help_text([], capsys)
+    commands = out[out.index("Commands:"):]
+    assert "..." not in commands
+    assert "print the table; log everything to MLflow." in " ".join(out.split())
