@@ -16,7 +16,7 @@ import click
 import numpy as np
 
 from .errors import ConfigError
-from .run_output import protocol_run_text, spec_run_text
+from .run_output import plural, protocol_run_text, spec_run_text
 
 
 class FullHelpGroup(click.Group):
@@ -353,7 +353,7 @@ def anchors_select(model_ref, benchmark, part, data_file, k, selection, seed, su
         log_artifact(open_client(tracking_uri), run_id, path, "anchor_files")
         if run_id != model_ref:
             click.echo(f"model: the template run {run_id} of protocol run {model_ref}")
-    click.echo(f"wrote {path}: {anchor_file.k} anchors, latent dim {anchor_file.latent_dim}, "
+    click.echo(f"wrote {path}: {plural(anchor_file.k, 'anchor')}, latent dim {anchor_file.latent_dim}, "
                f"input shape {anchor_file.input_shape}, checksum {anchor_file.checksum[:12]}")
 
 
@@ -375,7 +375,7 @@ def anchors_inspect(file, as_json):
     if as_json:
         click.echo(json.dumps(summary, indent=2))
         return
-    click.echo(f"{file}: {summary['k']} anchors, latent dim {summary['latent_dim']}, input "
+    click.echo(f"{file}: {plural(summary['k'], 'anchor')}, latent dim {summary['latent_dim']}, input "
                f"shape {tuple(summary['input_shape'])}, format v{summary['format_version']}")
     for key in ("selection", "source", "template", "merged_from"):
         if summary[key]:
@@ -525,7 +525,7 @@ def runs_clean(experiment, tracking_uri):
     cleaned = clean_runs(client, ids) if ids else []
     for run_id, why in cleaned:
         click.echo(f"KILLED {run_id}: {why}")
-    click.echo(f"{len(cleaned)} runs marked KILLED in {experiment or 'all experiments'}")
+    click.echo(f"{plural(len(cleaned), 'run')} marked KILLED in {experiment or 'all experiments'}")
 
 
 @cli.command()

@@ -277,10 +277,10 @@ class SpecTable:
 
         relative = self.paper_relative_to
         lines = [f"## {self.title}", ""]
-        tables = ((f"normalized to the median rvae at {relative}", self.relative, True),
-                  ("normalized to median VAE", self.normalized, False),
+        tables = ((f"normalised to the median rvae at {relative}", self.relative, True),
+                  ("normalised to median VAE", self.normalized, False),
                   ("raw", self.raw, False)) if relative else (
-            ("normalized to median VAE", self.normalized, True), ("raw", self.raw, False))
+            ("normalised to median VAE", self.normalized, True), ("raw", self.raw, False))
         how = {"LSD": "relative change, value / median - 1", "RV": "difference, value - median"}
         own = NORMALIZATION.get(self.metric, "difference")
         others = sorted(c for c, k in self.kinds.items() if k != own)

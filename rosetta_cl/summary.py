@@ -79,7 +79,7 @@ class Table:
         transposed = compact and len(self.columns) > WIDE
         width = WIDTH if compact else None
         lines = []
-        for title, stats in ((f"normalized to median VAE ({detail})", self.normalized),
+        for title, stats in ((f"normalised to median VAE ({detail})", self.normalized),
                              ("raw", self.raw)):
             if stats is None:
                 continue

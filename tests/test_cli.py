@@ -48,13 +48,13 @@ def test_run_prints_table(tmp_path):
     out = cli(["run", "digits", "--quick", "--seeds", "2", "--epochs", "1"], tmp_path)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "| rvae |" in out.stdout
-    assert "LSD, normalized to median VAE (relative change, value / median - 1)" in out.stdout
+    assert "LSD, normalised to median VAE (relative change, value / median - 1)" in out.stdout
     assert "--quick: SMOKE OUTPUT" in out.stdout  # a smoke table is not mistaken for a result
     assert "(see it with `rosetta-cl ui`)" in out.stdout
     store = f"sqlite:///{tmp_path}/other/mlflow.db"
     out = cli(["run", "gaussians8", "--quick", "--seeds", "3", "--epochs", "1", "--protocol",
                "reproducibility", "--figures", "none", "--tracking-uri", store], tmp_path)
-    assert "RV, normalized to median VAE (difference, value - median)" in out.stdout
+    assert "RV, normalised to median VAE (difference, value - median)" in out.stdout
     assert f"(see it with `rosetta-cl ui --tracking-uri {store}`)" in out.stdout
 
 

@@ -112,7 +112,7 @@ def test_sigkill_mid_epoch_then_clean(tmp_path, capsys, monkeypatch):
     with pytest.raises(SystemExit) as exit_info:
         main(["runs", "clean", "crash", "--tracking-uri", uri])
     out = capsys.readouterr().out
-    assert exit_info.value.code == 0 and "1 runs marked KILLED in crash" in out
+    assert exit_info.value.code == 0 and "1 run marked KILLED in crash" in out
     parent = client.get_run(parent.info.run_id)
     assert parent.info.status == "KILLED"
     assert parent.data.tags[KILLED_TAG].startswith(f"process {proc.pid} on ")

@@ -98,7 +98,7 @@ def test_figures_none_then_report_draws_them_from_mlflow(store, tmp_path, capsys
     html = (out / "report.html").read_text()
     # 3 protocol figures + 28 runs' latent plots (template + 3 methods x 9 seeds), all inlined
     assert html.count("<img ") == 3 + 28 and "data:image/png;base64," in html
-    assert "RV, normalized to median VAE" in html and parent in html
+    assert "RV, normalised to median VAE" in html and parent in html
     assert "<p class='smoke'>SMOKE OUTPUT (--quick)" in html  # a smoke run says so
     assert "Latent spread (median over runs" in html and "rvae " in html  # beside RV
     rows = re.findall(r"<tr><td><a href='[^']+'>([^<]+)</a></td><td>([^<]*)</td></tr>", html)
@@ -129,7 +129,7 @@ def test_spec_report_has_tables_box_plot_and_every_grid(store, tmp_path):
     assert html.count("(grid)</h3>") == 1 and "(spec)</h2>" in html
     # one column: the table and its box plot once (the spec's), not again for its grid run
     assert html.count(f": {html_escape(CAPTIONS['box'])}</figcaption>") == 1
-    assert html.count("RV, normalized to median VAE") == 1
+    assert html.count("RV, normalised to median VAE") == 1
     links = re.findall(r"href='([^']+)'", html)
     assert any(result.parent_run_id in link for link in links)
     assert all(link.startswith("http://127.0.0.1:5000/#/experiments/") for link in links)

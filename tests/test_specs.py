@@ -200,7 +200,7 @@ def test_paper_normalised_to_a_reference_rvae_column():
     assert table.relative["rvae"]["selection=random D2"].median == pytest.approx(0.5)
     assert table.relative["rvae"]["selection=random D1"].median == pytest.approx(-0.1)
     text = table.markdown()
-    assert "normalized to the median rvae at selection=kmeans" in text
+    assert "normalised to the median rvae at selection=kmeans" in text
     assert "[paper 12.1]" in text and "[paper 0.073] !" in text
     assert "values are for birdsong" in text
 
