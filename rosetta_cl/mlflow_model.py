@@ -42,10 +42,11 @@ warnings.filterwarnings("ignore", message=".*Add type hints to the `predict` met
 mlflow.models.set_model(LatentMeans())
 
 
-def save_pyfunc(model, path: str | Path) -> Path:
+def save_pyfunc(model, path: str | Path, mlflow_model=None) -> Path:
     """Write ``model`` (a ``models.VAE``) as an MLflow pyfunc model directory at ``path``:
     ``MLmodel``, this file as the model's code, ``artifacts/vae/`` (``model.safetensors`` and
-    ``model_config.json``, readable by ``models.load_model`` alone) and its signature."""
+    ``model_config.json``, readable by ``models.load_model`` alone) and its signature.
+    ``mlflow_model``: the ``mlflow.models.Model`` metadata of a logged model (its ids)."""
     from mlflow.models import ModelSignature
     from mlflow.types import Schema, TensorSpec
 
@@ -62,7 +63,7 @@ def save_pyfunc(model, path: str | Path) -> Path:
         weights = save_model(model, Path(tmp) / WEIGHTS)
         mlflow.pyfunc.save_model(str(path), python_model=__file__,
                                  artifacts={WEIGHTS: str(weights)}, signature=signature,
-                                 pip_requirements=_requirements())
+                                 pip_requirements=_requirements(), mlflow_model=mlflow_model)
     return Path(path)
 
 

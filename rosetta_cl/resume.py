@@ -83,12 +83,11 @@ class Resumed:
         import numpy as np
 
         from .anchors import Anchors
-        from .models import load_model
-        from .tracking import quiet_downloads
+        from .tracking import load_run_model, quiet_downloads
         from .training import Reused
 
         with quiet_downloads():
-            model = load_model(self.client.download_artifacts(run_id, "model"))
+            model = load_run_model(self.client, run_id)
             path = self.client.download_artifacts(run_id, "latents.npz")
             with np.load(path, allow_pickle=False) as f:
                 latents = {k: f[k] for k in f.files if k.startswith("mu_")}

@@ -48,7 +48,7 @@ class NullTracker:
     def write(self, record: RunRecord) -> None:
         pass
 
-    def log_metrics(self, metrics, step=None):
+    def log_metrics(self, metrics, step=None, model_id=None):
         pass
 
     def log_text(self, text, name):
@@ -193,10 +193,9 @@ class Tracker(NullTracker):
             self._log_history(run_id, record.history, record.epoch_times)
             for name, arrays in record.arrays.items():
                 self._log_arrays(name, arrays)
-            if record.model is not None:  # an MLflow model (pyfunc: the latent means)
-                with tempfile.TemporaryDirectory() as tmp:
-                    self._log_artifact(save_pyfunc(record.model, Path(tmp) / "model"), "model")
-            self.log_metrics(record.metrics)
+            model_id = (self._log_model(run_id, record) if record.model is not None
+                        else None)
+            self.log_metrics(record.metrics, model_id=model_id)
             if record.anchors is not None:
                 with tempfile.TemporaryDirectory() as tmp:
                     self._log_artifact(record.anchors.save(Path(tmp) / "anchors.npz"))
@@ -204,6 +203,29 @@ class Tracker(NullTracker):
                 with tempfile.TemporaryDirectory() as tmp:
                     path = write_anchor_file(record.anchor_file(), Path(tmp) / "anchors.rosetta")
                     self._log_artifact(path)
+
+    def _log_model(self, run_id: str, record: RunRecord) -> str:
+        """The trained model as an MLflow logged model of the run (the experiment's Models
+        tab; ``runs:/RUN_ID/model`` and ``models:/MODEL_ID`` load it): a pyfunc whose output
+        is the latent means, safetensors weights, nothing pickled (``mlflow_model``). Left
+        PENDING by a failure while it is written, READY once whole."""
+        from mlflow.entities import LoggedModelOutput, LoggedModelStatus
+        from mlflow.models import Model
+
+        logged = retry_locked(self.client.create_logged_model, self.experiment_id,
+                              name="model", source_run_id=run_id,
+                              params={k: str(v) for k, v in record.params.items()},
+                              tags={k: str(record.tags[k]) for k in ("role", "method", "seed")
+                                    if k in record.tags})
+        retry_locked(self.client.log_outputs, run_id, [LoggedModelOutput(logged.model_id, 0)])
+        with tempfile.TemporaryDirectory() as tmp:
+            path = save_pyfunc(record.model, Path(tmp) / "model",
+                               Model(artifact_path=logged.artifact_location, run_id=run_id,
+                                     model_id=logged.model_id, model_uuid=logged.model_id))
+            self.client.log_model_artifacts(logged.model_id, str(path))
+        retry_locked(self.client.finalize_logged_model, logged.model_id,
+                     LoggedModelStatus.READY)
+        return logged.model_id
 
     def _log_artifact(self, local, artifact_path: str | None = None) -> None:
         run_id, artifact_uri = self._open[-1]
@@ -225,11 +247,13 @@ class Tracker(NullTracker):
             np.savez(path, **{k: np.asarray(v) for k, v in arrays.items()})
             self._log_artifact(path)
 
-    def log_metrics(self, metrics, step=None):
+    def log_metrics(self, metrics, step=None, model_id: str | None = None):
+        """``model_id``: the logged model the values describe (shown on its page too)."""
         from mlflow.entities import Metric
 
         now = int(time.time() * 1000)
-        items = [Metric(k, float(v), now, step or 0) for k, v in metrics.items()]
+        items = [Metric(k, float(v), now, step or 0, model_id=model_id)
+                 for k, v in metrics.items()]
         for i in range(0, len(items), 1000):
             retry_locked(self.client.log_batch, self.run_id, metrics=items[i:i + 1000],
                          synchronous=True)

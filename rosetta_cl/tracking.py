@@ -196,17 +196,42 @@ def load_model_ref(ref: str, tracking_uri: str | None = None):
 
     client = open_client(tracking_uri, write=False)
     try:
-        with quiet_downloads():
-            local = client.download_artifacts(ref, "model")
+        return load_run_model(client, ref), ref
     except (MlflowException, OSError):
         template = _template_child(client, ref)  # a protocol run: its template is the model
         if template is None:
             raise ConfigError(f"model {ref!r}: neither a model directory nor a run with a "
-                              f"`model` artifact (or a protocol run with one template) in "
+                              f"model (or a protocol run with one template) in "
                               f"{client.tracking_uri}") from None
-        with quiet_downloads():
-            ref, local = template, client.download_artifacts(template, "model")
-    return load_model(local), ref
+        return load_run_model(client, template), template
+
+
+def load_run_model(client, run_id: str):
+    """Run ``run_id``'s trained model (a ``models.VAE``), read from ``download_model``."""
+    import tempfile
+
+    from .models import load_model
+
+    with tempfile.TemporaryDirectory() as tmp:
+        return load_model(download_model(client, run_id, tmp))
+
+
+def download_model(client, run_id: str, dst_path: str) -> str:
+    """Run ``run_id``'s model downloaded into ``dst_path``: its logged model (the MLflow model
+    ``runs:/ID/model`` names), or the ``model`` artifact of a run logged before models were
+    logged models. Returns the model's folder."""
+    from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
+    experiment = client.get_run(run_id).info.experiment_id
+    logged = [m for m in client.search_logged_models(
+        [experiment], filter_string=f"source_run_id = '{run_id}'") if m.name == "model"]
+    with quiet_downloads():
+        if not logged:
+            return client.download_artifacts(run_id, "model", dst_path)
+        # the client's store, not MLflow's global tracking URI (models:/ would read that one)
+        repo = get_artifact_repository(logged[0].artifact_location,
+                                       tracking_uri=client.tracking_uri)
+        return repo.download_artifacts("", dst_path=dst_path)
 
 
 def _template_child(client, run_id: str) -> str | None:

@@ -34,8 +34,7 @@ from rosetta_cl.liveness import (
     STARTED_TAG,
     why_gone,
 )
-from rosetta_cl.models import load_model
-from rosetta_cl.tracking import quiet_downloads
+from rosetta_cl.tracking import load_run_model, quiet_downloads
 
 CLI = [sys.executable, "-m", "rosetta_cl.cli"]
 # 60 epochs: the template trains for some seconds, then the target as long (the kill window)
@@ -81,8 +80,7 @@ def wait_for_finished_template(proc, uri, timeout=300):
 def assert_template_intact(client, template, tmp_path):
     """A finished run's artifacts survive the kill whole: model and latents load."""
     with quiet_downloads():
-        model = load_model(client.download_artifacts(template.info.run_id, "model",
-                                                     str(tmp_path)))
+        model = load_run_model(client, template.info.run_id)
         latents = client.download_artifacts(template.info.run_id, "latents.npz", str(tmp_path))
     with np.load(latents, allow_pickle=False) as f:
         assert np.isfinite(f["mu_D1"]).all()
@@ -257,11 +255,14 @@ def test_full_disk_mid_run_is_one_line_and_marks_runs(store, capsys, monkeypatch
     real, runs_written = shutil.copyfile, []
 
     def fills_up(src, dst, *args, **kwargs):
-        parts = Path(dst).parts  # .../artifacts/gaussians8/<run id>/artifacts/<file>
+        # .../artifacts/gaussians8/<run id>/artifacts/<file> or .../models/<model id>/...
+        parts = Path(dst).parts
         if "gaussians8" in parts:
-            runs_written.append(parts[parts.index("gaussians8") + 1])
-            # the second model run's second file: mid-way through its artifacts
-            if len(set(runs_written)) == 2 and runs_written.count(runs_written[-1]) == 2:
+            where = parts[parts.index("gaussians8") + 1:]
+            runs_written.append(where[1] if where[0] == "models" else where[0])
+            # the template wrote its run's and its model's folders: the next folder is the
+            # second training's, failing at its first file
+            if len(set(runs_written)) == 3:
                 raise OSError(28, "No space left on device", str(dst))
         return real(src, dst, *args, **kwargs)
 

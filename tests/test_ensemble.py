@@ -134,7 +134,9 @@ def test_cli_ensemble_logs_every_member_like_a_sequential_run(store, capsys):
         assert {"val/loss", "train/kl"} <= set(run.data.metrics)
         assert ("train/rosetta" in run.data.metrics) == run.info.run_name.startswith("rvae")
         names = {a.path for a in client.list_artifacts(run.info.run_id)}
-        assert {"latents.npz", "linear_map.npz", "model"} <= names
+        assert {"latents.npz", "linear_map.npz"} <= names
+        assert client.search_logged_models(  # the model: a logged model of the run
+            [run.info.experiment_id], filter_string=f"source_run_id = '{run.info.run_id}'")
 
 
 @pytest.mark.parametrize("config", [

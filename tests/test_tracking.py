@@ -59,7 +59,7 @@ def test_artifacts_and_metrics_recomputable_from_logged_latents(sequential_run, 
     template = by_name["template"]
     assert "anchors.npz" in {a.path for a in client.list_artifacts(template.info.run_id)}
     rvae = by_name["rvae/seed1"]
-    assert {"latents.npz", "model"} <= {a.path for a in client.list_artifacts(rvae.info.run_id)}
+    assert "latents.npz" in {a.path for a in client.list_artifacts(rvae.info.run_id)}
     get = lambda run, path: client.download_artifacts(run.info.run_id, path, str(tmp_path))
     with np.load(get(rvae, "latents.npz"), allow_pickle=False) as f:
         source = np.concatenate([f["mu_D1"], f["mu_D2"]])
@@ -72,8 +72,8 @@ def test_artifacts_and_metrics_recomputable_from_logged_latents(sequential_run, 
     assert recomputed["D2"] == pytest.approx(rvae.data.metrics["LSD_D2"], rel=1e-6)
     with np.load(get(template, "anchors.npz"), allow_pickle=False) as f:
         assert f["x"].shape == (8, 5) and f["z"].shape == (8, 2)
-    from rosetta_cl import load_model
-    model = load_model(get(rvae, "model"))
+    from rosetta_cl.tracking import load_run_model
+    model = load_run_model(client, rvae.info.run_id)
     assert model.config.latent_dim == 2
 
 
@@ -219,17 +219,24 @@ def test_mlflow_experiment_name_is_honoured_and_the_option_wins(tmp_path, monkey
     assert names == {first.parent_run_id: "from-env", second.parent_run_id: "from-option"}
 
 
-def test_each_model_is_an_mlflow_model_that_loads_without_pickle(sequential_run):
+def test_each_model_is_an_mlflow_model_that_loads_without_pickle(sequential_run, tmp_path):
     import mlflow.pyfunc
     import torch
     import yaml
 
     from rosetta_cl.models import encode_means, load_model
+    from rosetta_cl.tracking import download_model
 
     uri, _ = sequential_run
     client, runs = runs_of(uri, "test-seq")
     run = next(r for r in runs if r.data.tags.get("role") == "method")
-    local = Path(client.download_artifacts(run.info.run_id, "model"))
+    # a logged model of its run (the experiment's Models tab), READY, with the run's metrics
+    (logged,) = client.search_logged_models([run.info.experiment_id],
+                                            filter_string=f"source_run_id = '{run.info.run_id}'")
+    assert str(logged.status) == "READY" and logged.name == "model"
+    assert "LSD_D1" in {m.key for m in logged.metrics or []}
+    assert "model" not in {a.path for a in client.list_artifacts(run.info.run_id)}
+    local = Path(download_model(client, run.info.run_id, str(tmp_path)))
     files = {p.relative_to(local).as_posix() for p in local.rglob("*") if p.is_file()}
     assert "artifacts/vae/model.safetensors" in files
     assert not any(f.endswith((".pkl", ".pt", ".pickle")) for f in files)
