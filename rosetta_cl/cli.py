@@ -16,7 +16,7 @@ import click
 import numpy as np
 
 from .errors import ConfigError
-from .run_output import plural, protocol_run_text, spec_run_text
+from .run_output import plural, protocol_run_text, spec_run_text, wrap
 
 
 class FullHelpGroup(click.Group):
@@ -280,14 +280,13 @@ def tune(ctx, benchmark, beta_grid, rho_grid, criterion, **options):
         return
     for name, grid in result.grids.items():
         cells = ", ".join(f"{v:g}: {s:.4g}" for v, s in grid.items())
-        click.echo(f"{name} ({result.criterion}): {cells}")
+        click.echo(wrap(f"{name} ({result.criterion}; lower wins): {cells}"))
     best = ", ".join(f"{name}={value:g}" for name, value in result.best.items())
     click.echo(f"best: {best} ({result.config.epochs} epochs per point, "
                f"{result.wall_time_s:.1f} s)")
     if result.parent_run_id:
-        click.echo(f"MLflow tune run: {result.parent_run_id}; use it with "
-                   f"`rosetta-cl run {command} --from-tune "
-                   f"{result.parent_run_id}`")
+        click.echo(f"MLflow tune run: {result.parent_run_id}; use it with\n  "
+                   f"rosetta-cl run {command} --from-tune {result.parent_run_id}")
 
 
 @cli.group(cls=FullHelpGroup)

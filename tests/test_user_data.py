@@ -63,8 +63,8 @@ def test_tune_takes_a_data_file(labelled, capsys, store):
                                "--epochs", "2"], capsys)
     assert code == 0, err
     last = out.strip().splitlines()[-1]
-    assert f"`rosetta-cl run {labelled} --split-by 'label:0,1|2,3' --from-tune " in last
-    run_id = last.rsplit("--from-tune ", 1)[1].rstrip("`")
+    assert last.startswith(f"  rosetta-cl run {labelled} --split-by 'label:0,1|2,3' --from-tune ")
+    run_id = last.rsplit("--from-tune ", 1)[1]
     code, out, err = run_main(["run", str(labelled), "--split-by", "label:0,1|2,3", "--quick",
                                "--seeds", "2", "--figures", "none", "--from-tune", run_id,
                                "--json"], capsys)
