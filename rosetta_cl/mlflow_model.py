@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import tempfile
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 import mlflow
@@ -20,25 +21,34 @@ from mlflow.pyfunc import PythonModel
 WEIGHTS = "vae"  # the artifact (a save_model directory) inside the MLflow model
 
 
-class LatentMeans(PythonModel):
-    """``predict(x)`` -> the VAE's latent means of ``x`` (float32 arrays)."""
-
-    def load_context(self, context):
-        from rosetta_cl.models import load_model
-
-        self.model = load_model(context.artifacts[WEIGHTS]).eval()
-
-    def predict(self, context, model_input, params=None):
-        import torch
-
-        from rosetta_cl.models import encode_means
-
-        x = np.asarray(model_input, dtype=np.float32).reshape(len(model_input), -1)
-        return encode_means(self.model, torch.from_numpy(x)).numpy()
+@contextmanager
+def silenced_warnings():
+    """No warning shown inside (MLflow's own "once" filters override a plain "ignore"): MLflow
+    asks for type hints on ``predict`` when the class is made and for an input example when it is
+    saved; the logged signature gives the shapes instead."""
+    with warnings.catch_warnings():
+        warnings.showwarning = lambda *args, **kwargs: None
+        yield
 
 
-# MLflow suggests type hints on predict for its own validation; the signature does that here
-warnings.filterwarnings("ignore", message=".*Add type hints to the `predict` method.*")
+with silenced_warnings():
+    class LatentMeans(PythonModel):
+        """``predict(x)`` -> the VAE's latent means of ``x`` (float32 arrays)."""
+
+        def load_context(self, context):
+            from rosetta_cl.models import load_model
+
+            self.model = load_model(context.artifacts[WEIGHTS]).eval()
+
+        def predict(self, context, model_input, params=None):
+            import torch
+
+            from rosetta_cl.models import encode_means
+
+            x = np.asarray(model_input, dtype=np.float32).reshape(len(model_input), -1)
+            return encode_means(self.model, torch.from_numpy(x)).numpy()
+
+
 mlflow.models.set_model(LatentMeans())
 
 
@@ -58,8 +68,7 @@ def save_pyfunc(model, path: str | Path, mlflow_model=None) -> Path:
         outputs=Schema([TensorSpec(np.dtype(np.float32), (-1, config.latent_dim))]))
     from .tracking import quiet_downloads
 
-    with tempfile.TemporaryDirectory() as tmp, quiet_downloads(), warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # "add type hints", "no input example": by design
+    with tempfile.TemporaryDirectory() as tmp, quiet_downloads(), silenced_warnings():
         weights = save_model(model, Path(tmp) / WEIGHTS)
         mlflow.pyfunc.save_model(str(path), python_model=__file__,
                                  artifacts={WEIGHTS: str(weights)}, signature=signature,

@@ -269,3 +269,17 @@ def test_models_of_older_runs_still_load(tmp_path):
     loaded = load_model(tmp_path)
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(),
                                                  loaded.state_dict().values()))
+
+
+def test_the_model_code_imports_and_saves_without_warnings(tmp_path):
+    """MLflow nags about type hints and input examples; a user's run must not show that."""
+    import subprocess
+    import sys
+
+    code = ("from rosetta_cl.mlflow_model import save_pyfunc\n"
+            "from rosetta_cl.models import VAE, ModelConfig\n"
+            f"save_pyfunc(VAE(ModelConfig(5, 2, (8,))), {str(tmp_path / 'm')!r})\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=False, timeout=300)
+    assert out.returncode == 0 and out.stderr == "", out.stderr[-2000:]
+    assert (tmp_path / "m" / "MLmodel").is_file()
