@@ -13,7 +13,7 @@ import torch
 from mlflow.tracking import MlflowClient
 from safetensors.numpy import save_file
 
-from rosetta_cl.anchor_file import (
+from rosetta_cl.anchors.rosetta_file import (
     check_fits,
     make_anchor_file,
     merge_anchor_files,
@@ -21,9 +21,9 @@ from rosetta_cl.anchor_file import (
     select_anchor_file,
     write_anchor_file,
 )
-from rosetta_cl.cli import main
+from rosetta_cl.cli.commands import main
 from rosetta_cl.errors import ConfigError
-from rosetta_cl.models import VAE, ModelConfig, save_model
+from rosetta_cl.models.vae import VAE, ModelConfig, save_model
 
 
 def sample_file(k=5, shape=(1, 2, 3), d=2, seed=0):
@@ -217,7 +217,7 @@ def test_run_with_anchors_that_do_not_fit(tmp_path, capsys, store):
 
 
 def test_select_anchor_file_uses_the_nearest_member_rule(model_dir):
-    from rosetta_cl.models import load_model
+    from rosetta_cl.models.vae import load_model
 
     model = load_model(model_dir)
     x = np.random.default_rng(0).normal(size=(300, 5)).astype(np.float32)

@@ -13,14 +13,14 @@ import pytest
 from mlflow.tracking import MlflowClient
 from PIL import Image
 
-from rosetta_cl import chairs_data
-from rosetta_cl.birdsong_data import find_birds, parse_bird_split, read_birdsong
-from rosetta_cl.chairs_data import CACHE, chair_halves, load_chairs
-from rosetta_cl.cli import main
-from rosetta_cl.data import dataset_tensors
-from rosetta_cl.demo_data import write_birdsong_demo, write_chairs_demo
+from rosetta_cl.cli.commands import main
+from rosetta_cl.data import chairs as chairs_data
+from rosetta_cl.data.birdsong import find_birds, parse_bird_split, read_birdsong
+from rosetta_cl.data.chairs import CACHE, chair_halves, load_chairs
+from rosetta_cl.data.demo import write_birdsong_demo, write_chairs_demo
+from rosetta_cl.data.streams import birdsong, chairs
+from rosetta_cl.data.tensors import dataset_tensors
 from rosetta_cl.errors import ConfigError
-from rosetta_cl.streams import birdsong, chairs
 
 
 @pytest.fixture

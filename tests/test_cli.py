@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from rosetta_cl.cli import main
+from rosetta_cl.cli.commands import main
 
 CLI = [sys.executable, "-m", "rosetta_cl.cli"]
 
@@ -159,12 +159,12 @@ def test_failure_mid_run_marks_runs_failed(store, tmp_path, capsys, monkeypatch)
     """An error after runs were opened leaves them FAILED in MLflow, never RUNNING. A model's run
     is written when the model is done (issue 14: records), so the model that failed has none and
     those done before it are complete."""
-    import rosetta_cl.metrics
+    import rosetta_cl.metrics.latent
 
     def broken(*args, **kwargs):
         raise RuntimeError("metric exploded")
 
-    monkeypatch.setattr(rosetta_cl.metrics, "lsd_split", broken)
+    monkeypatch.setattr(rosetta_cl.metrics.latent, "lsd_split", broken)
     with pytest.raises(RuntimeError, match="metric exploded"):
         main(["run", "gaussians8", "--epochs", "1", "--seeds", "1", "--methods", "vae"])
     client = MlflowClient(f"sqlite:///{tmp_path}/mlruns/mlflow.db")
@@ -176,12 +176,12 @@ def test_failure_mid_run_marks_runs_failed(store, tmp_path, capsys, monkeypatch)
 
 
 def test_ctrl_c_mid_run_leaves_no_running_run(store, tmp_path, capsys, monkeypatch):
-    import rosetta_cl.metrics
+    import rosetta_cl.metrics.latent
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(rosetta_cl.metrics, "lsd_split", interrupted)
+    monkeypatch.setattr(rosetta_cl.metrics.latent, "lsd_split", interrupted)
     code, _, stderr = run_main(["run", "gaussians8", "--epochs", "1", "--seeds", "1",
                                 "--methods", "vae"], capsys)
     assert code == 130 and "Interrupted (SIGINT)" in stderr  # issue 18: KILLED, not FAILED
@@ -205,8 +205,8 @@ def test_every_config_field_is_one_option_with_the_fields_default():
 
     import click
 
-    from rosetta_cl.cli import run, tune
-    from rosetta_cl.config import RunConfig
+    from rosetta_cl.cli.commands import run, tune
+    from rosetta_cl.config.options import RunConfig
 
     for command in (run, tune):
         params = {p.name: p for p in command.params}
@@ -222,7 +222,7 @@ def test_every_config_field_is_one_option_with_the_fields_default():
 
 
 def test_config_parts_own_their_rules():
-    from rosetta_cl.config import (
+    from rosetta_cl.config.options import (
         DataOptions,
         ExecutionOptions,
         ModelOptions,
@@ -250,10 +250,10 @@ def fields_of(cls):
 
 def test_ui_starts_one_worker_and_no_job_consumer(store, monkeypatch, capsys):
     """A local UI: `mlflow server --workers 1`, job execution off (no huey consumer)."""
-    import rosetta_cl.cli
+    import rosetta_cl.cli.commands
 
     calls = []
-    monkeypatch.setattr(rosetta_cl.cli.os, "execv", lambda path, args: calls.append(args))
+    monkeypatch.setattr(rosetta_cl.cli.commands.os, "execv", lambda path, args: calls.append(args))
     for name in ("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "PYTHONWARNINGS"):
         monkeypatch.setenv(name, "")  # recorded, so the test's changes are undone after it
         monkeypatch.delenv(name)

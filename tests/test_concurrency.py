@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
-from rosetta_cl.tracking import quiet_downloads
+from rosetta_cl.tracking.store import quiet_downloads
 
 CLI = [sys.executable, "-m", "rosetta_cl.cli"]
 SPEC = (Path(__file__).parents[1] / "benchmarks"

@@ -9,7 +9,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from rosetta_cl import extensions, registry
-from rosetta_cl.cli import main
+from rosetta_cl.cli.commands import main
 
 REPO_PLUGINS = Path(__file__).resolve().parents[1] / "plugins"
 
@@ -134,7 +134,7 @@ def test_shipped_plugins_add_their_terms_from_the_second_experience(capsys):
     from avalanche.training.plugins import EvaluationPlugin
 
     from rosetta_cl import VAE, ModelConfig
-    from rosetta_cl.streams import BenchmarkDefaults, gaussians8_data, make_benchmark
+    from rosetta_cl.data.streams import BenchmarkDefaults, gaussians8_data, make_benchmark
 
     extensions.load_extensions()
     x, y, part = gaussians8_data(n_per_gaussian=30, seed=0)

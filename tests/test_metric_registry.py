@@ -8,9 +8,9 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from rosetta_cl import RunConfig, linear_cka, mean_correlation, run_benchmark
-from rosetta_cl.cli import main
-from rosetta_cl.report import build_report
-from rosetta_cl.specs import load_spec, run_spec
+from rosetta_cl.cli.commands import main
+from rosetta_cl.experiments.specs import load_spec, run_spec
+from rosetta_cl.reporting.report import build_report
 
 QUICK = {"benchmark": "gaussians8", "quick": True, "seeds": 2, "epochs": 2, "figures": "none"}
 
@@ -92,7 +92,7 @@ def test_bad_metrics_are_one_line_errors(store, tmp_path, capsys, args, message)
 
 
 def test_pairwise_metric_with_anchor_file_in_reproducibility_is_refused(store, tmp_path, capsys):
-    from rosetta_cl.anchor_file import make_anchor_file, write_anchor_file
+    from rosetta_cl.anchors.rosetta_file import make_anchor_file, write_anchor_file
 
     path = write_anchor_file(make_anchor_file(np.zeros((4, 5)), np.zeros((4, 2)) + [[0, 1]]),
                              tmp_path / "a.rosetta")
@@ -128,7 +128,7 @@ def test_spec_selects_metrics_and_labels_their_columns(tmp_path):
 PLUGIN = '''
 import numpy as np
 
-from rosetta_cl.metrics import Scores
+from rosetta_cl.metrics.latent import Scores
 from rosetta_cl.registry import MetricSpec, register_metric
 
 

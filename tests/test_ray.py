@@ -15,7 +15,7 @@ import pytest
 import ray
 
 from rosetta_cl.errors import ConfigError
-from rosetta_cl.executors import ExecutorOptions, LocalExecutor, RayExecutor
+from rosetta_cl.training.executors import ExecutorOptions, LocalExecutor, RayExecutor
 
 # every test that starts a Ray cluster runs on one pytest-xdist worker, one after another (a
 # Ray-using test on the other worker once took this worker's in-process Ray down with it)
@@ -219,9 +219,9 @@ def test_multi_node_cluster_with_a_tracking_server(tmp_path, local_table, mlflow
 def test_one_bar_counts_every_training_of_the_run(protocol, benchmark, expected):
     """The progress bar of a run is one bar over all its trainings (issue 16, item 6)."""
     from rosetta_cl import RunConfig
+    from rosetta_cl.experiments.runner import prepare
     from rosetta_cl.protocols import PROTOCOLS
-    from rosetta_cl.runner import prepare
-    from rosetta_cl.training import GridBar, planned_trainings
+    from rosetta_cl.training.trainer import GridBar, planned_trainings
 
     config, bench = prepare(RunConfig(benchmark=benchmark, protocol=protocol, quick=True,
                                       seeds=3, epochs=1, methods=("vae", "rvae"),

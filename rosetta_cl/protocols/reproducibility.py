@@ -9,10 +9,10 @@ import time
 
 import numpy as np
 
-from ..records import Emit
-from ..registry import METRICS
-from ..summary import summarize
-from ..training import (
+from rosetta_cl.metrics.summary import summarize
+from rosetta_cl.records import Emit
+from rosetta_cl.registry import METRICS
+from rosetta_cl.training.trainer import (
     ProtocolResult,
     Trainer,
     column_of,
