@@ -68,7 +68,7 @@ def run_tree(uri: str) -> dict:
 
 
 def write_tree(out: str, commands=COMMANDS) -> dict:
-    from rosetta_cl.cli.commands import main
+    from rosetta_cl.cli import main
 
     repo = Path(__file__).resolve().parents[1]
     with tempfile.TemporaryDirectory() as tmp:

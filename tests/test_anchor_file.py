@@ -21,7 +21,7 @@ from rosetta_cl.anchors.rosetta_file import (
     select_anchor_file,
     write_anchor_file,
 )
-from rosetta_cl.cli.commands import main
+from rosetta_cl.cli import main
 from rosetta_cl.errors import ConfigError
 from rosetta_cl.models.vae import VAE, ModelConfig, save_model
 

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from rosetta_cl.cli.commands import main
+from rosetta_cl.cli import main
 from rosetta_cl.models.architectures import stage_plan
 from rosetta_cl.models.vae import VAE, ModelConfig, load_model, save_model
 

@@ -3,7 +3,7 @@
 import pytest
 from mlflow.tracking import MlflowClient
 
-from rosetta_cl.cli.commands import main
+from rosetta_cl.cli import main
 
 ADMIN = "correct-horse-battery-staple"
 TINY = ["--quick", "--seeds", "1", "--methods", "rvae", "--epochs", "1", "--figures", "none"]

@@ -13,7 +13,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 from PIL import Image
 
-from rosetta_cl.cli.commands import main
+from rosetta_cl.cli import main
 from rosetta_cl.data import chairs as chairs_data
 from rosetta_cl.data.birdsong import find_birds, parse_bird_split, read_birdsong
 from rosetta_cl.data.chairs import CACHE, chair_halves, load_chairs

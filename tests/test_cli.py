@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from rosetta_cl.cli.commands import main
+from rosetta_cl.cli import main
 
 CLI = [sys.executable, "-m", "rosetta_cl.cli"]
 
@@ -205,7 +205,7 @@ def test_every_config_field_is_one_option_with_the_fields_default():
 
     import click
 
-    from rosetta_cl.cli.commands import run, tune
+    from rosetta_cl.cli.run import run, tune
     from rosetta_cl.config.options import RunConfig
 
     for command in (run, tune):
@@ -250,10 +250,10 @@ def fields_of(cls):
 
 def test_ui_starts_one_worker_and_no_job_consumer(store, monkeypatch, capsys):
     """A local UI: `mlflow server --workers 1`, job execution off (no huey consumer)."""
-    import rosetta_cl.cli.commands
+    import rosetta_cl.cli.store
 
     calls = []
-    monkeypatch.setattr(rosetta_cl.cli.commands.os, "execv", lambda path, args: calls.append(args))
+    monkeypatch.setattr(rosetta_cl.cli.store.os, "execv", lambda path, args: calls.append(args))
     for name in ("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "PYTHONWARNINGS"):
         monkeypatch.setenv(name, "")  # recorded, so the test's changes are undone after it
         monkeypatch.delenv(name)

@@ -5,7 +5,7 @@ from avalanche.core import SupervisedPlugin
 from mlflow.tracking import MlflowClient
 
 from rosetta_cl import RunConfig, run_benchmark
-from rosetta_cl.cli.commands import main
+from rosetta_cl.cli import main
 
 
 def test_five_experience_stream_reports_every_part_seen(store):

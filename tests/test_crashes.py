@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
-from rosetta_cl.cli.commands import main
+from rosetta_cl.cli import main
 from rosetta_cl.tracking.artifacts import atomic_path, log_artifact
 from rosetta_cl.tracking.interrupts import (
     Terminated,

@@ -9,7 +9,7 @@ from mlflow.tracking import MlflowClient
 
 from rosetta_cl import RunConfig, run_benchmark
 from rosetta_cl.anchors.points import Anchors
-from rosetta_cl.cli.commands import main
+from rosetta_cl.cli import main
 from rosetta_cl.data.streams import tensor_dataset
 from rosetta_cl.methods.epoch_metrics import MetricHistory
 from rosetta_cl.methods.strategies import BetaVAEStrategy, RosettaVAEStrategy

@@ -9,7 +9,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from rosetta_cl import extensions, registry
-from rosetta_cl.cli.commands import main
+from rosetta_cl.cli import main
 
 REPO_PLUGINS = Path(__file__).resolve().parents[1] / "plugins"
 

@@ -11,7 +11,7 @@ from matplotlib.image import imread
 from mlflow.tracking import MlflowClient
 
 from rosetta_cl import RunConfig, run_benchmark
-from rosetta_cl.cli.commands import main
+from rosetta_cl.cli import main
 from rosetta_cl.errors import ConfigError
 from rosetta_cl.experiments.specs import load_spec, run_spec
 from rosetta_cl.reporting.embedding import Projection, choose_projection

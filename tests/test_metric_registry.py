@@ -8,7 +8,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from rosetta_cl import RunConfig, linear_cka, mean_correlation, run_benchmark
-from rosetta_cl.cli.commands import main
+from rosetta_cl.cli import main
 from rosetta_cl.experiments.specs import load_spec, run_spec
 from rosetta_cl.reporting.report import build_report
 

@@ -4,7 +4,7 @@ forgetting and backward transfer for streams, and every line within 100 characte
 import numpy as np
 import pytest
 
-from rosetta_cl.cli.commands import main
+from rosetta_cl.cli import main
 from rosetta_cl.metrics.summary import summarize, table_lines
 from rosetta_cl.metrics.transfer import stream_transfer
 from rosetta_cl.reporting.verdict import direction_line, paper_values, verdict_lines

@@ -5,7 +5,7 @@ import torch
 from mlflow.tracking import MlflowClient
 
 from rosetta_cl import RunConfig
-from rosetta_cl.cli.commands import main
+from rosetta_cl.cli import main
 from rosetta_cl.errors import ConfigError
 from rosetta_cl.experiments.tune import parse_grid, tune, validation_nelbo
 from rosetta_cl.models.vae import VAE, ModelConfig

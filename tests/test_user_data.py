@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from rosetta_cl.cli.commands import main
+from rosetta_cl.cli import main
 from rosetta_cl.data.user_data import user_benchmark
 
 

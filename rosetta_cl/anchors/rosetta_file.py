@@ -247,3 +247,16 @@ def select_anchor_file(model, x, k: int, *, seed: int = 0, method: str = "kmeans
         template={k_: (list(v) if isinstance(v, tuple) else v)
                   for k_, v in asdict(model.config).items()},
         source={**(source or {}), "n": len(x), "fingerprint": fingerprint(x)})
+
+
+def select_for_model(model, x, k: int, *, seed: int = 0, method: str = "kmeans",
+                     source: dict | None = None) -> AnchorFile:
+    """``rosetta-cl anchors select``: the data must fit the model (one line naming both widths
+    if not), then ``select_anchor_file``, checked against the model it will anchor."""
+    width = int(np.prod(x.shape[1:]))
+    if width != model.config.input_dim:
+        raise ConfigError(f"data of shape {tuple(x.shape[1:])} ({width} inputs) does not fit the "
+                          f"model ({model.config.input_dim} inputs)")
+    anchor_file = select_anchor_file(model, x, k, seed=seed, method=method, source=source)
+    check_fits(anchor_file, model.config.input_dim, model.config.latent_dim, "the model")
+    return anchor_file

@@ -1,5 +1,5 @@
 """``python -m rosetta_cl.cli``."""
 
-from rosetta_cl.cli.commands import main
+from rosetta_cl.cli import main
 
 main()
