@@ -2,14 +2,12 @@
 syllable HDF5 files; the 3D Chairs release's PNG folders), their splits, their one-line errors,
 and a quick run of each stream end to end."""
 
-import os
 import shutil
-import subprocess
-import sys
 
 import h5py
 import numpy as np
 import pytest
+from helpers import cli_process
 from mlflow.tracking import MlflowClient
 from PIL import Image
 
@@ -255,9 +253,7 @@ def test_chairs_split_by_chair_is_seeded(renders):
 
 
 def cli(args, cwd):
-    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}  # ./mlruns
-    return subprocess.run([sys.executable, "-m", "rosetta_cl.cli", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=600, check=False)
+    return cli_process(args, cwd)  # ./mlruns
 
 
 @pytest.mark.parametrize("args, message", [

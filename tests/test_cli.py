@@ -3,15 +3,13 @@
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from helpers import CLI, run_main
 from mlflow.tracking import MlflowClient
 
 from rosetta_cl.cli import main
-
-CLI = [sys.executable, "-m", "rosetta_cl.cli"]
 
 
 def cli(args, cwd, env_extra=None, timeout=300):
@@ -102,13 +100,6 @@ BAD = [
     (["runs", "clean", "--tracking-uri", "http://127.0.0.1:9"], "not reachable"),
 ]
 
-
-def run_main(args, capsys):
-    """The console entry point in-process (same code path as `rosetta-cl`, no import cost)."""
-    with pytest.raises(SystemExit) as exit_info:
-        main(args)
-    out = capsys.readouterr()
-    return exit_info.value.code, out.out, out.err
 
 
 @pytest.mark.parametrize("args,message", BAD, ids=[" ".join(a[1:]) for a, _ in BAD])

@@ -7,13 +7,13 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import CLI
 from mlflow.tracking import MlflowClient
 
 from rosetta_cl.cli import main
@@ -36,7 +36,6 @@ from rosetta_cl.tracking.liveness import (
 )
 from rosetta_cl.tracking.store import load_run_model, quiet_downloads
 
-CLI = [sys.executable, "-m", "rosetta_cl.cli"]
 # 60 epochs: the template trains for some seconds, then the target as long (the kill window)
 LONG = ["run", "gaussians8", "--seeds", "1", "--methods", "rvae", "--epochs", "60",
         "--figures", "none", "--experiment", "crash"]

@@ -6,10 +6,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import run_main
 from mlflow.tracking import MlflowClient
 
 from rosetta_cl import extensions, registry
-from rosetta_cl.cli import main
 
 REPO_PLUGINS = Path(__file__).resolve().parents[1] / "plugins"
 
@@ -27,12 +27,6 @@ def clean_registry():
     extensions._loaded.clear()
     extensions._loaded.update(loaded)
 
-
-def run_main(argv, capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        main(argv)
-    out = capsys.readouterr()
-    return exit_info.value.code, out.out, out.err
 
 
 SPY = '''

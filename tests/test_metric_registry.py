@@ -5,21 +5,15 @@ import textwrap
 
 import numpy as np
 import pytest
+from helpers import run_main
 from mlflow.tracking import MlflowClient
 
 from rosetta_cl import RunConfig, linear_cka, mean_correlation, run_benchmark
-from rosetta_cl.cli import main
 from rosetta_cl.experiments.specs import load_spec, run_spec
 from rosetta_cl.reporting.report import build_report
 
 QUICK = {"benchmark": "gaussians8", "quick": True, "seeds": 2, "epochs": 2, "figures": "none"}
 
-
-def run_main(args, capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        main(args)
-    out = capsys.readouterr()
-    return exit_info.value.code, out.out, out.err
 
 
 def latents(client, run, tmp_path, key="mu_D1"):

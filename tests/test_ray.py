@@ -7,12 +7,12 @@ import os
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 import ray
+from helpers import CLI
 
 from rosetta_cl.errors import ConfigError
 from rosetta_cl.training.executors import ExecutorOptions, LocalExecutor, RayExecutor
@@ -22,7 +22,6 @@ from rosetta_cl.training.executors import ExecutorOptions, LocalExecutor, RayExe
 pytestmark = pytest.mark.xdist_group("ray")
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = str(ROOT / "benchmarks" / "table2_sequential_gaussians8.toml")
-CLI = [sys.executable, "-m", "rosetta_cl.cli"]
 # 11 trainings (template, target, 3 methods x 3 seeds); 20 epochs so a kill lands mid-grid
 GRID = ["run", SPEC, "--quick", "--figures", "none", "--epochs", "20", "--json"]
 
