@@ -148,3 +148,17 @@ def test_local_plugin_registers_a_metric_used_by_a_run(store, tmp_path, capsys):
                                      plugins_dir=str(folder)), track=False)
     assert result.table.columns == ["LSD_D1", "LSD_D2", "SHIFT_D1", "SHIFT_D2"]
     assert all(v >= 0 for v in result.values["rvae"]["SHIFT_D2"])
+
+
+def test_labels_follow_the_lead_metric_not_lsd_or_rv():
+    """CKA or MCC can lead a table: its labels come from the registry's normalisation."""
+    import numpy as np
+
+    from rosetta_cl.metrics.summary import summarize
+    from rosetta_cl.reporting.run_figures import _normalised_label
+
+    table = summarize({"vae": {"CKA_D1": np.array([0.5, 0.6])},
+                       "rvae": {"CKA_D1": np.array([0.7, 0.8])}}, "CKA", {"CKA_D1": "difference"})
+    assert table.as_dict()["normalization"] == "difference vs median VAE"
+    assert _normalised_label("CKA") == "CKA minus the median VAE's"
+    assert _normalised_label("LSD") == "LSD relative to the median VAE"

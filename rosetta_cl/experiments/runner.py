@@ -126,14 +126,15 @@ def prepare(config: RunConfig, benches: dict | None = None) -> tuple[RunConfig, 
     if benches is not None and key in benches:
         bench = benches[key]
     else:
-        bench = make_benchmark(BENCHMARKS[config.benchmark], config)
+        bench = benchmark_for(BENCHMARKS[config.benchmark], config)
         if benches is not None:
             benches[key] = bench
     return _check_protocol(config, bench)
 
 
-def make_benchmark(spec: BenchmarkSpec, config: RunConfig) -> Benchmark:
-    """The benchmark's streams; ``--split-by`` only where the benchmark takes one."""
+def benchmark_for(spec: BenchmarkSpec, config: RunConfig) -> Benchmark:
+    """``config``'s streams of the registered benchmark ``spec`` (its factory builds them with
+    ``data.streams.make_benchmark``); ``--split-by`` only where the benchmark takes one."""
     split = {}
     if config.split_by is not None:
         if spec.split_rules is None:

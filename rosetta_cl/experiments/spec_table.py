@@ -61,16 +61,18 @@ class SpecTable:
                   ("normalised to median VAE", self.normalized, False),
                   ("raw", self.raw, False)) if relative else (
             ("normalised to median VAE", self.normalized, True), ("raw", self.raw, False))
-        how = {"LSD": "relative change, value / median - 1", "RV": "difference, value - median"}
-        own = NORMALIZATION.get(self.metric, "difference")
+        # the lead metric's normalisation (its registry entry's, via the columns' kinds)
+        own = self.kinds.get(self.columns[0], NORMALIZATION.get(self.metric, "difference"))
+        how = {"ratio": "relative change, value / median - 1",
+               "difference": "difference, value - median"}[own]
         others = sorted(c for c, k in self.kinds.items() if k != own)
         if others:  # columns of other metrics, normalised the other way
             other = "relative change" if own == "difference" else "difference"
-            how = {m: f"{text}; {other} for {', '.join(others)}" for m, text in how.items()}
+            how = f"{how}; {other} for {', '.join(others)}"
         for kind, stats, with_paper in tables:
             if not stats:
                 continue
-            detail = f" ({how.get(self.metric, '')})" if kind != "raw" else ""
+            detail = f" ({how})" if kind != "raw" else ""
             lines += [f"{self.metric}, {kind}{detail}: median (q25, q75)", ""]
             lines += table_lines(["method", *self.columns], [
                 [method, *(cell(method, c, stats, with_paper) for c in self.columns)]

@@ -16,7 +16,7 @@ WIDE = 6  # compact markdown: more columns than this are printed transposed
 WIDTH = 100  # compact markdown: wider tables are split into several
 NORMALIZATION = {"LSD": "ratio", "RV": "difference"}  # the paper's two metrics
 HOW = {"ratio": "relative change vs median VAE",
-       "difference": "difference of log-volumes vs median VAE"}
+       "difference": "difference vs median VAE"}
 
 
 @dataclass
@@ -36,7 +36,7 @@ class Stat:
 
 @dataclass
 class Table:
-    metric: str  # "LSD" or "RV"
+    metric: str  # the lead metric's column, e.g. "LSD", "RV", "CKA"
     columns: list[str]  # e.g. ["LSD_D1", "LSD_D2"] or ["RV"]
     raw: dict[str, dict[str, Stat]]  # method -> column -> stat of raw values
     normalized: dict[str, dict[str, Stat]] | None  # None when the VAE was not run
@@ -55,8 +55,7 @@ class Table:
                 if self.normalized is not None:
                     row[col]["normalized"] = self.normalized[method][col].as_dict()
             rows.append(row)
-        how = ("relative change vs median VAE" if self.metric == "LSD"
-               else "difference of log-volumes vs median VAE")
+        how = HOW[self.kind(self.columns[0])]
         out = {"metric": self.metric, "columns": self.columns,
                "normalization": how if self.normalized is not None else None, "rows": rows}
         if len({self.kind(c) for c in self.columns}) > 1:  # several metrics of both kinds

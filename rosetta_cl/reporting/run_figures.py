@@ -127,8 +127,12 @@ def _spec_figures(client, run) -> list[str]:
 
 
 def _normalised_label(metric: str) -> str:
-    return ("LSD relative to the median VAE" if metric == "LSD"
-            else "RV minus the median VAE's (log-volume)")
+    """The box plot's axis: how the lead metric (a registry column) is normalised."""
+    from rosetta_cl.registry import METRICS
+
+    kinds = {spec.column: spec.normalization for spec in METRICS.values() if spec.column}
+    return (f"{metric} relative to the median VAE" if kinds.get(metric, "ratio") == "ratio"
+            else f"{metric} minus the median VAE's")
 
 
 def _protocol_figures(client, run, projection: str) -> list[str]:
