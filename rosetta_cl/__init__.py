@@ -56,7 +56,8 @@ _EXPORTS = {
     "data.streams": ("Benchmark", "digits", "gaussians8", "mnist"),
     "metrics.summary": ("Table", "summarize"),
     "tracking.store": ("DEFAULT_TRACKING_URI",),
-    "training.trainer": ("ProtocolResult", "Trainer"),
+    "training.trainer": ("Trainer",),
+    "training.results": ("ProtocolResult",),
     "methods.epoch_metrics": ("EpochLossMetrics", "LeanEvaluationPlugin", "MetricHistory"),
     "experiments.tune": ("TuneResult", "parse_grid", "tune"),
 }

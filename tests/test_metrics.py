@@ -145,7 +145,7 @@ def test_mcc_hand_computed():
 
 
 def test_pairwise_scores_use_one_map_and_name_columns():
-    from rosetta_cl.training.trainer import pairwise_scores
+    from rosetta_cl.training.results import pairwise_scores
 
     rng = np.random.default_rng(0)
     source = rng.normal(size=(50, 2))

@@ -220,7 +220,7 @@ def test_one_bar_counts_every_training_of_the_run(protocol, benchmark, expected)
     from rosetta_cl import RunConfig
     from rosetta_cl.experiments.runner import prepare
     from rosetta_cl.protocols import PROTOCOLS
-    from rosetta_cl.training.trainer import GridBar, planned_trainings
+    from rosetta_cl.training.progress import GridBar, planned_trainings
 
     config, bench = prepare(RunConfig(benchmark=benchmark, protocol=protocol, quick=True,
                                       seeds=3, epochs=1, methods=("vae", "rvae"),

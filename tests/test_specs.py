@@ -158,7 +158,7 @@ def test_paper_values_print_beside_ours(tmp_path):
 def _fake_result(medians: dict[str, dict[str, float]], metric: str = "LSD"):
     """A ProtocolResult whose table has these raw medians (every run equal to its median)."""
     from rosetta_cl.metrics.summary import summarize
-    from rosetta_cl.training.trainer import ProtocolResult
+    from rosetta_cl.training.results import ProtocolResult
 
     values = {m: {c: np.full(3, v) for c, v in cols.items()} for m, cols in medians.items()}
     return ProtocolResult(None, summarize(values, metric), {}, None, 0.0)

@@ -144,7 +144,9 @@ def test_the_graph_sees_lazy_and_relative_imports():
     assert "rosetta_cl.reporting.run_figures" in graph["rosetta_cl.experiments.runner"]  # inside a function
 
 
-@pytest.mark.parametrize("module", ["rosetta_cl.training.trainer", "rosetta_cl.protocols.sequential",
+@pytest.mark.parametrize("module", ["rosetta_cl.training.trainer", "rosetta_cl.training.results",
+                                    "rosetta_cl.training.progress",
+                                    "rosetta_cl.protocols.sequential",
                                     "rosetta_cl.protocols.reproducibility",
                                     "rosetta_cl.protocols.continual", "rosetta_cl.records"])
 def test_training_path_does_not_track(module):

@@ -13,7 +13,7 @@ from rosetta_cl.reporting.verdict import FOOTNOTE, direction_line, paper_values,
 
 if TYPE_CHECKING:
     from rosetta_cl.experiments.specs import SpecResult
-    from rosetta_cl.training.trainer import ProtocolResult
+    from rosetta_cl.training.results import ProtocolResult
 
 SMOKE = ("--quick: SMOKE OUTPUT (few epochs and seeds, small data: barely trained models).\n"
          "It shows that the pipeline works, not what the methods do.")

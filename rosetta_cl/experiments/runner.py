@@ -23,7 +23,7 @@ if TYPE_CHECKING:  # the rest needs torch, Avalanche or MLflow: imported where i
     # bad option is refused before any of them is imported
     from rosetta_cl.data.streams import Benchmark
     from rosetta_cl.tracking.writer import NullTracker, Tracker
-    from rosetta_cl.training.trainer import ProtocolResult
+    from rosetta_cl.training.results import ProtocolResult
 
 
 def run_benchmark(config: RunConfig, *, tracking_uri: str | None = None,
@@ -39,7 +39,7 @@ def run_benchmark(config: RunConfig, *, tracking_uri: str | None = None,
     check_executor(executor)
     config, bench = prepare(config)
     check_resume(config, resume, track)
-    from rosetta_cl.training.trainer import GridBar, planned_trainings
+    from rosetta_cl.training.progress import GridBar, planned_trainings
 
     protocol = PROTOCOLS[config.protocol].run
     with executing(executor) as run_on, closing(

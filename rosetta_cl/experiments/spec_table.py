@@ -11,7 +11,7 @@ from rosetta_cl.experiments.spec_file import Spec
 from rosetta_cl.metrics.summary import NORMALIZATION, Stat, normalize, table_lines
 
 if TYPE_CHECKING:
-    from rosetta_cl.training.trainer import ProtocolResult
+    from rosetta_cl.training.results import ProtocolResult
 
 SIGN_MARK = "!"  # printed after a cell whose median and the paper's have opposite signs
 

@@ -25,7 +25,7 @@ from rosetta_cl.protocols import PROTOCOLS
 from rosetta_cl.training.executors import ExecutorOptions, check_executor
 
 if TYPE_CHECKING:
-    from rosetta_cl.training.trainer import ProtocolResult
+    from rosetta_cl.training.results import ProtocolResult
 
 @dataclass
 class SpecResult:
@@ -75,7 +75,7 @@ def _run_grid(spec, prepared, quick, overrides, tracking_uri, experiment, track,
               "vary": f"{spec.vary_field}={list(spec.vary_values)}" if spec.vary_field else "",
               **{f"override.{k}": str(v) for k, v in (overrides or {}).items()}}
     tags = {"role": "spec", "spec": spec.name, "protocol": prepared[0][1].protocol}
-    from rosetta_cl.training.trainer import GridBar, planned_trainings
+    from rosetta_cl.training.progress import GridBar, planned_trainings
 
     bar = GridBar(sum(planned_trainings(c, len(b.parts)) for _, c, b in prepared), progress)
     configs = {label: config.as_params() for label, config, _ in prepared}  # the spec file's

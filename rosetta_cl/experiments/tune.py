@@ -48,7 +48,8 @@ from rosetta_cl.registry import METHODS
 from rosetta_cl.tracking.store import open_client
 from rosetta_cl.tracking.writer import NullTracker
 from rosetta_cl.training.executors import ExecutorOptions, check_executor
-from rosetta_cl.training.trainer import GridBar, Job, Trainer
+from rosetta_cl.training.progress import GridBar
+from rosetta_cl.training.trainer import Job, Trainer
 
 PAPER_BETA_GRID = "0:2.5:25"
 PAPER_RHO_GRID = "0:0.75:15"

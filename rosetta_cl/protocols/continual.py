@@ -35,14 +35,9 @@ from rosetta_cl.records import Emit, RunRecord
 from rosetta_cl.registry import METHODS, make_plugins
 from rosetta_cl.training.divergence import check_latents
 from rosetta_cl.training.executors import LocalExecutor
-from rosetta_cl.training.trainer import (
-    GridBar,
-    ProtocolResult,
-    Trainer,
-    column_of,
-    pairwise_scores,
-    tabulated,
-)
+from rosetta_cl.training.progress import GridBar
+from rosetta_cl.training.results import ProtocolResult, column_of, pairwise_scores, tabulated
+from rosetta_cl.training.trainer import Trainer
 
 
 def _joint(bench, t: int):

@@ -12,15 +12,15 @@ import numpy as np
 from rosetta_cl.metrics.summary import summarize
 from rosetta_cl.records import Emit
 from rosetta_cl.registry import METRICS
-from rosetta_cl.training.trainer import (
+from rosetta_cl.training.results import (
     ProtocolResult,
-    Trainer,
     column_of,
     latent_spread,
     pairwise_scores,
     spread_summary,
     tabulated,
 )
+from rosetta_cl.training.trainer import Trainer
 
 
 def run_reproducibility(bench, config, emit: Emit | None = None, progress: bool = False,

@@ -13,12 +13,11 @@ import hashlib
 import json
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
 from avalanche.benchmarks.scenarios.dataset_scenario import benchmark_from_datasets
-from avalanche.core import SupervisedPlugin
 from tqdm.auto import tqdm
 
 from rosetta_cl.anchors.points import Anchors
@@ -28,46 +27,18 @@ from rosetta_cl.data.streams import Benchmark, tensor_dataset
 from rosetta_cl.data.tensors import dataset_tensors
 from rosetta_cl.methods.epoch_metrics import MetricHistory
 from rosetta_cl.methods.strategies import RosettaVAEStrategy
-from rosetta_cl.metrics.summary import Table
 from rosetta_cl.models.vae import VAE, ModelConfig, encode_means
 from rosetta_cl.records import FINGERPRINT_TAG, Emit, Reused, RunRecord, discard
-from rosetta_cl.registry import METHODS, METRICS, make_plugins, parse_plugin
+from rosetta_cl.registry import METHODS, make_plugins, parse_plugin
 from rosetta_cl.training.divergence import DivergenceGuard, check_history, check_latents
 from rosetta_cl.training.ensemble import Objective, train_ensemble
 from rosetta_cl.training.executors import LocalExecutor
+from rosetta_cl.training.progress import EpochBar, GridBar
 
 # evaluate(model, latents) -> (metrics, arrays): a protocol's scores of one trained model
 Evaluate = Callable[[torch.nn.Module, dict], tuple[dict, dict]]
 # fields that change no number of a training: left out of its fingerprint
 NOT_FINGERPRINTED = ("figures", "plugins_dir")
-
-
-@dataclass
-class ProtocolResult:
-    """What a protocol returns: the table and per-run values, plus what belongs to the protocol's
-    own (parent) run: ``metrics`` and ``files`` (the runner logs them there)."""
-
-    config: RunConfig
-    table: Table
-    values: dict[str, dict[str, list[float]]]  # method -> column -> per-run values (LSD) / RV mean
-    anchors: Anchors | None
-    wall_time_s: float
-    parent_run_id: str | None = None
-    extra: dict = field(default_factory=dict)
-    metrics: dict[str, float] = field(default_factory=dict)
-    files: list[str] = field(default_factory=list)
-
-    def as_dict(self) -> dict:
-        return {
-            "benchmark": self.config.benchmark,
-            "protocol": self.config.protocol,
-            "parent_run_id": self.parent_run_id,
-            "wall_time_s": round(self.wall_time_s, 3),
-            "config": self.config.as_dict(),
-            "table": self.table.as_dict(),
-            "values": self.values,
-            **self.extra,
-        }
 
 
 @dataclass
@@ -112,50 +83,6 @@ class Trained:
     latents: dict[str, np.ndarray]  # mu_<part>: validation latent means of every part
     metrics: dict[str, float]
     anchors: Anchors | None = None  # those the model selected (the template)
-
-
-class GridBar:
-    """One progress bar over every training of a run, spec or tune grid (trainings done /
-    total, ETA) on stderr, shown only when ``show`` and stderr is a terminal. Passed to a
-    protocol as its ``progress``."""
-
-    def __init__(self, total: int, show: bool):
-        self.show, self.total, self.done = bool(show), total, 0
-        self.bar = tqdm(total=total, desc="trainings", unit="training", smoothing=0,
-                        disable=None if self.show else True)
-
-    def update(self, n: int = 1) -> None:
-        self.done += n
-        self.bar.update(n)
-
-    def close(self) -> None:
-        self.bar.close()
-
-
-def planned_trainings(config: RunConfig, n_parts: int) -> int:
-    """How many models a protocol run trains: the template (none with ``--anchors`` or in the
-    continual protocol), its targets, and every method x seed."""
-    template = 0 if config.anchors or config.protocol == "continual" else 1
-    targets = {"sequential": 1, "continual": n_parts - 1}.get(config.protocol, 0)
-    return template + targets + len(config.methods) * config.seeds
-
-
-class EpochBar(SupervisedPlugin):
-    """A tqdm bar over epochs (silent when stderr is not a terminal)."""
-
-    def __init__(self, description: str, show: bool):
-        super().__init__()
-        self.description, self.show, self.bar = description, show, None
-
-    def before_training_exp(self, strategy, **kwargs):
-        self.bar = tqdm(total=strategy.train_epochs, desc=self.description, leave=False,
-                        disable=None if self.show else True)
-
-    def after_training_epoch(self, strategy, **kwargs):
-        self.bar.update()
-
-    def after_training_exp(self, strategy, **kwargs):
-        self.bar.close()
 
 
 class Trainer:
@@ -441,46 +368,3 @@ def train_job(shared: tuple[Trainer, tuple], job: Job) -> tuple[RunRecord, Train
         record.anchor_file = lambda: anchor_file
     trained.model = record.model = trained.model.cpu()
     return record, trained
-
-
-def pairwise_scores(metrics: tuple[str, ...], source, target, groups: dict,
-                    prefix: str = "") -> tuple[dict[str, float], dict]:
-    """The pairwise metrics named in ``metrics`` (registry.METRICS) of ``source`` latents
-    against ``target``'s: (logged values, artifact arrays). A tabulated metric's value of group
-    g is named ``<prefix><column>_<g>``; its other values ``<prefix><name>``."""
-    values: dict[str, float] = {}
-    arrays: dict = {}
-    for name in metrics:
-        spec = METRICS[name]
-        if spec.kind != "pairwise":
-            continue
-        scores = spec.compute(source, target, groups)
-        if spec.column:
-            values.update({f"{prefix}{spec.column}_{g}": v for g, v in scores.groups.items()})
-        values.update({f"{prefix}{k}": v for k, v in scores.values.items()})
-        arrays.update({f"{prefix.replace('/', '_')}{k}": v for k, v in scores.arrays.items()})
-    return values, arrays
-
-
-def tabulated(metrics: tuple[str, ...], kind: str | None = None) -> dict[str, str]:
-    """Column -> normalization of the tabulated metrics among ``metrics`` (of ``kind``)."""
-    return {METRICS[m].column: METRICS[m].normalization for m in metrics
-            if METRICS[m].column and (kind is None or METRICS[m].kind == kind)}
-
-
-def column_of(key: str, columns) -> str | None:
-    """The tabulated column a logged value belongs to (``LSD_D1`` -> ``LSD``), or None."""
-    return next((c for c in columns if key == c or key.startswith(f"{c}_")), None)
-
-
-def latent_spread(mu: np.ndarray) -> float:
-    """Total variance of the latent means over points: the scale RV and LSD should be read
-    against (a collapsed latent space has a tiny RV without being more reproducible)."""
-    return float(np.var(np.asarray(mu, dtype=np.float64), axis=0).sum())
-
-
-def spread_summary(spreads: dict[str, list[float]], target_mu) -> dict:
-    out = {"latent_spread": {m: float(np.median(v)) for m, v in spreads.items()}}
-    if target_mu is not None:
-        out["target_latent_spread"] = latent_spread(target_mu)
-    return out
