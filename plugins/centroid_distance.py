@@ -9,7 +9,7 @@ translation is the one thing LSD, CKA, Procrustes and MCC all forgive). Use it w
 
 import numpy as np
 
-from rosetta_cl.metrics import Scores
+from rosetta_cl.metrics.latent import Scores
 from rosetta_cl.registry import MetricSpec, register_metric
 
 

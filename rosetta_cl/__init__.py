@@ -4,14 +4,14 @@ Public API, in data-flow order: streams -> models/strategies + RosettaPlugin -> 
 training core + protocols (run records) -> metrics -> summary tables -> MLflow tracking.
 
 Every name below is imported from its module when first used (``rosetta_cl.lsd`` imports
-``rosetta_cl.metrics``), so ``import rosetta_cl`` and the CLI start without torch, Avalanche or
+``rosetta_cl.metrics.latent``), so ``import rosetta_cl`` and the CLI start without torch, Avalanche or
 MLflow until a command needs them.
 """
 
 import warnings
 from importlib import import_module
 
-from .version import __version__
+from rosetta_cl.version import __version__
 
 # Avalanche imports qpsolvers, which warns at import when no QP solver is installed. Nothing here
 # solves a QP (only Avalanche's GEM strategy would), and the warning would come before every
@@ -20,21 +20,20 @@ warnings.filterwarnings("ignore", message="no QP solver found", category=UserWar
 
 # module -> the public names it holds
 _EXPORTS = {
-    "anchors": ("Anchors", "Selection", "select_rosetta_points"),
-    "choices": ("ARCHITECTURES", "VARIANTS"),
-    "config": ("DataOptions", "ExecutionOptions", "ModelOptions", "RunConfig", "TrainingOptions"),
-    "ensemble": ("EnsembleRun", "Objective", "train_ensemble"),
-    "divergence": ("DivergenceError",),
-    "errors": ("ConfigError",),
-    "liveness": ("clean_runs",),
-    "losses": ("ELBOLoss", "anchor_loss", "negative_elbo", "rosetta_term"),
-    "metrics": (
+    "anchors.points": ("Anchors", "Selection", "select_rosetta_points"),
+    "config.choices": ("ARCHITECTURES", "VARIANTS"),
+    "config.options": ("DataOptions", "ExecutionOptions", "ModelOptions", "RunConfig", "TrainingOptions"),
+    "training.ensemble": ("EnsembleRun", "Objective", "train_ensemble"),
+    "errors": ("ConfigError", "DivergenceError"),
+    "tracking.liveness": ("clean_runs",),
+    "models.losses": ("ELBOLoss", "anchor_loss", "negative_elbo", "rosetta_term"),
+    "metrics.latent": (
         "Scores", "fit_linear_map", "linear_cka", "linear_map_analysis", "lsd", "lsd_split",
         "mean_correlation", "procrustes_per_point", "rv", "rv_per_point",
     ),
-    "mlflow_logger": ("MLflowLogger",),
-    "models": ("ModelConfig", "VAE", "encode_means", "load_model", "save_model"),
-    "plugin": ("RosettaPlugin",),
+    "tracking.mlflow_logger": ("MLflowLogger",),
+    "models.vae": ("ModelConfig", "VAE", "encode_means", "load_model", "save_model"),
+    "anchors.rosetta_plugin": ("RosettaPlugin",),
     "protocols": (
         "PROTOCOLS", "ProtocolSpec", "register_protocol", "run_continual", "run_reproducibility",
         "run_sequential",
@@ -44,22 +43,23 @@ _EXPORTS = {
         "BENCHMARKS", "METHODS", "METRICS", "MetricSpec", "register_benchmark", "register_method",
         "register_metric",
     ),
-    "report": ("build_report",),
-    "run_figures": ("build_figures",),
-    "executors": ("ExecutorOptions",),
-    "runner": ("run_benchmark",),
-    "selectors": (
+    "reporting.report": ("build_report",),
+    "reporting.run_figures": ("build_figures",),
+    "training.executors": ("ExecutorOptions",),
+    "experiments.runner": ("run_benchmark",),
+    "anchors.selectors": (
         "AgglomerativeSelector", "GaussianMixtureSelector", "KMeansSelector", "RandomSelector",
         "SELECTORS", "Selector", "kmeans_faiss", "make_selector", "nearest_members",
     ),
-    "specs": ("Spec", "SpecResult", "SpecTable", "load_spec", "run_spec"),
-    "strategies": ("BetaVAEStrategy", "RosettaVAEStrategy", "VAEStrategy"),
-    "streams": ("Benchmark", "digits", "gaussians8", "mnist"),
-    "summary": ("Table", "summarize"),
-    "tracking": ("DEFAULT_TRACKING_URI",),
-    "training": ("ProtocolResult", "Trainer"),
-    "training_metrics": ("EpochLossMetrics", "LeanEvaluationPlugin", "MetricHistory"),
-    "tune": ("TuneResult", "parse_grid", "tune"),
+    "experiments.specs": ("Spec", "SpecResult", "SpecTable", "load_spec", "run_spec"),
+    "methods.strategies": ("BetaVAEStrategy", "RosettaVAEStrategy", "VAEStrategy"),
+    "data.streams": ("Benchmark", "digits", "gaussians8", "mnist"),
+    "metrics.summary": ("Table", "summarize"),
+    "tracking.store": ("DEFAULT_TRACKING_URI",),
+    "training.trainer": ("Trainer",),
+    "training.results": ("ProtocolResult",),
+    "methods.epoch_metrics": ("EpochLossMetrics", "LeanEvaluationPlugin", "MetricHistory"),
+    "experiments.tune": ("TuneResult", "parse_grid", "tune"),
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 

@@ -22,9 +22,9 @@ import sys
 from importlib.metadata import entry_points
 from pathlib import Path
 
-from . import registry
-from .errors import ConfigError
-from .protocols import PROTOCOLS
+from rosetta_cl import registry
+from rosetta_cl.errors import ConfigError
+from rosetta_cl.protocols import PROTOCOLS
 
 GROUP = "rosetta_cl.plugins"
 _loaded: set[str] = set()

@@ -2,7 +2,7 @@
 
 The protocols never talk to MLflow. Each trained model becomes a :class:`RunRecord`, handed to
 an ``emit`` callback as soon as the model is done (so a crash later loses nothing already
-trained); :class:`~rosetta_cl.runs.Tracker` writes each record as one nested MLflow run, and
+trained); :class:`~rosetta_cl.tracking.writer.Tracker` writes each record as one nested MLflow run, and
 without tracking the records are simply dropped. What belongs to the protocol as a whole
 (parent-run metrics, files) travels in its ``ProtocolResult``.
 """
@@ -47,6 +47,16 @@ class RunRecord:
 
 
 Emit = Callable[[RunRecord], None]
+
+
+@dataclass
+class Reused:
+    """A finished training found in the store (``--resume``): what a protocol reads back, the
+    way back of a record (``tracking.resume`` builds it, the trainer uses it)."""
+
+    model: Any  # a models.VAE
+    latents: dict[str, np.ndarray]
+    anchors: Any = None  # anchors.points.Anchors, or None
 
 
 def discard(record: RunRecord) -> None:

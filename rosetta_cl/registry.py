@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from .benchmark_defaults import (
+from rosetta_cl.data.defaults import (
     BIRDSONG_DEFAULTS,
     BIRDSONG_DESCRIPTION,
     CHAIRS_DEFAULTS,
@@ -23,8 +23,8 @@ from .benchmark_defaults import (
     MNIST_DESCRIPTION,
     BenchmarkDefaults,
 )
-from .errors import ConfigError
-from .metrics import (  # numpy only; strategies and streams are imported when first used
+from rosetta_cl.errors import ConfigError
+from rosetta_cl.metrics.latent import (  # numpy only; strategies and streams are imported when first used
     cka_scores,
     linear_map_scores,
     lsd_scores,
@@ -91,7 +91,7 @@ def register_method(spec: MethodSpec) -> None:
 
 def _stream(name: str) -> Callable:
     def make(seed: int = 0, subsample: int | None = None, data_dir=None, **split):
-        from . import streams
+        from rosetta_cl.data import streams
 
         return getattr(streams, name)(seed, subsample=subsample, data_dir=data_dir, **split)
 
@@ -100,19 +100,19 @@ def _stream(name: str) -> Callable:
 
 
 def _vae(model, config, anchors, **kw):
-    from .strategies import VAEStrategy
+    from rosetta_cl.methods.strategies import VAEStrategy
 
     return VAEStrategy(model=model, beta=1.0, **kw)
 
 
 def _bvae(model, config, anchors, **kw):
-    from .strategies import BetaVAEStrategy
+    from rosetta_cl.methods.strategies import BetaVAEStrategy
 
     return BetaVAEStrategy(model=model, beta=config.beta, **kw)
 
 
 def _rvae(model, config, anchors, **kw):
-    from .strategies import RosettaVAEStrategy
+    from rosetta_cl.methods.strategies import RosettaVAEStrategy
 
     return RosettaVAEStrategy(model=model, k=config.rosetta_points, rho=config.rho,
                               anchors=anchors, select=False, fit=config.anchor_fit,

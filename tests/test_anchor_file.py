@@ -4,16 +4,15 @@ Alice and Bob in separate processes sharing only the file."""
 import json
 import os
 import pickle
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import torch
+from helpers import cli_process, run_main
 from mlflow.tracking import MlflowClient
 from safetensors.numpy import save_file
 
-from rosetta_cl.anchor_file import (
+from rosetta_cl.anchors.rosetta_file import (
     check_fits,
     make_anchor_file,
     merge_anchor_files,
@@ -21,9 +20,8 @@ from rosetta_cl.anchor_file import (
     select_anchor_file,
     write_anchor_file,
 )
-from rosetta_cl.cli import main
 from rosetta_cl.errors import ConfigError
-from rosetta_cl.models import VAE, ModelConfig, save_model
+from rosetta_cl.models.vae import VAE, ModelConfig, save_model
 
 
 def sample_file(k=5, shape=(1, 2, 3), d=2, seed=0):
@@ -32,12 +30,6 @@ def sample_file(k=5, shape=(1, 2, 3), d=2, seed=0):
                             selection={"method": "kmeans", "k": k, "seed": 0},
                             template={"latent_dim": d}, source={"fingerprint": "abc"})
 
-
-def run_main(argv, capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        main(argv)
-    out = capsys.readouterr()
-    return exit_info.value.code, out.out, out.err
 
 
 def test_round_trip_keeps_arrays_and_metadata(tmp_path):
@@ -217,7 +209,7 @@ def test_run_with_anchors_that_do_not_fit(tmp_path, capsys, store):
 
 
 def test_select_anchor_file_uses_the_nearest_member_rule(model_dir):
-    from rosetta_cl.models import load_model
+    from rosetta_cl.models.vae import load_model
 
     model = load_model(model_dir)
     x = np.random.default_rng(0).normal(size=(300, 5)).astype(np.float32)
@@ -227,9 +219,7 @@ def test_select_anchor_file_uses_the_nearest_member_rule(model_dir):
 
 
 def cli(args, cwd):
-    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-    out = subprocess.run([sys.executable, "-m", "rosetta_cl.cli", *args], cwd=cwd, env=env,
-                         capture_output=True, text=True, timeout=900, check=False)
+    out = cli_process(args, cwd, timeout=900)
     assert out.returncode == 0, out.stderr[-2000:]
     return out.stdout
 

@@ -3,9 +3,9 @@
 import pytest
 import torch
 
-from rosetta_cl.architectures import stage_plan
 from rosetta_cl.cli import main
-from rosetta_cl.models import VAE, ModelConfig, load_model, save_model
+from rosetta_cl.models.architectures import stage_plan
+from rosetta_cl.models.vae import VAE, ModelConfig, load_model, save_model
 
 
 def image_model(side, arch="resnet", variant="same", latent=4, hidden=(64, 32)):

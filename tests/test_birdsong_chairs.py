@@ -2,25 +2,23 @@
 syllable HDF5 files; the 3D Chairs release's PNG folders), their splits, their one-line errors,
 and a quick run of each stream end to end."""
 
-import os
 import shutil
-import subprocess
-import sys
 
 import h5py
 import numpy as np
 import pytest
+from helpers import cli_process
 from mlflow.tracking import MlflowClient
 from PIL import Image
 
-from rosetta_cl import chairs_data
-from rosetta_cl.birdsong_data import find_birds, parse_bird_split, read_birdsong
-from rosetta_cl.chairs_data import CACHE, chair_halves, load_chairs
 from rosetta_cl.cli import main
-from rosetta_cl.data import dataset_tensors
-from rosetta_cl.demo_data import write_birdsong_demo, write_chairs_demo
+from rosetta_cl.data import chairs as chairs_data
+from rosetta_cl.data.birdsong import find_birds, parse_bird_split, read_birdsong
+from rosetta_cl.data.chairs import CACHE, chair_halves, load_chairs
+from rosetta_cl.data.demo import write_birdsong_demo, write_chairs_demo
+from rosetta_cl.data.streams import birdsong, chairs
+from rosetta_cl.data.tensors import dataset_tensors
 from rosetta_cl.errors import ConfigError
-from rosetta_cl.streams import birdsong, chairs
 
 
 @pytest.fixture
@@ -255,9 +253,7 @@ def test_chairs_split_by_chair_is_seeded(renders):
 
 
 def cli(args, cwd):
-    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}  # ./mlruns
-    return subprocess.run([sys.executable, "-m", "rosetta_cl.cli", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=600, check=False)
+    return cli_process(args, cwd)  # ./mlruns
 
 
 @pytest.mark.parametrize("args, message", [

@@ -3,15 +3,13 @@
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from helpers import CLI, run_main
 from mlflow.tracking import MlflowClient
 
 from rosetta_cl.cli import main
-
-CLI = [sys.executable, "-m", "rosetta_cl.cli"]
 
 
 def cli(args, cwd, env_extra=None, timeout=300):
@@ -103,13 +101,6 @@ BAD = [
 ]
 
 
-def run_main(args, capsys):
-    """The console entry point in-process (same code path as `rosetta-cl`, no import cost)."""
-    with pytest.raises(SystemExit) as exit_info:
-        main(args)
-    out = capsys.readouterr()
-    return exit_info.value.code, out.out, out.err
-
 
 @pytest.mark.parametrize("args,message", BAD, ids=[" ".join(a[1:]) for a, _ in BAD])
 def test_bad_input_one_line_exit_2(store, capsys, args, message):
@@ -159,12 +150,12 @@ def test_failure_mid_run_marks_runs_failed(store, tmp_path, capsys, monkeypatch)
     """An error after runs were opened leaves them FAILED in MLflow, never RUNNING. A model's run
     is written when the model is done (issue 14: records), so the model that failed has none and
     those done before it are complete."""
-    import rosetta_cl.metrics
+    import rosetta_cl.metrics.latent
 
     def broken(*args, **kwargs):
         raise RuntimeError("metric exploded")
 
-    monkeypatch.setattr(rosetta_cl.metrics, "lsd_split", broken)
+    monkeypatch.setattr(rosetta_cl.metrics.latent, "lsd_split", broken)
     with pytest.raises(RuntimeError, match="metric exploded"):
         main(["run", "gaussians8", "--epochs", "1", "--seeds", "1", "--methods", "vae"])
     client = MlflowClient(f"sqlite:///{tmp_path}/mlruns/mlflow.db")
@@ -176,12 +167,12 @@ def test_failure_mid_run_marks_runs_failed(store, tmp_path, capsys, monkeypatch)
 
 
 def test_ctrl_c_mid_run_leaves_no_running_run(store, tmp_path, capsys, monkeypatch):
-    import rosetta_cl.metrics
+    import rosetta_cl.metrics.latent
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(rosetta_cl.metrics, "lsd_split", interrupted)
+    monkeypatch.setattr(rosetta_cl.metrics.latent, "lsd_split", interrupted)
     code, _, stderr = run_main(["run", "gaussians8", "--epochs", "1", "--seeds", "1",
                                 "--methods", "vae"], capsys)
     assert code == 130 and "Interrupted (SIGINT)" in stderr  # issue 18: KILLED, not FAILED
@@ -205,8 +196,8 @@ def test_every_config_field_is_one_option_with_the_fields_default():
 
     import click
 
-    from rosetta_cl.cli import run, tune
-    from rosetta_cl.config import RunConfig
+    from rosetta_cl.cli.run import run, tune
+    from rosetta_cl.config.options import RunConfig
 
     for command in (run, tune):
         params = {p.name: p for p in command.params}
@@ -222,7 +213,7 @@ def test_every_config_field_is_one_option_with_the_fields_default():
 
 
 def test_config_parts_own_their_rules():
-    from rosetta_cl.config import (
+    from rosetta_cl.config.options import (
         DataOptions,
         ExecutionOptions,
         ModelOptions,
@@ -250,10 +241,10 @@ def fields_of(cls):
 
 def test_ui_starts_one_worker_and_no_job_consumer(store, monkeypatch, capsys):
     """A local UI: `mlflow server --workers 1`, job execution off (no huey consumer)."""
-    import rosetta_cl.cli
+    import rosetta_cl.cli.store
 
     calls = []
-    monkeypatch.setattr(rosetta_cl.cli.os, "execv", lambda path, args: calls.append(args))
+    monkeypatch.setattr(rosetta_cl.cli.store.os, "execv", lambda path, args: calls.append(args))
     for name in ("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "PYTHONWARNINGS"):
         monkeypatch.setenv(name, "")  # recorded, so the test's changes are undone after it
         monkeypatch.delenv(name)

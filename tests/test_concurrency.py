@@ -3,16 +3,15 @@
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import CLI
 from mlflow.tracking import MlflowClient
 
-from rosetta_cl.tracking import quiet_downloads
+from rosetta_cl.tracking.store import quiet_downloads
 
-CLI = [sys.executable, "-m", "rosetta_cl.cli"]
 SPEC = (Path(__file__).parents[1] / "benchmarks"
         / "table6_n_rosetta_points_sequential_gaussians8.toml")
 TINY = ["--quick", "--seeds", "1", "--methods", "rvae", "--epochs", "1", "--figures", "none"]

@@ -1,6 +1,7 @@
 """The continual protocol: streams of more than two experiences, anchors accumulated."""
 
 import pytest
+from avalanche.core import SupervisedPlugin
 from mlflow.tracking import MlflowClient
 
 from rosetta_cl import RunConfig, run_benchmark
@@ -51,3 +52,41 @@ def test_two_experience_protocols_refuse_longer_streams(capsys):
     with pytest.raises(SystemExit):
         main(["run", "digits5", "--protocol", "continual", "--accumulate", "some"])
     assert "accumulate 'some': allowed all, latest, reselect" in capsys.readouterr().err
+
+
+class NaNLoss(SupervisedPlugin):
+    """Makes the loss NaN in the third epoch of a method's training (targets have no --plugin)."""
+
+    def __init__(self):
+        super().__init__()
+        self.epochs = 0
+
+    def after_training_epoch(self, strategy, **kwargs):
+        self.epochs += 1
+
+    def before_backward(self, strategy, **kwargs):
+        if self.epochs >= 2:
+            strategy.loss = strategy.loss * float("nan")
+
+
+def test_a_diverging_stream_run_stops_with_the_one_line_error(store, capsys, monkeypatch):
+    """The continual protocol's method runs go through the trainer's divergence guard."""
+    from mlflow.tracking import MlflowClient
+
+    from rosetta_cl.registry import PLUGINS, PluginSpec
+
+    monkeypatch.setitem(PLUGINS, "nan_loss", PluginSpec("nan_loss", lambda: NaNLoss(),
+                                                        "test: NaN loss", {}))
+    with pytest.raises(SystemExit) as exit_:
+        main(["run", "digits5", "--protocol", "continual", "--quick", "--subsample", "60",
+              "--seeds", "1", "--epochs", "2", "-k", "3", "--methods", "vae", "--plugin",
+              "nan_loss", "--figures", "none", "--tracking-uri", store])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and "Traceback" not in err
+    (error,) = [line for line in err.splitlines() if not line.startswith("created a new MLflow")]
+    assert error.startswith("Error: training diverged: vae/seed1 (seed 1), epoch 3"), error
+    client = MlflowClient(store)
+    experiment = client.get_experiment_by_name("digits5").experiment_id
+    runs = client.search_runs([experiment])
+    assert runs and "RUNNING" not in {r.info.status for r in runs}
+    assert {r.info.status for r in runs if r.data.tags.get("role") == "parent"} == {"FAILED"}

@@ -7,25 +7,25 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import CLI
 from mlflow.tracking import MlflowClient
 
-from rosetta_cl.artifacts import atomic_path, log_artifact
 from rosetta_cl.cli import main
-from rosetta_cl.interrupts import (
+from rosetta_cl.tracking.artifacts import atomic_path, log_artifact
+from rosetta_cl.tracking.interrupts import (
     Terminated,
     deferred_interrupts,
     handling_signals,
     run_closed,
     run_opened,
 )
-from rosetta_cl.liveness import (
+from rosetta_cl.tracking.liveness import (
     HEARTBEAT_TAG,
     HOST_TAG,
     KILLED_TAG,
@@ -34,9 +34,8 @@ from rosetta_cl.liveness import (
     STARTED_TAG,
     why_gone,
 )
-from rosetta_cl.tracking import load_run_model, quiet_downloads
+from rosetta_cl.tracking.store import load_run_model, quiet_downloads
 
-CLI = [sys.executable, "-m", "rosetta_cl.cli"]
 # 60 epochs: the template trains for some seconds, then the target as long (the kill window)
 LONG = ["run", "gaussians8", "--seeds", "1", "--methods", "rvae", "--epochs", "60",
         "--figures", "none", "--experiment", "crash"]
@@ -207,8 +206,8 @@ def test_runs_clean_judges_other_hosts_by_heartbeat(store):
 
 def test_resume_refuses_a_run_still_alive(store, capsys):
     """--resume must not reopen a run whose process is alive (here: this test's process)."""
-    from rosetta_cl.liveness import process_tags
-    from rosetta_cl.resume import INVOCATION_TAG
+    from rosetta_cl.tracking.liveness import process_tags
+    from rosetta_cl.tracking.resume import INVOCATION_TAG
 
     client = MlflowClient(store)
     experiment = client.create_experiment("gaussians8")
@@ -285,7 +284,7 @@ def test_store_deleted_mid_run_is_one_line(store, capsys, monkeypatch):
     """The store's folder is deleted while the run trains: one line, exit 2."""
     import shutil
 
-    from rosetta_cl import training
+    from rosetta_cl.training import trainer as training
 
     real = training.Trainer.finish
     calls = []
@@ -413,8 +412,8 @@ def test_read_only_artifacts_beside_a_writable_database(tmp_path, capsys, monkey
 
 def test_read_only_outputs_are_one_line(tmp_path, capsys, monkeypatch):
     """report -o, anchors select -o, anchors merge -o into a read-only folder."""
-    from rosetta_cl.anchor_file import make_anchor_file, write_anchor_file
-    from rosetta_cl.models import VAE, ModelConfig, save_model
+    from rosetta_cl.anchors.rosetta_file import make_anchor_file, write_anchor_file
+    from rosetta_cl.models.vae import VAE, ModelConfig, save_model
 
     monkeypatch.chdir(tmp_path)
     uri = f"sqlite:///{tmp_path}/store/mlflow.db"
@@ -440,7 +439,7 @@ def test_read_only_outputs_are_one_line(tmp_path, capsys, monkeypatch):
 
 def test_writes_retry_while_the_database_is_locked(monkeypatch):
     """`database is locked` is retried with back-off; any other error is raised at once."""
-    from rosetta_cl import tracking
+    from rosetta_cl.tracking import store as tracking
 
     waits, calls = [], []
     monkeypatch.setattr(tracking.time, "sleep", waits.append)

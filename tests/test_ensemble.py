@@ -8,13 +8,13 @@ from avalanche.benchmarks.scenarios import benchmark_from_datasets
 from mlflow.tracking import MlflowClient
 
 from rosetta_cl import RunConfig, run_benchmark
-from rosetta_cl.anchors import Anchors
+from rosetta_cl.anchors.points import Anchors
 from rosetta_cl.cli import main
-from rosetta_cl.ensemble import Objective, train_ensemble
-from rosetta_cl.models import VAE, ModelConfig, encode_means
-from rosetta_cl.strategies import BetaVAEStrategy, RosettaVAEStrategy
-from rosetta_cl.streams import tensor_dataset
-from rosetta_cl.training_metrics import MetricHistory
+from rosetta_cl.data.streams import tensor_dataset
+from rosetta_cl.methods.epoch_metrics import MetricHistory
+from rosetta_cl.methods.strategies import BetaVAEStrategy, RosettaVAEStrategy
+from rosetta_cl.models.vae import VAE, ModelConfig, encode_means
+from rosetta_cl.training.ensemble import Objective, train_ensemble
 
 
 def data(n=300, seed=0):

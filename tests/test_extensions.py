@@ -6,10 +6,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import run_main
 from mlflow.tracking import MlflowClient
 
 from rosetta_cl import extensions, registry
-from rosetta_cl.cli import main
 
 REPO_PLUGINS = Path(__file__).resolve().parents[1] / "plugins"
 
@@ -27,12 +27,6 @@ def clean_registry():
     extensions._loaded.clear()
     extensions._loaded.update(loaded)
 
-
-def run_main(argv, capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        main(argv)
-    out = capsys.readouterr()
-    return exit_info.value.code, out.out, out.err
 
 
 SPY = '''
@@ -134,7 +128,7 @@ def test_shipped_plugins_add_their_terms_from_the_second_experience(capsys):
     from avalanche.training.plugins import EvaluationPlugin
 
     from rosetta_cl import VAE, ModelConfig
-    from rosetta_cl.streams import BenchmarkDefaults, gaussians8_data, make_benchmark
+    from rosetta_cl.data.streams import BenchmarkDefaults, gaussians8_data, make_benchmark
 
     extensions.load_extensions()
     x, y, part = gaussians8_data(n_per_gaussian=30, seed=0)

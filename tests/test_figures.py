@@ -12,12 +12,12 @@ from mlflow.tracking import MlflowClient
 
 from rosetta_cl import RunConfig, run_benchmark
 from rosetta_cl.cli import main
-from rosetta_cl.embedding import Projection, choose_projection
 from rosetta_cl.errors import ConfigError
-from rosetta_cl.figures import Panel, legend_handles
-from rosetta_cl.report import CAPTIONS, build_report
-from rosetta_cl.run_figures import ModelRun, build_figures, child_runs, class_names
-from rosetta_cl.specs import load_spec, run_spec
+from rosetta_cl.experiments.specs import load_spec, run_spec
+from rosetta_cl.reporting.embedding import Projection, choose_projection
+from rosetta_cl.reporting.figures import Panel, legend_handles
+from rosetta_cl.reporting.report import CAPTIONS, build_report
+from rosetta_cl.reporting.run_figures import ModelRun, build_figures, child_runs, class_names
 
 SPECS = Path(__file__).resolve().parents[1] / "benchmarks"
 _RUNS = {}

@@ -22,11 +22,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rosetta_cl.anchor_file import make_anchor_file, read_anchor_file, write_anchor_file
+from rosetta_cl.anchors.rosetta_file import make_anchor_file, read_anchor_file, write_anchor_file
+from rosetta_cl.data.mnist import read_idx, read_mnist_pickle
+from rosetta_cl.data.user_data import read_user_file
 from rosetta_cl.errors import ConfigError
-from rosetta_cl.mnist_data import read_idx, read_mnist_pickle
-from rosetta_cl.specs import load_spec
-from rosetta_cl.user_data import read_user_file
+from rosetta_cl.experiments.specs import load_spec
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "120"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
@@ -298,7 +298,7 @@ def test_fuzz_spec_bytes(data):
 
 
 def _load_and_resolve(path: Path) -> None:
-    from rosetta_cl.config import resolve
+    from rosetta_cl.config.options import resolve
     from rosetta_cl.protocols import PROTOCOLS
     from rosetta_cl.registry import BENCHMARKS, METHODS, METRICS
 

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from rosetta_cl import VAE, ModelConfig, load_model, negative_elbo, rosetta_term, save_model
-from rosetta_cl.models import VAEOutput, kl_to_standard_normal
+from rosetta_cl.models.vae import VAEOutput, kl_to_standard_normal
 
 
 def test_kl_standard_normal_posterior_is_zero():
@@ -46,7 +46,7 @@ def test_decoder_term_hand_value():
     mu, z = torch.zeros(2, 2), torch.ones(2, 2)  # sum ||z - mu||^2 = 4
     value = rosetta_term(mu, z, rho=3.0, batch_size=8, decoder_term=torch.tensor(6.0))
     assert value.item() == pytest.approx(3.0 * 2 / 8 * 10)
-    from rosetta_cl.losses import anchor_loss, decoder_term
+    from rosetta_cl.models.losses import anchor_loss, decoder_term
 
     model = VAE(ModelConfig(3, 2, (8,), obs_scale=0.5))
     x = torch.rand(2, 3)
@@ -67,7 +67,7 @@ def test_decoder_term_hand_value():
 
 
 def test_affine_fit_ignores_affine_maps_and_sees_the_rest():
-    from rosetta_cl.losses import anchor_residual
+    from rosetta_cl.models.losses import anchor_residual
 
     g = torch.Generator().manual_seed(0)
     z = torch.randn(12, 3, generator=g, dtype=torch.float64)

@@ -5,21 +5,15 @@ import textwrap
 
 import numpy as np
 import pytest
+from helpers import run_main
 from mlflow.tracking import MlflowClient
 
 from rosetta_cl import RunConfig, linear_cka, mean_correlation, run_benchmark
-from rosetta_cl.cli import main
-from rosetta_cl.report import build_report
-from rosetta_cl.specs import load_spec, run_spec
+from rosetta_cl.experiments.specs import load_spec, run_spec
+from rosetta_cl.reporting.report import build_report
 
 QUICK = {"benchmark": "gaussians8", "quick": True, "seeds": 2, "epochs": 2, "figures": "none"}
 
-
-def run_main(args, capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        main(args)
-    out = capsys.readouterr()
-    return exit_info.value.code, out.out, out.err
 
 
 def latents(client, run, tmp_path, key="mu_D1"):
@@ -92,7 +86,7 @@ def test_bad_metrics_are_one_line_errors(store, tmp_path, capsys, args, message)
 
 
 def test_pairwise_metric_with_anchor_file_in_reproducibility_is_refused(store, tmp_path, capsys):
-    from rosetta_cl.anchor_file import make_anchor_file, write_anchor_file
+    from rosetta_cl.anchors.rosetta_file import make_anchor_file, write_anchor_file
 
     path = write_anchor_file(make_anchor_file(np.zeros((4, 5)), np.zeros((4, 2)) + [[0, 1]]),
                              tmp_path / "a.rosetta")
@@ -128,7 +122,7 @@ def test_spec_selects_metrics_and_labels_their_columns(tmp_path):
 PLUGIN = '''
 import numpy as np
 
-from rosetta_cl.metrics import Scores
+from rosetta_cl.metrics.latent import Scores
 from rosetta_cl.registry import MetricSpec, register_metric
 
 
@@ -154,3 +148,17 @@ def test_local_plugin_registers_a_metric_used_by_a_run(store, tmp_path, capsys):
                                      plugins_dir=str(folder)), track=False)
     assert result.table.columns == ["LSD_D1", "LSD_D2", "SHIFT_D1", "SHIFT_D2"]
     assert all(v >= 0 for v in result.values["rvae"]["SHIFT_D2"])
+
+
+def test_labels_follow_the_lead_metric_not_lsd_or_rv():
+    """CKA or MCC can lead a table: its labels come from the registry's normalisation."""
+    import numpy as np
+
+    from rosetta_cl.metrics.summary import summarize
+    from rosetta_cl.reporting.run_figures import _normalised_label
+
+    table = summarize({"vae": {"CKA_D1": np.array([0.5, 0.6])},
+                       "rvae": {"CKA_D1": np.array([0.7, 0.8])}}, "CKA", {"CKA_D1": "difference"})
+    assert table.as_dict()["normalization"] == "difference vs median VAE"
+    assert _normalised_label("CKA") == "CKA minus the median VAE's"
+    assert _normalised_label("LSD") == "LSD relative to the median VAE"

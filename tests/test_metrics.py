@@ -76,7 +76,7 @@ def test_summary_without_vae_has_no_normalisation():
 
 
 def test_linear_map_analysis_of_known_maps():
-    from rosetta_cl.metrics import linear_map_analysis
+    from rosetta_cl.metrics.latent import linear_map_analysis
 
     theta = np.pi / 2
     rotation = np.array([[np.cos(theta), -np.sin(theta)], [np.sin(theta), np.cos(theta)]])
@@ -145,7 +145,7 @@ def test_mcc_hand_computed():
 
 
 def test_pairwise_scores_use_one_map_and_name_columns():
-    from rosetta_cl.training import pairwise_scores
+    from rosetta_cl.training.results import pairwise_scores
 
     rng = np.random.default_rng(0)
     source = rng.normal(size=(50, 2))

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from rosetta_cl import ConfigError
-from rosetta_cl.mnist_data import load_mnist, read_mnist_pickle
+from rosetta_cl.data.mnist import load_mnist, read_mnist_pickle
 
 
 def write_idx(path, array, gz=False):

@@ -8,8 +8,8 @@ from avalanche.training import Naive
 from avalanche.training.plugins import EvaluationPlugin
 
 from rosetta_cl import VAE, ModelConfig, RosettaPlugin, RosettaVAEStrategy, encode_means
-from rosetta_cl.anchors import Anchors
-from rosetta_cl.streams import BenchmarkDefaults, gaussians8_data, make_benchmark
+from rosetta_cl.anchors.points import Anchors
+from rosetta_cl.data.streams import BenchmarkDefaults, gaussians8_data, make_benchmark
 
 
 @pytest.fixture(scope="module")
@@ -152,7 +152,7 @@ def three_experiences():
     """8 Gaussians cut into 3 experiences by angle (a D1 -> D2 -> D3 stream)."""
     from avalanche.benchmarks.scenarios.dataset_scenario import benchmark_from_datasets
 
-    from rosetta_cl.streams import tensor_dataset
+    from rosetta_cl.data.streams import tensor_dataset
 
     x, y, _ = gaussians8_data(n_per_gaussian=30, seed=0)
     parts = np.digitize(y, [3, 6])  # components 0-2 | 3-5 | 6-7
@@ -193,7 +193,7 @@ def _avalanche_vae_training(model, plugin):
     from avalanche.benchmarks.scenarios.dataset_scenario import benchmark_from_datasets
     from avalanche.training.supervised import VAETraining
 
-    from rosetta_cl.streams import tensor_dataset
+    from rosetta_cl.data.streams import tensor_dataset
 
     x = torch.rand(200, 1, 8, 8, generator=torch.Generator().manual_seed(0)).numpy()
     bench = benchmark_from_datasets(train=[tensor_dataset(x[:100], np.zeros(100, int)),
@@ -209,7 +209,7 @@ def test_plugin_reads_avalanches_own_mlp_vae(decoder):
     experience, then failed with "'MlpVAE' object has no attribute 'encode'"."""
     from avalanche.models import MlpVAE
 
-    from rosetta_cl.plugin import AvalancheVAEView
+    from rosetta_cl.anchors.rosetta_plugin import AvalancheVAEView
 
     torch.manual_seed(0)
     model = MlpVAE((1, 8, 8), nhid=2)

@@ -7,22 +7,21 @@ import os
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 import ray
+from helpers import CLI
 
 from rosetta_cl.errors import ConfigError
-from rosetta_cl.executors import ExecutorOptions, LocalExecutor, RayExecutor
+from rosetta_cl.training.executors import ExecutorOptions, LocalExecutor, RayExecutor
 
 # every test that starts a Ray cluster runs on one pytest-xdist worker, one after another (a
 # Ray-using test on the other worker once took this worker's in-process Ray down with it)
 pytestmark = pytest.mark.xdist_group("ray")
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = str(ROOT / "benchmarks" / "table2_sequential_gaussians8.toml")
-CLI = [sys.executable, "-m", "rosetta_cl.cli"]
 # 11 trainings (template, target, 3 methods x 3 seeds); 20 epochs so a kill lands mid-grid
 GRID = ["run", SPEC, "--quick", "--figures", "none", "--epochs", "20", "--json"]
 
@@ -219,9 +218,9 @@ def test_multi_node_cluster_with_a_tracking_server(tmp_path, local_table, mlflow
 def test_one_bar_counts_every_training_of_the_run(protocol, benchmark, expected):
     """The progress bar of a run is one bar over all its trainings (issue 16, item 6)."""
     from rosetta_cl import RunConfig
+    from rosetta_cl.experiments.runner import prepare
     from rosetta_cl.protocols import PROTOCOLS
-    from rosetta_cl.runner import prepare
-    from rosetta_cl.training import GridBar, planned_trainings
+    from rosetta_cl.training.progress import GridBar, planned_trainings
 
     config, bench = prepare(RunConfig(benchmark=benchmark, protocol=protocol, quick=True,
                                       seeds=3, epochs=1, methods=("vae", "rvae"),

@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from rosetta_cl.anchors import select_rosetta_points
+from rosetta_cl.anchors.points import select_rosetta_points
+from rosetta_cl.anchors.rosetta_plugin import RosettaPlugin
+from rosetta_cl.anchors.selectors import SELECTORS, AgglomerativeSelector, make_selector
 from rosetta_cl.errors import ConfigError
-from rosetta_cl.plugin import RosettaPlugin
-from rosetta_cl.selectors import SELECTORS, AgglomerativeSelector, make_selector
 
 
 def blobs(k=6, per=40, d=3, seed=0):
@@ -76,7 +76,7 @@ def test_kmeans_plus_plus_seeding_matches_scikit_learn_inertia():
     means; with k-means++ seeding the selector's inertia is within 1% of scikit-learn's."""
     from sklearn.cluster import KMeans
 
-    from rosetta_cl.selectors import KMeansSelector
+    from rosetta_cl.anchors.selectors import KMeansSelector
 
     rng = np.random.default_rng(0)
     centers = rng.normal(0, 3, (40, 8))

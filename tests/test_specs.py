@@ -8,10 +8,10 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from rosetta_cl.cli import main
+from rosetta_cl.cli.output import spec_run_text
 from rosetta_cl.errors import ConfigError
-from rosetta_cl.metrics import lsd_split, rv_per_point
-from rosetta_cl.run_output import spec_run_text
-from rosetta_cl.specs import load_spec, run_spec
+from rosetta_cl.experiments.specs import load_spec, run_spec
+from rosetta_cl.metrics.latent import lsd_split, rv_per_point
 
 SPECS = sorted((Path(__file__).parents[1] / "benchmarks").glob("*.toml"))
 _RESULTS = {}
@@ -157,15 +157,15 @@ def test_paper_values_print_beside_ours(tmp_path):
 
 def _fake_result(medians: dict[str, dict[str, float]], metric: str = "LSD"):
     """A ProtocolResult whose table has these raw medians (every run equal to its median)."""
-    from rosetta_cl.summary import summarize
-    from rosetta_cl.training import ProtocolResult
+    from rosetta_cl.metrics.summary import summarize
+    from rosetta_cl.training.results import ProtocolResult
 
     values = {m: {c: np.full(3, v) for c, v in cols.items()} for m, cols in medians.items()}
     return ProtocolResult(None, summarize(values, metric), {}, None, 0.0)
 
 
 def test_cells_whose_sign_differs_from_the_paper_are_marked():
-    from rosetta_cl.specs import Spec, spec_table
+    from rosetta_cl.experiments.specs import Spec, spec_table
 
     spec = Spec("s", "t", {"benchmark": "gaussians8"}, paper={"source": "Table 2", "values": {
         "bvae": {"D1": -0.056, "D2": -0.06}, "rvae": {"D1": -0.049, "D2": -0.303}}})
@@ -184,7 +184,7 @@ def test_cells_whose_sign_differs_from_the_paper_are_marked():
 
 def test_paper_normalised_to_a_reference_rvae_column():
     """Tables 9 and 10 normalise every R-VAE to the R-VAE of one column group."""
-    from rosetta_cl.specs import Spec, spec_table
+    from rosetta_cl.experiments.specs import Spec, spec_table
 
     spec = Spec("s", "t", {"benchmark": "digits"}, vary_field="selection",
                 vary_values=("kmeans", "random"),

@@ -72,7 +72,7 @@ def test_artifacts_and_metrics_recomputable_from_logged_latents(sequential_run, 
     assert recomputed["D2"] == pytest.approx(rvae.data.metrics["LSD_D2"], rel=1e-6)
     with np.load(get(template, "anchors.npz"), allow_pickle=False) as f:
         assert f["x"].shape == (8, 5) and f["z"].shape == (8, 2)
-    from rosetta_cl.tracking import load_run_model
+    from rosetta_cl.tracking.store import load_run_model
     model = load_run_model(client, rvae.info.run_id)
     assert model.config.latent_dim == 2
 
@@ -108,9 +108,9 @@ def test_lean_evaluation_plugin_logs_what_avalanches_does():
     from avalanche.training.plugins import EvaluationPlugin
 
     from rosetta_cl import VAE, ModelConfig
-    from rosetta_cl.strategies import VAEStrategy
-    from rosetta_cl.streams import BenchmarkDefaults, gaussians8_data, make_benchmark
-    from rosetta_cl.training_metrics import EpochLossMetrics, LeanEvaluationPlugin
+    from rosetta_cl.data.streams import BenchmarkDefaults, gaussians8_data, make_benchmark
+    from rosetta_cl.methods.epoch_metrics import EpochLossMetrics, LeanEvaluationPlugin
+    from rosetta_cl.methods.strategies import VAEStrategy
 
     class Recorder(BaseLogger):
         def __init__(self):
@@ -142,7 +142,7 @@ def test_lean_evaluation_plugin_logs_what_avalanches_does():
 def test_experiment_names_never_leave_the_store(name, tmp_path):
     """`--experiment '../../../escape'` wrote its artifacts outside the store (a bug): the
     artifact folder is now the name with path characters replaced, inside the store's root."""
-    from rosetta_cl.tracking import artifact_folder
+    from rosetta_cl.tracking.store import artifact_folder
 
     store = tmp_path / "deep" / "er" / "store"
     uri = f"sqlite:///{store}/mlflow.db"
@@ -162,7 +162,7 @@ def test_experiment_names_never_leave_the_store(name, tmp_path):
 def test_a_new_store_is_said_once_on_stderr(tmp_path, capsys):
     """A store created in folders that did not exist was created silently; now one stderr line
     says where (a store that exists is not mentioned)."""
-    from rosetta_cl.tracking import check_store
+    from rosetta_cl.tracking.store import check_store
 
     db = tmp_path / "not" / "yet" / "mlflow.db"
     check_store(f"sqlite:///{db}")
@@ -224,8 +224,8 @@ def test_each_model_is_an_mlflow_model_that_loads_without_pickle(sequential_run,
     import torch
     import yaml
 
-    from rosetta_cl.models import encode_means, load_model
-    from rosetta_cl.tracking import download_model
+    from rosetta_cl.models.vae import encode_means, load_model
+    from rosetta_cl.tracking.store import download_model
 
     uri, _ = sequential_run
     client, runs = runs_of(uri, "test-seq")
@@ -261,7 +261,7 @@ def test_models_of_older_runs_still_load(tmp_path):
 
     import torch
 
-    from rosetta_cl.models import VAE, ModelConfig, load_model
+    from rosetta_cl.models.vae import VAE, ModelConfig, load_model
 
     model = VAE(ModelConfig(5, 2, (8,)))
     torch.save(model.state_dict(), tmp_path / "model.pt")
@@ -276,8 +276,8 @@ def test_the_model_code_imports_and_saves_without_warnings(tmp_path):
     import subprocess
     import sys
 
-    code = ("from rosetta_cl.mlflow_model import save_pyfunc\n"
-            "from rosetta_cl.models import VAE, ModelConfig\n"
+    code = ("from rosetta_cl.tracking.mlflow_model import save_pyfunc\n"
+            "from rosetta_cl.models.vae import VAE, ModelConfig\n"
             f"save_pyfunc(VAE(ModelConfig(5, 2, (8,))), {str(tmp_path / 'm')!r})\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=False, timeout=300)

@@ -7,8 +7,8 @@ from mlflow.tracking import MlflowClient
 from rosetta_cl import RunConfig
 from rosetta_cl.cli import main
 from rosetta_cl.errors import ConfigError
-from rosetta_cl.models import VAE, ModelConfig
-from rosetta_cl.tune import parse_grid, tune, validation_nelbo
+from rosetta_cl.experiments.tune import parse_grid, tune, validation_nelbo
+from rosetta_cl.models.vae import VAE, ModelConfig
 
 
 def test_paper_grids():
@@ -33,7 +33,7 @@ def test_validation_nelbo_is_seeded():
 
 
 def test_template_fit_is_half_the_mean_squared_distance_and_affine_blind():
-    from rosetta_cl.tune import template_fit
+    from rosetta_cl.experiments.tune import template_fit
 
     model = VAE(ModelConfig(5, 2))
     x = torch.randn(40, 5)

@@ -4,16 +4,9 @@ import json
 
 import numpy as np
 import pytest
+from helpers import run_main
 
-from rosetta_cl.cli import main
-from rosetta_cl.user_data import user_benchmark
-
-
-def run_main(argv, capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        main(argv)
-    out = capsys.readouterr()
-    return exit_info.value.code, out.out, out.err
+from rosetta_cl.data.user_data import user_benchmark
 
 
 @pytest.fixture

@@ -1,8 +1,8 @@
-"""The rule that derives a user file's defaults (rosetta_cl.user_defaults)."""
+"""The rule that derives a user file's defaults (rosetta_cl.data.user_defaults)."""
 
 import numpy as np
 
-from rosetta_cl.user_defaults import derive_defaults
+from rosetta_cl.data.user_defaults import derive_defaults
 
 
 def test_values_in_the_unit_interval_get_a_bernoulli_likelihood():

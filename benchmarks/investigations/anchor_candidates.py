@@ -22,14 +22,14 @@ import time
 from dataclasses import replace
 
 from rosetta_cl import RunConfig
-from rosetta_cl.protocols import run_reproducibility, run_sequential
-from rosetta_cl.runner import prepare
-from rosetta_cl.streams import (
+from rosetta_cl.data.streams import (
     GAUSSIANS8_DEFAULTS,
     GAUSSIANS8_DESCRIPTION,
     gaussians8_data,
     make_benchmark,
 )
+from rosetta_cl.experiments.runner import prepare
+from rosetta_cl.protocols import run_reproducibility, run_sequential
 
 # name -> (RunConfig overrides, noise dims of 8 Gaussians or None). Every candidate but
 # "decoder" and "affine+decoder" varies the encoder-only term, the default before issue 13.

@@ -19,11 +19,11 @@ import torch
 from mlflow.tracking import MlflowClient
 
 from rosetta_cl import RunConfig
-from rosetta_cl.data import dataset_tensors
-from rosetta_cl.metrics import lsd_split
-from rosetta_cl.models import encode_means
-from rosetta_cl.runner import prepare
-from rosetta_cl.tracking import load_run_model
+from rosetta_cl.data.tensors import dataset_tensors
+from rosetta_cl.experiments.runner import prepare
+from rosetta_cl.metrics.latent import lsd_split
+from rosetta_cl.models.vae import encode_means
+from rosetta_cl.tracking.store import load_run_model
 
 
 def points(bench, split: str) -> list[torch.Tensor]:

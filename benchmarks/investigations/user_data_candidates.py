@@ -31,8 +31,8 @@ import torch
 from vector_sets import SPLITS
 
 from rosetta_cl import RunConfig, losses, training, user_data
+from rosetta_cl.experiments.runner import prepare
 from rosetta_cl.protocols import run_reproducibility, run_sequential
-from rosetta_cl.runner import prepare
 
 # name -> RunConfig overrides; keys starting with "_" are hooks (see apply_hooks)
 CANDIDATES = {

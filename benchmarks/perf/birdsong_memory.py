@@ -4,7 +4,7 @@
 
 ``--tiny`` (300 spectrograms of 16 x 16) only checks that it works (tests/test_perf.py).
 
-Writes N AVA-format 128 x 128 float32 spectrograms (``rosetta_cl.demo_data``, 100 per
+Writes N AVA-format 128 x 128 float32 spectrograms (``rosetta_cl.data.demo``, 100 per
 ``syllables_XXXX.hdf5`` file, 10 birds; 3.3 GB on disk for 50,000) into DIR (default: a temp
 dir, removed afterwards), then, each in a fresh process so that peaks do not mix: (1) importing
 the reader, (2) reading every spectrogram (``birdsong_data.read_birdsong``), (3) building the
@@ -24,15 +24,15 @@ import time
 from pathlib import Path
 
 STEPS = {
-    "import": "import rosetta_cl.birdsong_data, rosetta_cl.streams",
-    "read": "from rosetta_cl.birdsong_data import read_birdsong; read_birdsong(ROOT)",
-    "benchmark": "from rosetta_cl.streams import birdsong; birdsong(0, data_dir=ROOT)",
+    "import": "import rosetta_cl.data.birdsong, rosetta_cl.data.streams",
+    "read": "from rosetta_cl.data.birdsong import read_birdsong; read_birdsong(ROOT)",
+    "benchmark": "from rosetta_cl.data.streams import birdsong; birdsong(0, data_dir=ROOT)",
 }
 PROBE = """
 import resource, sys, time
 from pathlib import Path
 ROOT = Path(sys.argv[1])
-import rosetta_cl.birdsong_data, rosetta_cl.streams
+import rosetta_cl.data.birdsong, rosetta_cl.data.streams
 start = time.perf_counter()
 {step}
 print(time.perf_counter() - start, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20)
@@ -40,7 +40,7 @@ print(time.perf_counter() - start, resource.getrusage(resource.RUSAGE_SELF).ru_m
 
 
 def write(root: Path, n: int, side: int, birds: int = 10) -> float:
-    from rosetta_cl.demo_data import write_birdsong_demo
+    from rosetta_cl.data.demo import write_birdsong_demo
 
     start = time.perf_counter()
     for b in range(birds):  # one bird at a time: the generator holds one bird's spectrograms

@@ -28,8 +28,8 @@ from common import emit, interleaved, median, parser
 from loop_overhead import setup
 
 from rosetta_cl import RunConfig, run_benchmark
-from rosetta_cl.ensemble import Objective, train_ensemble
-from rosetta_cl.models import encode_means
+from rosetta_cl.models.vae import encode_means
+from rosetta_cl.training.ensemble import Objective, train_ensemble
 
 
 def sequential(config, x, val_x, anchors, seeds, epochs, rho=1.5, perturb=0.0):
@@ -37,10 +37,10 @@ def sequential(config, x, val_x, anchors, seeds, epochs, rho=1.5, perturb=0.0):
     scales every initial weight by (1 + perturb)."""
     from avalanche.benchmarks.scenarios import benchmark_from_datasets
 
-    from rosetta_cl.models import VAE
-    from rosetta_cl.strategies import RosettaVAEStrategy
-    from rosetta_cl.streams import tensor_dataset
-    from rosetta_cl.training_metrics import MetricHistory
+    from rosetta_cl.data.streams import tensor_dataset
+    from rosetta_cl.methods.epoch_metrics import MetricHistory
+    from rosetta_cl.methods.strategies import RosettaVAEStrategy
+    from rosetta_cl.models.vae import VAE
 
     experience = benchmark_from_datasets(
         train=[tensor_dataset(x.numpy(), torch.zeros(len(x)).numpy())]).train_stream[0]

@@ -25,9 +25,9 @@ from common import emit, median, parser
 from selection_speed import latent_means
 
 from rosetta_cl import RunConfig, run_benchmark
-from rosetta_cl.config import resolve_device
-from rosetta_cl.runner import prepare
-from rosetta_cl.selectors import kmeans_faiss
+from rosetta_cl.anchors.selectors import kmeans_faiss
+from rosetta_cl.config.options import resolve_device
+from rosetta_cl.experiments.runner import prepare
 
 
 class Utilisation:

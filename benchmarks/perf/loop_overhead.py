@@ -22,11 +22,11 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import emit, interleaved, median, parser
 
-from rosetta_cl.anchors import Anchors
-from rosetta_cl.data import dataset_tensors
-from rosetta_cl.losses import anchor_loss, negative_elbo
-from rosetta_cl.models import VAE, ModelConfig
-from rosetta_cl.streams import digits, gaussians8
+from rosetta_cl.anchors.points import Anchors
+from rosetta_cl.data.streams import digits, gaussians8
+from rosetta_cl.data.tensors import dataset_tensors
+from rosetta_cl.models.losses import anchor_loss, negative_elbo
+from rosetta_cl.models.vae import VAE, ModelConfig
 
 
 def setup(name: str, subsample: int | None):
@@ -76,9 +76,9 @@ def ours(config, x, val_x, anchors, epochs, batch_size=128, rho=1.5, seed=0) -> 
     import mlflow
     from avalanche.benchmarks.scenarios import benchmark_from_datasets
 
-    from rosetta_cl.mlflow_logger import MLflowLogger
-    from rosetta_cl.strategies import RosettaVAEStrategy
-    from rosetta_cl.streams import tensor_dataset
+    from rosetta_cl.data.streams import tensor_dataset
+    from rosetta_cl.methods.strategies import RosettaVAEStrategy
+    from rosetta_cl.tracking.mlflow_logger import MLflowLogger
 
     experience = benchmark_from_datasets(
         train=[tensor_dataset(x.numpy(), torch.zeros(len(x)).numpy())]).train_stream[0]

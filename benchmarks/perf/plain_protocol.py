@@ -1,6 +1,6 @@
 """The reference of benchmark 4: the gaussians8 sequential and reproducibility protocols as a
 minimal plain-PyTorch script (no Avalanche, no MLflow, no per-epoch validation): the same
-models (rosetta_cl.models.VAE), data, epochs, seeds, anchor term and metrics.
+models (rosetta_cl.models.vae.VAE), data, epochs, seeds, anchor term and metrics.
 
     python benchmarks/perf/plain_protocol.py [--epochs 200] [--seeds 10]
 """
@@ -14,10 +14,10 @@ import faiss
 import numpy as np
 import torch
 
-from rosetta_cl.data import dataset_tensors
-from rosetta_cl.losses import anchor_loss, negative_elbo
-from rosetta_cl.models import VAE, ModelConfig
-from rosetta_cl.streams import gaussians8
+from rosetta_cl.data.streams import gaussians8
+from rosetta_cl.data.tensors import dataset_tensors
+from rosetta_cl.models.losses import anchor_loss, negative_elbo
+from rosetta_cl.models.vae import VAE, ModelConfig
 
 CONFIG = ModelConfig(5, 2, (64, 64), "full", "gaussian", 0.3, "mlp")
 

@@ -21,7 +21,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import emit, interleaved, median, parser
 
-from rosetta_cl.selectors import KMeansSelector, nearest_members
+from rosetta_cl.anchors.selectors import KMeansSelector, nearest_members
 
 
 def latent_means(n: int, d: int, seed: int = 0) -> np.ndarray:

@@ -8,7 +8,7 @@ lists them with that source. The repository's ``plugins/`` folder is for local p
 
 from importlib import import_module
 
-from ..registry import PLUGINS, PluginSpec, register_plugin
+from rosetta_cl.registry import PLUGINS, PluginSpec, register_plugin
 
 
 def _lazy(module: str):

@@ -13,7 +13,7 @@ itself is avalanche's, unchanged.
 
 from avalanche.training.plugins import EWCPlugin
 
-from ..losses import negative_elbo
+from rosetta_cl.models.losses import negative_elbo
 
 
 def vae_negative_elbo(output, y):

@@ -19,7 +19,7 @@ import copy
 import torch
 from avalanche.core import SupervisedPlugin
 
-from ..losses import negative_elbo
+from rosetta_cl.models.losses import negative_elbo
 
 
 class VAEGenerativeReplayPlugin(SupervisedPlugin):

@@ -13,9 +13,9 @@ points keep both their reconstructions and their place in the latent space.
 import torch
 from avalanche.core import SupervisedPlugin
 
-from ..data import dataset_tensors
-from ..losses import negative_elbo
-from ..models import encode_means
+from rosetta_cl.data.tensors import dataset_tensors
+from rosetta_cl.models.losses import negative_elbo
+from rosetta_cl.models.vae import encode_means
 
 
 class LatentReplayPlugin(SupervisedPlugin):

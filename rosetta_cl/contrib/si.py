@@ -27,7 +27,7 @@ tens of nats unless ``si_lambda`` is large; the default here is 100.
 import torch
 from avalanche.training.plugins import SynapticIntelligencePlugin
 
-from ..errors import ConfigError
+from rosetta_cl.errors import ConfigError
 
 
 class VAESIPlugin(SynapticIntelligencePlugin):

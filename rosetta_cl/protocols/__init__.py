@@ -3,7 +3,7 @@
 Each is a function ``run(bench, config, emit=None, progress=False, executor=None, reuse=None)
 -> ProtocolResult`` (``executor``: where its trainings run, ``reuse``: finished trainings of an
 interrupted run, both handed to its ``training.Trainer``) on the
-shared training core (:mod:`rosetta_cl.training`), registered in :data:`PROTOCOLS` with the
+shared training core (:mod:`rosetta_cl.training.trainer`), registered in :data:`PROTOCOLS` with the
 metrics it computes by default and how many experiences it takes. ``register_protocol`` adds one
 (from an installed package or the ``plugins/`` folder, like the other registries).
 
@@ -20,26 +20,26 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ..errors import ConfigError
-from ..registry import METRICS
+from rosetta_cl.errors import ConfigError
+from rosetta_cl.registry import METRICS
 
 
 # The protocols' modules need torch and Avalanche: they are imported when a protocol runs, not
 # when the registry is read (the CLI checks a run's options without those imports).
 def run_sequential(bench, config, emit=None, progress: bool = False, executor=None, reuse=None):
-    from .sequential import run_sequential
+    from rosetta_cl.protocols.sequential import run_sequential
 
     return run_sequential(bench, config, emit, progress, executor, reuse)
 
 
 def run_reproducibility(bench, config, emit=None, progress: bool = False, executor=None, reuse=None):
-    from .reproducibility import run_reproducibility
+    from rosetta_cl.protocols.reproducibility import run_reproducibility
 
     return run_reproducibility(bench, config, emit, progress, executor, reuse)
 
 
 def run_continual(bench, config, emit=None, progress: bool = False, executor=None, reuse=None):
-    from .continual import run_continual
+    from rosetta_cl.protocols.continual import run_continual
 
     return run_continual(bench, config, emit, progress, executor, reuse)
 

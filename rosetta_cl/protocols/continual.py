@@ -23,26 +23,21 @@ import numpy as np
 import torch
 from avalanche.benchmarks.scenarios.dataset_scenario import benchmark_from_datasets
 
-from ..config import resolve_device
-from ..data import dataset_tensors
-from ..executors import LocalExecutor
-from ..models import VAE, elbo_terms, encode_means
-from ..plugin import AnchorInputsPlugin, RosettaPlugin
-from ..records import Emit, RunRecord
-from ..registry import METHODS, make_plugins
-from ..streams import tensor_dataset
-from ..summary import summarize
-from ..training import (
-    EpochBar,
-    GridBar,
-    ProtocolResult,
-    Trainer,
-    column_of,
-    pairwise_scores,
-    tabulated,
-)
-from ..training_metrics import MetricHistory
-from ..transfer import stream_transfer
+from rosetta_cl.anchors.rosetta_plugin import AnchorInputsPlugin, RosettaPlugin
+from rosetta_cl.config.options import resolve_device
+from rosetta_cl.data.streams import tensor_dataset
+from rosetta_cl.data.tensors import dataset_tensors
+from rosetta_cl.methods.epoch_metrics import MetricHistory
+from rosetta_cl.metrics.summary import summarize
+from rosetta_cl.metrics.transfer import stream_transfer
+from rosetta_cl.models.vae import VAE, elbo_terms, encode_means
+from rosetta_cl.records import Emit, RunRecord
+from rosetta_cl.registry import METHODS, make_plugins
+from rosetta_cl.training.divergence import check_latents
+from rosetta_cl.training.executors import LocalExecutor
+from rosetta_cl.training.progress import GridBar
+from rosetta_cl.training.results import ProtocolResult, column_of, pairwise_scores, tabulated
+from rosetta_cl.training.trainer import Trainer
 
 
 def _joint(bench, t: int):
@@ -130,7 +125,7 @@ def _through_stream(shared, run: tuple[str, int]) -> tuple[RunRecord, dict[str, 
         model, config, None, lr=config.lr, train_mb_size=config.batch_size,
         train_epochs=config.epochs, device=trainer.device, seed=seed,
         loggers=[history], val_x=None,
-        plugins=[rosetta, AnchorInputsPlugin(rosetta), EpochBar(name, trainer.progress),
+        plugins=[rosetta, AnchorInputsPlugin(rosetta), *trainer.watch(name, seed),
                  *make_plugins(config.plugins)])
     logged: dict[str, float] = {}
     arrays: dict = {}
@@ -141,6 +136,7 @@ def _through_stream(shared, run: tuple[str, int]) -> tuple[RunRecord, dict[str, 
         arrays.update(more)
     latents = {f"mu_{p}": encode_means(model, x).cpu().numpy()
                for p, x in zip(parts, trainer.valid_x)}
+    check_latents(f"{name} (seed {seed})", config.epochs * len(stream), latents, config.lr)
     record = RunRecord(
         name, trainer.params(method, seed, "method"), trainer.tags("method", method, seed),
         history=history.values, metrics=logged,

@@ -9,18 +9,18 @@ import time
 
 import numpy as np
 
-from ..records import Emit
-from ..registry import METRICS
-from ..summary import summarize
-from ..training import (
+from rosetta_cl.metrics.summary import summarize
+from rosetta_cl.records import Emit
+from rosetta_cl.registry import METRICS
+from rosetta_cl.training.results import (
     ProtocolResult,
-    Trainer,
     column_of,
     latent_spread,
     pairwise_scores,
     spread_summary,
     tabulated,
 )
+from rosetta_cl.training.trainer import Trainer
 
 
 def run_reproducibility(bench, config, emit: Emit | None = None, progress: bool = False,

@@ -1,0 +1,182 @@
+"""A lab's own arrays as a benchmark: ``rosetta-cl run --data FILE [--split-by RULE]``.
+
+The file is a ``.npy`` (the inputs) or a ``.npz`` with ``x`` (inputs: (N, D) vectors or
+(N, H, W) / (N, C, H, W) images) and optionally ``y`` (labels) and ``part`` (the experience of
+each row, 0, 1, ...). Read without pickle. The D1 | D2 (| D3 ...) split comes from ``--split-by``:
+
+- ``part``: the file's ``part`` array (the default when the file has one);
+- ``label:0,1,2|3,4``: experiences by label sets (needs ``y``), ``|`` between experiences;
+- ``half``: seeded random halves (the paper's 3D Chairs split).
+
+Then every experience is split 60/40 into train and validation, as for the built-in benchmarks.
+The file's defaults (likelihood, latent size, k) come from ``user_defaults.derive_defaults``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from rosetta_cl.data.defaults import USER_DATA
+from rosetta_cl.data.file_checks import check_npy_file, check_npz_file
+from rosetta_cl.data.streams import make_benchmark
+from rosetta_cl.data.user_defaults import derive_defaults
+from rosetta_cl.errors import ConfigError
+
+NAME = USER_DATA
+MEMBERS = ("x", "y", "part")  # the arrays of a data file we read
+
+
+def read_user_arrays(path: str | Path) -> np.ndarray:
+    """Inputs from a user's ``.npy`` or ``.npz`` (array ``x``), read without pickle; what the
+    file declares is checked before anything is allocated (``file_checks``)."""
+    path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"data file {path} is a directory; allowed: a .npy file, or a .npz "
+                          "with an array x")
+    if not path.is_file():
+        raise ConfigError(f"data file {path} does not exist")
+    magic = _magic(path)
+    if magic.startswith(b"PK"):
+        check_npz_file(path, MEMBERS)
+    elif magic == b"\x93NUMPY":
+        check_npy_file(path)
+    else:
+        raise ConfigError(f"data file {path}: not a .npy/.npz file (no .npy header; pickled "
+                          "files are never loaded); save the arrays with np.save / np.savez")
+    try:
+        loaded = np.load(path, allow_pickle=False)
+        if isinstance(loaded, np.lib.npyio.NpzFile):
+            with loaded:
+                if "x" not in loaded.files:
+                    raise ConfigError(f"data file {path}: no array x in it (has "
+                                      f"{', '.join(loaded.files) or 'nothing'})")
+                x = loaded["x"]
+        else:
+            x = loaded
+    except ConfigError:
+        raise
+    except Exception as exc:  # noqa: BLE001  (numpy, zipfile and zlib raise many types)
+        reason = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+        raise ConfigError(f"data file {path}: cannot read it as .npy/.npz without pickle "
+                          f"({reason})") from None
+    x = np.asarray(x)
+    if not 2 <= x.ndim <= 4 or len(x) == 0:
+        raise ConfigError(f"data file {path}: x has shape {x.shape}; allowed (N, D) vectors or "
+                          "(N, H, W) / (N, C, H, W) images, N >= 1")
+    numeric = np.issubdtype(x.dtype, np.integer) or np.issubdtype(x.dtype, np.floating)
+    if not numeric or (np.issubdtype(x.dtype, np.floating) and not np.isfinite(x).all()):
+        raise ConfigError(f"data file {path}: x must be finite numbers (NaN/inf or non-numeric "
+                          f"{x.dtype} found)")
+    if x.dtype.itemsize > 4 and np.issubdtype(x.dtype, np.floating):
+        biggest = max(float(x.max()), -float(x.min()))
+        if biggest > np.finfo(np.float32).max:
+            raise ConfigError(f"data file {path}: x has values beyond float32's range "
+                              f"(|x| max {biggest:.3g})")
+    return x.astype(np.float32)
+
+
+def _magic(path: Path) -> bytes:
+    with open(path, "rb") as f:
+        return f.read(6)
+
+
+def read_user_file(path: str | Path) -> dict[str, np.ndarray]:
+    """x (float32, finite, N >= 2) and the optional y / part arrays of a user's file."""
+    path = Path(path)
+    x = read_user_arrays(path)
+    arrays = {"x": x}
+    if _magic(path).startswith(b"PK"):  # an .npz (whatever the file's name says)
+        with np.load(path, allow_pickle=False) as f:
+            for key in ("y", "part"):
+                if key in f.files:
+                    try:
+                        a = np.asarray(f[key])
+                    except Exception as exc:  # noqa: BLE001  (a corrupted member)
+                        raise ConfigError(f"data file {path}: cannot read {key} ("
+                                          f"{type(exc).__name__})") from None
+                    if a.shape != (len(x),) or not np.issubdtype(a.dtype, np.integer):
+                        raise ConfigError(f"data file {path}: {key} must be {len(x)} integers "
+                                          f"(one per row of x), got {a.dtype} {a.shape}")
+                    arrays[key] = a.astype(np.int64)
+    return arrays
+
+
+def split_rule(rule: str | None, arrays: dict, seed: int, path) -> tuple[dict, np.ndarray]:
+    """The rows kept (``label:`` leaves out rows in no set) and the experience of each."""
+    n = len(arrays["x"])
+    rule = rule or ("part" if "part" in arrays else None)
+    allowed = "part, label:A|B (comma lists of labels), half"
+    if rule is None:
+        raise ConfigError(f"data file {path} has no part array: give --split-by ({allowed})")
+    if rule == "part":
+        if "part" not in arrays:
+            raise ConfigError(f"--split-by part: data file {path} has no part array")
+        part = arrays["part"]
+    elif rule == "half":
+        part = np.zeros(n, dtype=np.int64)
+        part[np.random.default_rng(seed).permutation(n)[n // 2 :]] = 1
+    elif rule.startswith("label:"):
+        if "y" not in arrays:
+            raise ConfigError(f"--split-by {rule}: data file {path} has no y (labels) array")
+        part = np.full(n, -1, dtype=np.int64)
+        try:
+            groups = [[int(v) for v in g.split(",") if v.strip()] for g in rule[6:].split("|")]
+        except ValueError:
+            raise ConfigError(f"--split-by {rule!r}: labels must be integers; allowed "
+                              f"{allowed}") from None
+        if len(groups) < 2:
+            raise ConfigError(f"--split-by {rule!r}: give at least two label sets (A|B; quote "
+                              "the rule, or the shell reads | as a pipe)")
+        seen: dict[int, int] = {}
+        for i, labels in enumerate(groups):
+            for label in labels:
+                if label in seen:
+                    raise ConfigError(f"--split-by {rule!r}: label {label} is in sets "
+                                      f"{seen[label] + 1} and {i + 1}; allowed: each label in "
+                                      "one set")
+                seen[label] = i
+        present = set(np.unique(arrays["y"]).tolist())
+        missing = [label for label in seen if label not in present]
+        if missing:
+            raise ConfigError(f"--split-by {rule!r}: label {missing[0]} is not in {path}'s y "
+                              f"(its labels: {_labels(present)})")
+        for i, labels in enumerate(groups):
+            part[np.isin(arrays["y"], labels)] = i
+        keep = part >= 0  # rows whose label is in no set are left out
+        arrays = {k: v[keep] for k, v in arrays.items()}
+        part = part[keep]
+        n_groups = len(groups)
+    else:
+        raise ConfigError(f"--split-by {rule!r}: allowed {allowed}")
+    if not rule.startswith("label:"):
+        n_groups = int(part.max()) + 1 if len(part) else 0
+    counts = np.bincount(part, minlength=n_groups) if len(part) else np.zeros(n_groups, int)
+    if len(counts) < 2:
+        raise ConfigError(f"--split-by {rule}: gives {len(counts)} experience(s); need >= 2")
+    for i, c in enumerate(counts):
+        if c < 5:
+            raise ConfigError(f"--split-by {rule}: experience D{i + 1} has {c} rows; each needs"
+                              " >= 5 (for its 60/40 train/validation split)")
+    return arrays, part
+
+
+def _labels(present: set[int], most: int = 20) -> str:
+    values = sorted(present)
+    text = ", ".join(map(str, values[:most]))
+    return text + (f", ... ({len(values)} in all)" if len(values) > most else "")
+
+
+def user_benchmark(path, split_by=None, seed: int = 0, subsample: int | None = None):
+    arrays, part = split_rule(split_by, read_user_file(path), seed, path)
+    x = arrays["x"]
+    y = arrays.get("y", np.zeros(len(x), dtype=np.int64))
+    parts = tuple(f"D{i + 1}" for i in range(int(part.max()) + 1))
+    derived = derive_defaults(x, part)
+    flat = x.reshape(len(x), math.prod(x.shape[1:]))
+    bench = make_benchmark(NAME, flat, y, part, seed, parts, derived.defaults,
+                           f"user data {Path(path).name}", subsample)
+    return replace(bench, derived_defaults=derived.describe())

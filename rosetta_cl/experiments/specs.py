@@ -1,0 +1,98 @@
+"""Running a spec file: every column of its grid as a nested MLflow run, then its table
+(``spec_table``). The file format and its checks are in ``spec_file``."""
+
+from __future__ import annotations
+
+import json
+import time
+from contextlib import closing
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+from rosetta_cl.errors import ConfigError
+from rosetta_cl.experiments.runner import (
+    check_resume,
+    chosen_experiment,
+    executing,
+    log_figures,
+    log_result,
+    open_tracker,
+    prepare,
+)
+from rosetta_cl.experiments.spec_file import Spec, load_spec  # noqa: F401  (spec API in one place)
+from rosetta_cl.experiments.spec_table import SpecTable, spec_table
+from rosetta_cl.protocols import PROTOCOLS
+from rosetta_cl.training.executors import ExecutorOptions, check_executor
+
+if TYPE_CHECKING:
+    from rosetta_cl.training.results import ProtocolResult
+
+@dataclass
+class SpecResult:
+    spec: Spec
+    table: SpecTable
+    results: list[tuple[str, ProtocolResult]]
+    wall_time_s: float
+    parent_run_id: str | None = None
+
+    def as_dict(self) -> dict:
+        return {"spec": self.spec.name, "parent_run_id": self.parent_run_id,
+                "wall_time_s": round(self.wall_time_s, 3), "table": self.table.as_dict(),
+                "paper": self.spec.paper,
+                "runs": {label or "all": r.as_dict() for label, r in self.results}}
+
+
+def run_spec(spec: Spec, *, quick: bool = False, overrides: dict | None = None,
+             tracking_uri: str | None = None, experiment: str | None = None,
+             track: bool = True, progress: bool = False,
+             executor: ExecutorOptions | None = None, resume: bool = False) -> SpecResult:
+    """Run every config of ``spec`` and build its table. All configs are checked first, so a
+    bad value fails before anything is trained or logged. ``executor`` and ``resume`` as in
+    ``runner.run_benchmark``."""
+    start = time.perf_counter()
+    check_executor(executor)
+    benches: dict = {}
+    prepared = [(label, *prepare(config, benches))
+                for label, config in spec.configs(quick, overrides)]
+    protocols = {config.protocol for _, config, _ in prepared}
+    if len(protocols) > 1:
+        raise ConfigError(f"spec {spec.name}: one table needs one protocol, got {sorted(protocols)}")
+    for _, config, _ in prepared:
+        check_resume(config, resume, track)
+    with executing(executor) as run_on:
+        return _run_grid(spec, prepared, quick, overrides, tracking_uri, experiment, track,
+                         progress, run_on, resume, start)
+
+
+def _run_grid(spec, prepared, quick, overrides, tracking_uri, experiment, track, progress,
+              executor, resume, start) -> SpecResult:
+    from rosetta_cl.tracking.writer import NullTracker
+
+    tracker = (open_tracker(tracking_uri, chosen_experiment(experiment, spec.name)) if track
+               else NullTracker())
+    results: list[tuple[str, ProtocolResult]] = []
+    params = {"spec": spec.name, "quick": str(quick),
+              "vary": f"{spec.vary_field}={list(spec.vary_values)}" if spec.vary_field else "",
+              **{f"override.{k}": str(v) for k, v in (overrides or {}).items()}}
+    tags = {"role": "spec", "spec": spec.name, "protocol": prepared[0][1].protocol}
+    from rosetta_cl.training.progress import GridBar, planned_trainings
+
+    bar = GridBar(sum(planned_trainings(c, len(b.parts)) for _, c, b in prepared), progress)
+    configs = {label: config.as_params() for label, config, _ in prepared}  # the spec file's
+    with tracker.parent(spec.name, params, tags, resume=resume, more=configs), closing(bar):
+        for label, config, bench in prepared:
+            with tracker.child(label or spec.name, config.as_params(),
+                               {**tags, "role": "grid", "column": label}):
+                result = PROTOCOLS[config.protocol].run(
+                    bench, config, tracker.write, bar, executor,
+                    tracker.reuse if tracker.resumed else None)
+                log_result(tracker, result)
+            results.append((label, result))
+        table = spec_table(spec, results)
+        result = SpecResult(spec, table, results, time.perf_counter() - start,
+                            tracker.parent_run_id)
+        tracker.log_text(table.markdown(), "table.md")
+        tracker.log_text(json.dumps(result.as_dict(), indent=2), "table.json")
+        tracker.log_metrics({"wall_time_s": result.wall_time_s})
+        log_figures(tracker, prepared[0][1].figures)
+    return replace(result, wall_time_s=time.perf_counter() - start)

@@ -1,0 +1,177 @@
+"""Many seeds at once: the M runs of one method trained as one vectorised ensemble (``--ensemble``).
+
+The members' parameters are stacked (``torch.func.stack_module_state``) and one
+``vmap(functional_call(...))`` computes all M losses per minibatch; one Adam steps the stacked
+parameters. That is M independent trainings: member m's loss depends only on its own slice of
+the parameters, and Adam is elementwise.
+
+Each member replays the random stream of the sequential strategy run with its seed: weights drawn
+after ``torch.manual_seed(seed)``, the one number the strategy's DataLoader iterator draws (its
+base seed), its own shuffling generator, its reparameterisation noise in every step and its
+validation noise after every epoch. So member m equals the sequential run with seed m up to float
+rounding (``tests/test_ensemble.py``). Avalanche plugins are not supported: they need a strategy
+per model.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor, nn
+from torch.func import functional_call, stack_module_state, vmap
+
+from rosetta_cl.anchors.points import Anchors
+from rosetta_cl.models.losses import anchor_loss, negative_elbo
+from rosetta_cl.models.vae import VAE, ModelConfig
+
+
+@dataclass(frozen=True)
+class Objective:
+    """What one method minimises: the negative ELBO with ``beta`` on the KL, plus the Rosetta term
+    with weight ``rho`` on ``anchors`` (none when rho is 0 or there are no anchors), with
+    ``fit`` and ``decoder`` as in ``losses.rosetta_term``."""
+
+    beta: float = 1.0
+    rho: float = 0.0
+    anchors: Anchors | None = None
+    fit: str = "exact"  # see losses.anchor_residual
+    decoder: str = "squared"  # eq. 1's decoder term: squared | nll | none (losses.decoder_term)
+
+    @property
+    def anchored(self) -> bool:
+        return self.rho != 0 and self.anchors is not None and len(self.anchors) > 0
+
+
+@dataclass
+class EnsembleRun:
+    """One member after training: its seed, its model, and its per-epoch metrics under the names
+    the strategies log (``train/loss``, ``train/recon``, ``train/kl``, [``train/rosetta``],
+    [``val/loss``, ``val/recon``, ``val/kl``]), epoch e at index e - 1."""
+
+    seed: int
+    model: VAE
+    history: dict[str, list[float]] = field(default_factory=dict)
+    epoch_times: list[float] = field(default_factory=list)  # wall clock at each epoch's end
+
+
+class _Terms(nn.Module):
+    """One member's per-minibatch terms, as a module so ``functional_call`` can swap in a slice
+    of the stacked parameters: [loss, recon, kl(, rosetta)], loss = recon + beta kl (+ rosetta)."""
+
+    def __init__(self, model: VAE, objective: Objective, batch_size: int):
+        super().__init__()
+        self.model, self.objective, self.batch_size = model, objective, batch_size
+
+    def forward(self, x: Tensor, eps: Tensor, anchor_x: Tensor | None = None,
+                anchor_z: Tensor | None = None) -> Tensor:
+        parts = negative_elbo(self.model(x, eps), self.objective.beta)
+        if anchor_x is None:
+            return torch.stack([parts.loss, parts.recon, parts.kl])
+        term = anchor_loss(self.model, anchor_x, anchor_z, self.objective.rho, self.batch_size,
+                           fit=self.objective.fit, decoder=self.objective.decoder)
+        return torch.stack([parts.loss + term, parts.recon, parts.kl, term])
+
+
+def _noise_generator(seed: int, device: torch.device) -> torch.Generator:
+    """The generator the sequential run's sampling noise comes from, at the point training starts.
+
+    Call right after the member's weights were drawn (after ``torch.manual_seed(seed)``). On the
+    CPU that is the global generator after the strategy's DataLoader drew its base seed; on CUDA
+    the device generator, which weight init (done on the CPU) never touched."""
+    if device.type == "cpu":
+        torch.empty((), dtype=torch.int64).random_()  # the DataLoader iterator's base-seed draw
+        generator = torch.Generator()
+        generator.set_state(torch.get_rng_state())
+        return generator
+    return torch.Generator(device=device).manual_seed(seed)
+
+
+def train_ensemble(config: ModelConfig, seeds: Sequence[int], x: Tensor, *,
+                   objective: Objective = Objective(), epochs: int = 1, batch_size: int = 128,
+                   lr: float = 1e-3, device: str | torch.device = "cpu",
+                   val_x: Tensor | None = None, val_batch_size: int = 8192,
+                   on_epoch: Callable[[int], None] | None = None) -> list[EnsembleRun]:
+    """Train one fresh ``VAE(config)`` per seed on ``x`` as one vectorised ensemble.
+
+    Same arithmetic as ``METHODS[...]`` strategies with ``train_epochs=epochs`` and
+    ``train_mb_size=batch_size``: Adam(lr), seeded reshuffling every epoch, the Rosetta term on
+    every minibatch (weighted by k / batch_size), the validation loss after every epoch.
+    """
+    seeds = list(seeds)
+    if not seeds:
+        raise ValueError("seeds: an ensemble needs at least one seed")
+    device = torch.device(device)
+    members, noise, shuffles = [], [], []
+    for seed in seeds:
+        torch.manual_seed(seed)
+        members.append(_Terms(VAE(config).to(device), objective, batch_size))
+        noise.append(_noise_generator(seed, device))
+        shuffles.append(torch.Generator().manual_seed(seed))
+    params, buffers = stack_module_state(members)
+    params = {name: p.detach().requires_grad_() for name, p in params.items()}
+    base = copy.deepcopy(members[0]).to("meta")
+    anchors = objective.anchors.to(device) if objective.anchored else None
+    anchor_args = (anchors.x, anchors.z) if anchors is not None else ()
+
+    def train_terms(p, b, xb, eps):
+        return functional_call(base, (p, b), (xb, eps, *anchor_args))
+
+    def val_terms(p, b, xb, eps):
+        return functional_call(base, (p, b), (xb, eps))
+
+    train_step, validate = vmap(train_terms), vmap(val_terms, in_dims=(0, 0, None, 0))
+    optimizer = torch.optim.Adam(params.values(), lr=lr)
+    x = x.to(device)
+    n, d = len(x), config.latent_dim
+    names = ["train/loss", "train/recon", "train/kl"] + (["train/rosetta"] if anchor_args else [])
+    rows = []  # per epoch: (M, terms) on the device; one host sync at the end
+    epoch_times: list[float] = []
+    for epoch in range(epochs):
+        orders = torch.stack([torch.randperm(n, generator=g) for g in shuffles]).to(device)
+        sums = None
+        for i in range(0, n, batch_size):
+            index = orders[:, i : i + batch_size]
+            eps = torch.stack([torch.randn(index.shape[1], d, generator=g, device=device)
+                               for g in noise])
+            optimizer.zero_grad()
+            terms = train_step(params, buffers, x[index], eps)
+            terms[:, 0].sum().backward()
+            optimizer.step()
+            weighted = terms.detach() * index.shape[1]
+            sums = weighted if sums is None else sums + weighted
+        row = sums / n
+        if val_x is not None:
+            row = torch.cat([row, _validation(validate, params, buffers, val_x, noise, d, device,
+                                              val_batch_size)], dim=1)
+        rows.append(row)
+        epoch_times.append(time.time())
+        if on_epoch is not None:
+            on_epoch(epoch + 1)
+    if val_x is not None:
+        names += ["val/loss", "val/recon", "val/kl"]
+    table = torch.stack(rows).cpu() if rows else torch.empty(0, len(seeds), len(names))
+    runs = []
+    with torch.no_grad():
+        for m, (seed, member) in enumerate(zip(seeds, members)):
+            for name, parameter in member.named_parameters():
+                parameter.copy_(params[name][m])
+            history = {name: table[:, m, j].tolist() for j, name in enumerate(names)}
+            runs.append(EnsembleRun(seed, member.model, history, epoch_times))
+    return runs
+
+
+@torch.inference_mode()
+def _validation(validate, params, buffers, val_x: Tensor, noise, d: int, device,
+                batch_size: int) -> Tensor:
+    """(M, 3) mean [loss, recon, kl] over ``val_x``, in chunks like the strategies' metric."""
+    totals = None
+    for i in range(0, len(val_x), batch_size):
+        xb = val_x[i : i + batch_size].to(device)
+        eps = torch.stack([torch.randn(len(xb), d, generator=g, device=device) for g in noise])
+        batch = validate(params, buffers, xb, eps) * len(xb)
+        totals = batch if totals is None else totals + batch
+    return totals / len(val_x)
