@@ -104,8 +104,10 @@ def part(module: str) -> str:
 
 def test_imports_follow_the_allowed_directions():
     graph = import_graph()
+    # (the package's __init__ as a target: test_nothing_imports_the_package_init)
     wrong = sorted(f"{m} imports {i}" for m, imports in graph.items() for i in imports
-                   if m != "rosetta_cl" and part(i) != part(m) and part(i) not in ALLOWED[part(m)])
+                   if "rosetta_cl" not in (m, i) and part(i) != part(m)
+                   and part(i) not in ALLOWED[part(m)])
     assert wrong == []
 
 
