@@ -23,7 +23,7 @@ COMMANDS = [
      "--figures", "none"],
     ["run", "digits5", "--quick", "--protocol", "continual", "--seeds", "1", "--experiment",
      "cont", "--figures", "none"],
-    ["run", "{repo}/benchmarks/table6_n_rosetta_points_sequential_gaussians8.toml", "--quick",
+    ["run", "table6_n_rosetta_points_sequential_gaussians8", "--quick",
      "--seeds", "1", "--experiment", "spec", "--figures", "none"],
     ["tune", "gaussians8", "--quick", "--experiment", "tune"],
 ]

@@ -12,7 +12,7 @@ from mlflow.tracking import MlflowClient
 
 from rosetta_cl.tracking.store import quiet_downloads
 
-SPEC = (Path(__file__).parents[1] / "benchmarks"
+SPEC = (Path(__file__).parents[1] / "rosetta_cl" / "paper_specs"
         / "table6_n_rosetta_points_sequential_gaussians8.toml")
 TINY = ["--quick", "--seeds", "1", "--methods", "rvae", "--epochs", "1", "--figures", "none"]
 

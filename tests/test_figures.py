@@ -19,7 +19,7 @@ from rosetta_cl.reporting.figures import Panel, legend_handles
 from rosetta_cl.reporting.report import CAPTIONS, build_report
 from rosetta_cl.reporting.run_figures import ModelRun, build_figures, child_runs, class_names
 
-SPECS = Path(__file__).resolve().parents[1] / "benchmarks"
+SPECS = Path(__file__).resolve().parents[1] / "rosetta_cl" / "paper_specs"
 _RUNS = {}
 
 

@@ -291,7 +291,7 @@ def test_fuzz_spec(benchmark, run, quick, paper, vary_field, vary_values, quick_
 
 
 @FUZZ
-@given(data=mutations((Path(__file__).parents[1] / "benchmarks" /
+@given(data=mutations((Path(__file__).parents[1] / "rosetta_cl" / "paper_specs" /
                        "table2_sequential_gaussians8.toml").read_bytes()))
 def test_fuzz_spec_bytes(data):
     refused_or_read(_load_and_resolve, "spec", data, ".toml", "spec TOML")

@@ -21,7 +21,7 @@ from rosetta_cl.training.executors import ExecutorOptions, LocalExecutor, RayExe
 # Ray-using test on the other worker once took this worker's in-process Ray down with it)
 pytestmark = pytest.mark.xdist_group("ray")
 ROOT = Path(__file__).resolve().parents[1]
-SPEC = str(ROOT / "benchmarks" / "table2_sequential_gaussians8.toml")
+SPEC = str(ROOT / "rosetta_cl" / "paper_specs" / "table2_sequential_gaussians8.toml")
 # 11 trainings (template, target, 3 methods x 3 seeds); 20 epochs so a kill lands mid-grid
 GRID = ["run", SPEC, "--quick", "--figures", "none", "--epochs", "20", "--json"]
 

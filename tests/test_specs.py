@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import run_main
 from mlflow.tracking import MlflowClient
 
 from rosetta_cl.cli import main
@@ -13,7 +14,7 @@ from rosetta_cl.errors import ConfigError
 from rosetta_cl.experiments.specs import load_spec, run_spec
 from rosetta_cl.metrics.latent import lsd_split, rv_per_point
 
-SPECS = sorted((Path(__file__).parents[1] / "benchmarks").glob("*.toml"))
+SPECS = sorted((Path(__file__).parents[1] / "rosetta_cl" / "paper_specs").glob("*.toml"))
 _RESULTS = {}
 
 
@@ -280,3 +281,35 @@ def test_missing_spec_file(capsys):
     assert "spec file benchmarks/nope.toml does not exist" in capsys.readouterr().err
     with pytest.raises(ConfigError):
         load_spec("nope.toml")
+
+
+def test_shipped_specs_are_found_by_name(tmp_path, capsys, monkeypatch):
+    """The specs are package data: by name from any folder, listed, copied out to edit."""
+    from rosetta_cl.experiments.spec_file import shipped_specs, spec_path
+
+    names = shipped_specs()
+    assert len(names) == len(SPECS) == 21 and "table2_sequential_gaussians8" in names
+    assert spec_path("table2_sequential_gaussians8") == names["table2_sequential_gaussians8"]
+    assert spec_path("gaussians8") is None and spec_path("x.toml") == Path("x.toml")
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = run_main(["specs"], capsys)
+    assert code == 0 and "table7_n_rosetta_points_sequential_mnist [Table 7]" in out
+    assert max(map(len, out.splitlines())) <= 100
+    code, out, _ = run_main(["specs", "copy", "table9_selection_method", "mine"], capsys)
+    copied = tmp_path / "mine" / "table9_selection_method.toml"
+    assert code == 0 and copied.read_bytes() == names["table9_selection_method"].read_bytes()
+    code, _, err = run_main(["specs", "copy", "table9_selection_method", "mine"], capsys)
+    assert code == 2 and "exists; pass --force" in err
+    code, _, err = run_main(["specs", "copy", "table99"], capsys)
+    assert code == 2 and err.startswith("Error: spec 'table99': allowed continual_plugins")
+
+
+@pytest.mark.slow
+def test_a_shipped_spec_runs_by_name_from_an_empty_folder(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    code, out, err = run_main(["run", "table2_sequential_gaussians8", "--quick", "--figures",
+                               "none"], capsys)
+    assert code == 0, err
+    assert "## Table 2: latent space distortion (LSD) to the joint model on gaussians8" in out
+    assert (tmp_path / "mlruns" / "mlflow.db").is_file()

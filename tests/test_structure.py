@@ -215,3 +215,38 @@ def test_quick_commands_import_nothing_heavy(args, tmp_path):
         assert len(messages) == 1 and messages[0].startswith("Error: "), messages
     else:
         assert out.returncode == 0 and messages == [], messages
+
+
+def test_release_metadata_in_one_place():
+    """One version (rosetta_cl/version.py; pyproject reads it, CITATION.cff repeats it), a
+    LICENSE file, the specs as package data, every imported third-party package declared."""
+    import tomllib
+
+    from rosetta_cl.version import __version__
+
+    root = PACKAGE.parent
+    project = tomllib.loads((root / "pyproject.toml").read_text())
+    assert project["project"]["dynamic"] == ["version"] and "version" not in project["project"]
+    assert project["tool"]["setuptools"]["dynamic"]["version"]["attr"] == (
+        "rosetta_cl.version.__version__")
+    assert f"\nversion: {__version__}\n" in (root / "CITATION.cff").read_text()
+    assert (root / "LICENSE").read_text().startswith("MIT License")
+    assert project["project"]["license"] == "MIT"
+    assert project["tool"]["setuptools"]["package-data"]["rosetta_cl"] == ["paper_specs/*.toml"]
+    declared = {d.split("[")[0].split(">")[0].split("=")[0].split("<")[0].strip().lower()
+                for d in project["project"]["dependencies"]}
+    imported = set()
+    for path in PACKAGE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                imported.update(a.name.split(".")[0] for a in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                imported.add(node.module.split(".")[0])
+    import sys
+
+    third_party = {m for m in imported if m not in sys.stdlib_module_names and m != "rosetta_cl"}
+    # import name -> distribution name; ray is the `ray` extra
+    dist = {"sklearn": "scikit-learn", "faiss": "faiss-cpu", "umap": "umap-learn", "PIL": "pillow",
+            "avalanche": "avalanche-lib", "yaml": "mlflow"}
+    missing = {m for m in third_party if dist.get(m, m).lower() not in declared} - {"ray"}
+    assert missing == set()

@@ -15,7 +15,7 @@ start=$(date +%s)
 common=(${EXTRA:-} --device "${DEVICE:-cuda}" --ensemble --figures none --data-dir "$DATA" --tracking-uri "$STORE" --json)
 run_spec() {  # spec epochs
   local t0=$(date +%s)
-  rosetta-cl run "benchmarks/$1.toml" --epochs "$2" "${common[@]}" > "$OUT/$1.json" 2> "$OUT/$1.log"
+  rosetta-cl run "$1" --epochs "$2" "${common[@]}" > "$OUT/$1.json" 2> "$OUT/$1.log"
   local rc=$? t1=$(date +%s)
   echo "$1 epochs=$2 rc=$rc wall_s=$((t1 - t0))" | tee -a "$OUT/timings.txt"
   echo $((t1 - t0))

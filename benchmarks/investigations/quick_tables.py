@@ -25,8 +25,8 @@ COMMANDS = [
     ["run", "digits", "--protocol", "reproducibility"],
     ["run", "gaussians8", "--ensemble"],
     ["run", "digits5", "--protocol", "continual", "--seeds", "2"],
-    ["run", "benchmarks/table6_n_rosetta_points_sequential_gaussians8.toml"],
-    ["run", "benchmarks/table5_n_rosetta_points_reproducibility_digits.toml"],
+    ["run", "table6_n_rosetta_points_sequential_gaussians8"],
+    ["run", "table5_n_rosetta_points_reproducibility_digits"],
     ["tune", "gaussians8"],
 ]
 VOLATILE = ("wall_time_s", "parent_run_id", "plugins_dir")

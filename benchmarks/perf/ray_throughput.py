@@ -30,7 +30,7 @@ CLI = [sys.executable, "-m", "rosetta_cl.cli"]
 WORKLOADS = {
     "gaussians8 sequential, 200 epochs, 10 seeds": ["run", "gaussians8", "--figures", "none"],
     "digits spec table8 (k = 16, 64), 20 epochs, 3 seeds": [
-        "run", str(ROOT / "benchmarks" / "table8_n_rosetta_points_sequential_digits.toml"),
+        "run", "table8_n_rosetta_points_sequential_digits",
         "--quick", "--epochs", "20", "--figures", "none"],
 }
 TINY = {

@@ -17,21 +17,23 @@ Examples:
   rosetta-cl run gaussians8 --methods vae,rvae      # the real check: ~2 min on 2 CPU cores
   rosetta-cl run gaussians8 --quick                 # smoke test of the pipeline: ~20 s
   rosetta-cl run mine.npz --split-by 'label:0,1|2,3'   # quote the |: bash would pipe it
-  rosetta-cl run benchmarks/table2_sequential_digits.toml   # a paper table, every column
+  rosetta-cl run table2_sequential_digits          # a paper table by name (rosetta-cl specs)
   rosetta-cl run digits5 --protocol continual --plugin ewc:ewc_lambda=100
 """
 
 
 @cli.command(cls=GroupedOptions, epilog=RUN_EXAMPLES)
-@click.argument("target", metavar="BENCHMARK|SPEC.toml|DATA.npz")
+@click.argument("target", metavar="BENCHMARK|SPEC|DATA.npz")
 @config_options
 @click.option("--from-tune", default=None, metavar="RUN_ID",
               help="Use the beta and rho chosen by a `rosetta-cl tune` run.")
 @click.pass_context
 def run(ctx, target, **options):
     """Run a protocol on a benchmark, on your own arrays (DATA.npz / .npy, same as --data), or
-    every run of a spec file's table; print the table; log everything to MLflow."""
+    every run of a spec's table (a shipped spec by name, see `rosetta-cl specs`, or a .toml
+    file); print the table; log everything to MLflow."""
     from rosetta_cl.config.options import RunConfig
+    from rosetta_cl.experiments.spec_file import spec_path
 
     values, explicit = _config_values(ctx, options)
     if options["from_tune"]:
@@ -44,11 +46,12 @@ def run(ctx, target, **options):
     track = {"tracking_uri": options["tracking_uri"], "experiment": options["experiment"],
              **_execution(options)}
     target = _data_file_target(target, values)
-    if target.endswith(".toml"):
+    spec = spec_path(target)
+    if spec is not None:
         from rosetta_cl.experiments.specs import load_spec, run_spec
 
         overrides = {k: v for k, v in explicit.items() if k != "quick"}
-        result = run_spec(load_spec(target), quick=values["quick"], overrides=overrides,
+        result = run_spec(load_spec(spec), quick=values["quick"], overrides=overrides,
                           progress=True, **track)
         if options["as_json"]:
             click.echo(json.dumps(result.as_dict(), indent=2))

@@ -79,6 +79,20 @@ def group_label(vary_field: str, value) -> str:
 
 
 SPEC_MAX_BYTES = 1 << 20
+# the specs shipped with the package (package data): the paper's tables and our combinations
+SHIPPED = Path(__file__).resolve().parents[1] / "paper_specs"
+
+
+def shipped_specs() -> dict[str, Path]:
+    """Name -> path of every spec shipped with the package, by name."""
+    return {path.stem: path for path in sorted(SHIPPED.glob("*.toml"))}
+
+
+def spec_path(target: str) -> Path | None:
+    """The spec ``target`` names: a ``.toml`` path, or a shipped spec's name; None otherwise."""
+    if target.endswith(".toml"):
+        return Path(target)
+    return shipped_specs().get(target)
 
 
 def load_spec(path: str | Path) -> Spec:

@@ -2,7 +2,7 @@
 each method against the VAE in words, with the paper's normalised median beside it.
 
 The paper's values come from the shipped spec of the same benchmark and protocol that varies
-nothing (``benchmarks/table1_*`` / ``table2_*``); a benchmark without one (your own data) gets
+nothing (``paper_specs/table1_*`` / ``table2_*``); a benchmark without one (your own data) gets
 no paper clause. A verdict is a median over runs: the table beside it has the quartiles.
 """
 
@@ -14,7 +14,7 @@ from pathlib import Path
 
 from rosetta_cl.metrics.summary import Table
 
-SPECS_DIR = Path(__file__).resolve().parents[2] / "benchmarks"
+SPECS_DIR = Path(__file__).resolve().parents[1] / "paper_specs"  # = experiments.spec_file.SHIPPED
 NAMES = {"vae": "VAE", "bvae": "beta-VAE", "rvae": "R-VAE"}
 FOOTNOTE = ("verdict: the method's median over runs against the median VAE (LSD: distortion to "
             "the\njointly trained model; RV: spread of retrainings; lower is better for both)")
