@@ -94,6 +94,7 @@ ALLOWED = {
                    "experiments"},
     "errors": set(),
     "version": set(),
+    "__main__": {"cli"},  # python -m rosetta_cl
 }
 
 
