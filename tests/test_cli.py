@@ -286,3 +286,19 @@ def test_top_level_help_shows_whole_command_descriptions(capsys):
     commands = out[out.index("Commands:"):]
     assert "..." not in commands
     assert "print the table; log everything to MLflow." in " ".join(out.split())
+
+
+def test_shell_completion_offers_benchmarks_and_spec_names():
+    import subprocess
+    import sys
+
+    env = {**os.environ, "_ROSETTA_CL_COMPLETE": "bash_complete",
+           "COMP_WORDS": "rosetta-cl run table2_seq", "COMP_CWORD": "2"}
+    out = subprocess.run([sys.executable, "-m", "rosetta_cl"], env=env, capture_output=True,
+                         text=True, timeout=120, check=False)
+    words = [line.split(",", 1)[1] for line in out.stdout.splitlines() if "," in line]
+    assert "table2_sequential_gaussians8" in words and "gaussians8" not in words
+    env["COMP_WORDS"] = "rosetta-cl run gau"
+    out = subprocess.run([sys.executable, "-m", "rosetta_cl"], env=env, capture_output=True,
+                         text=True, timeout=120, check=False)
+    assert "plain,gaussians8" in out.stdout.splitlines()

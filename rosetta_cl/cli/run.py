@@ -12,6 +12,21 @@ from rosetta_cl.cli.options import _config_values, _execution, config_options
 from rosetta_cl.cli.output import protocol_run_text, spec_run_text, wrap
 from rosetta_cl.errors import ConfigError
 
+
+def complete_target(ctx, param, incomplete: str) -> list:
+    """Shell completion of ``run`` / ``tune``'s first argument: benchmark and shipped spec names,
+    and files (``.npz``, ``.npy``, ``.toml``) once it looks like a path."""
+    from click.shell_completion import CompletionItem
+
+    from rosetta_cl.experiments.spec_file import shipped_specs
+    from rosetta_cl.registry import BENCHMARKS
+
+    if "/" in incomplete or incomplete.startswith("."):
+        return [CompletionItem(incomplete, type="file")]
+    names = [*BENCHMARKS, *shipped_specs()]
+    return [CompletionItem(name) for name in names if name.startswith(incomplete)]
+
+
 RUN_EXAMPLES = """\b
 Examples:
   rosetta-cl run gaussians8 --methods vae,rvae      # the real check: ~2 min on 2 CPU cores
@@ -23,7 +38,7 @@ Examples:
 
 
 @cli.command(cls=GroupedOptions, epilog=RUN_EXAMPLES)
-@click.argument("target", metavar="BENCHMARK|SPEC|DATA.npz")
+@click.argument("target", metavar="BENCHMARK|SPEC|DATA.npz", shell_complete=complete_target)
 @config_options
 @click.option("--from-tune", default=None, metavar="RUN_ID",
               help="Use the beta and rho chosen by a `rosetta-cl tune` run.")
@@ -92,7 +107,7 @@ Examples:
   rosetta-cl tune gaussians8
   rosetta-cl tune mine.npz --split-by 'label:0,1|2,3'   # then: run mine.npz ... --from-tune ID
 """)
-@click.argument("benchmark", metavar="BENCHMARK|DATA.npz")
+@click.argument("benchmark", metavar="BENCHMARK|DATA.npz", shell_complete=complete_target)
 @config_options
 @click.option("--beta-grid", default="0:2.5:25", show_default=True,
               help="beta values (start:step:stop, stop included, or a comma list).")
