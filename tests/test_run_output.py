@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 from rosetta_cl.cli import main
+from rosetta_cl.cli.verdict import direction_line, paper_values, verdict_lines
 from rosetta_cl.metrics.summary import summarize, table_lines
 from rosetta_cl.metrics.transfer import stream_transfer
-from rosetta_cl.reporting.verdict import direction_line, paper_values, verdict_lines
 
 
 def lsd_table(vae, rvae):

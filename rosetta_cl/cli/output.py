@@ -8,8 +8,8 @@ from __future__ import annotations
 import textwrap
 from typing import TYPE_CHECKING
 
-from rosetta_cl.metrics.summary import WIDTH
-from rosetta_cl.reporting.verdict import FOOTNOTE, direction_line, paper_values, verdict_lines
+from rosetta_cl.cli.verdict import FOOTNOTE, direction_line, paper_values, verdict_lines
+from rosetta_cl.metrics.summary import WIDTH, table_lines
 
 if TYPE_CHECKING:
     from rosetta_cl.experiments.specs import SpecResult
@@ -91,8 +91,6 @@ def continual_setting(config) -> str:
 def transfer_lines(transfer: dict[str, dict[str, dict[str, float]]]) -> list[str]:
     """The forgetting and backward-transfer tables (``transfer``): a row per method, a column
     per experience, medians over runs."""
-    from rosetta_cl.metrics.summary import table_lines
-
     lines: list[str] = []
     for name, title in TRANSFER.items():
         rows = {m: measures[name] for m, measures in transfer.items() if name in measures}

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import shutil
 import textwrap
-import tomllib
 from pathlib import Path
 
 import click
@@ -21,14 +20,14 @@ def specs(ctx):
     writes one out to edit."""
     if ctx.invoked_subcommand is not None:
         return
-    from rosetta_cl.experiments.spec_file import shipped_specs
+    from rosetta_cl.experiments.spec_file import load_spec, shipped_specs
 
     for name, path in shipped_specs().items():
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-        source = data.get("paper", {}).get("source", "")
+        spec = load_spec(path)
+        source = spec.paper.get("source", "")
         table = source.split(", ")[-1] if "Table" in source else "not a paper table"
         click.echo(f"{name} [{table}]")
-        click.echo(textwrap.fill(data.get("title", name), 100, initial_indent="    ",
+        click.echo(textwrap.fill(spec.title, 100, initial_indent="    ",
                                  subsequent_indent="    "))
 
 

@@ -2,42 +2,37 @@
 each method against the VAE in words, with the paper's normalised median beside it.
 
 The paper's values come from the shipped spec of the same benchmark and protocol that varies
-nothing (``paper_specs/table1_*`` / ``table2_*``); a benchmark without one (your own data) gets
+nothing (``rosetta-cl specs``: ``table1_*`` / ``table2_*``); a benchmark without one (your own data) gets
 no paper clause. A verdict is a median over runs: the table beside it has the quartiles.
 """
 
 from __future__ import annotations
 
 import re
-import tomllib
-from pathlib import Path
 
 from rosetta_cl.metrics.summary import Table
 
-SPECS_DIR = Path(__file__).resolve().parents[1] / "paper_specs"  # = experiments.spec_file.SHIPPED
 NAMES = {"vae": "VAE", "bvae": "beta-VAE", "rvae": "R-VAE"}
 FOOTNOTE = ("verdict: the method's median over runs against the median VAE (LSD: distortion to "
             "the\njointly trained model; RV: spread of retrainings; lower is better for both)")
 
 
-def paper_values(benchmark: str, protocol: str,
-                 specs_dir: Path = SPECS_DIR) -> tuple[dict[str, dict[str, float]], str]:
+def paper_values(benchmark: str, protocol: str) -> tuple[dict[str, dict[str, float]], str]:
     """(method -> column -> the paper's normalised median, the paper's data set where ours
-    stands in for it) from the spec that runs ``benchmark`` with ``protocol`` and varies
+    stands in for it) from the shipped spec that runs ``benchmark`` with ``protocol`` and varies
     nothing; ({}, "") when there is none."""
-    for path in sorted(specs_dir.glob("table*.toml")):
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
+    from rosetta_cl.experiments.spec_file import load_spec, shipped_specs
+
+    for name, path in shipped_specs().items():
+        if not name.startswith("table"):
             continue
-        run = data.get("run", {})
-        if ("vary" in data or run.get("benchmark") != benchmark
-                or run.get("protocol", "sequential") != protocol):
+        spec = load_spec(path)
+        if (spec.vary_field is not None or spec.run.get("benchmark") != benchmark
+                or spec.run.get("protocol", "sequential") != protocol):
             continue
-        paper = data.get("paper", {})
         values = {m: {c: float(v) for c, v in cols.items()}
-                  for m, cols in paper.get("values", {}).items()}
-        return values, paper.get("dataset", "").split(" (")[0]
+                  for m, cols in spec.paper.get("values", {}).items()}
+        return values, spec.paper.get("dataset", "").split(" (")[0]
     return {}, ""
 
 
