@@ -21,15 +21,42 @@ FINGERPRINT_TAG = "rosetta.fingerprint"  # a model run's training fingerprint (-
 
 @dataclass
 class RunRecord:
-    """One trained model's run.
+    """One trained model's run, as the tracking writer logs it to MLflow.
 
-    ``history``: per-epoch metrics ``{name: [epoch 1, epoch 2, ...]}`` (logged at steps 1, 2,
-    ...), ``epoch_times`` the wall-clock time (``time.time()``) each epoch ended, ``started``
-    when the training began: the MLflow run keeps them as its start time and the metrics'
-    timestamps (it ends when the record was made), though it is written afterwards; ``metrics``: final scalars; ``arrays``: artifact file name -> named arrays (``.npz``);
-    ``model``: a module with a ``config`` (saved under ``model/``); ``anchors``: the anchors the
-    model selected (``anchors.npz``); ``anchor_file``: a callable building the portable
-    ``.rosetta`` file, called only when the record is written (it hashes the data).
+    Parameters
+    ----------
+    name : str
+        Run name.
+    params : dict[str, str]
+        MLflow params.
+    tags : dict
+        MLflow tags (role, method, seed, fingerprint, ...).
+    history : dict[str, list of float]
+        Per-epoch metrics ``{name: [epoch 1, epoch 2, ...]}`` (logged at steps 1, 2, ...).
+    metrics : dict[str, float]
+        Final scalars.
+    arrays : dict[str, dict[str, numpy.ndarray]]
+        Artifact file name -> named arrays (``.npz``).
+    model : torch.nn.Module, optional
+        A module with a ``config`` (saved under ``model/``).
+    anchors : Anchors, optional
+        The anchors the model selected (``anchors.npz``).
+    anchor_file : callable, optional
+        Builds the portable ``.rosetta`` file; called only when the record is written (it hashes
+        the data).
+    started : float, optional
+        When the training began (``time.time()``): the MLflow run's start time.
+    epoch_times : list of float
+        When each epoch ended: the metrics' timestamps.
+    ended : float
+        When the record was made: the MLflow run's end time.
+
+    Examples
+    --------
+    >>> from rosetta_cl import RunRecord
+    >>> record = RunRecord("vae_1", params={"method": "vae"}, tags={}, history={"train/loss": [3.0, 2.5]})
+    >>> record.history["train/loss"][-1]
+    2.5
     """
 
     name: str

@@ -69,16 +69,65 @@ class MethodSpec:
 
 
 BENCHMARKS: dict[str, BenchmarkSpec] = {}
+"""Benchmark name -> :class:`BenchmarkSpec` (``rosetta-cl benchmarks`` lists them)."""
 METHODS: dict[str, MethodSpec] = {}
+"""Method name -> :class:`MethodSpec` (``vae``, ``bvae``, ``rvae`` and plugins')."""
 
 
 def register_benchmark(spec: BenchmarkSpec) -> None:
+    """Add a benchmark (a data set as streams) to :data:`BENCHMARKS`.
+
+    Parameters
+    ----------
+    spec : BenchmarkSpec
+        Its name, ``make(seed, subsample=None, data_dir=None) -> Benchmark``, defaults and
+        description (and ``split_rules`` if it takes ``--split-by``).
+
+    Raises
+    ------
+    ValueError
+        If the name is taken.
+
+    Examples
+    --------
+    >>> from rosetta_cl import BENCHMARKS, gaussians8, register_benchmark
+    >>> from rosetta_cl.registry import BenchmarkSpec
+    >>> builtin = BENCHMARKS["gaussians8"]
+    >>> register_benchmark(BenchmarkSpec("my_gaussians", gaussians8, builtin.defaults, "a copy"))
+    >>> BENCHMARKS.pop("my_gaussians").description
+    'a copy'
+    """
     if spec.name in BENCHMARKS:
         raise ValueError(f"benchmark {spec.name!r} is already registered")
     BENCHMARKS[spec.name] = spec
 
 
 def register_method(spec: MethodSpec) -> None:
+    """Add a method (a strategy factory) to :data:`METHODS`.
+
+    Parameters
+    ----------
+    spec : MethodSpec
+        Its name, ``make(model, config, anchors, **strategy_kwargs) -> strategy``, description,
+        whether it is anchored, and optionally ``objective(config) -> (beta, rho)`` (for
+        ``--ensemble``) and the field ``tune`` chooses.
+
+    Raises
+    ------
+    ValueError
+        If the name is taken.
+
+    Examples
+    --------
+    >>> from rosetta_cl import METHODS, BetaVAEStrategy, register_method
+    >>> from rosetta_cl.registry import MethodSpec
+    >>> def make(model, config, anchors, **kwargs):
+    ...     return BetaVAEStrategy(model=model, beta=0.5, **kwargs)
+    >>> register_method(MethodSpec("half_kl", make, "beta-VAE with beta 0.5", anchored=False,
+    ...                            objective=lambda config: (0.5, 0.0)))
+    >>> METHODS.pop("half_kl").anchored
+    False
+    """
     if spec.name in METHODS:
         raise ValueError(f"method {spec.name!r} is already registered")
     METHODS[spec.name] = spec
@@ -229,20 +278,46 @@ NORMALIZATIONS = ("ratio", "difference")
 
 @dataclass(frozen=True)
 class MetricSpec:
-    """A latent-space metric the protocols compute for every trained model (``--metrics``, or
-    ``metrics = [...]`` in a spec's ``[run]``).
+    """A latent-space metric the protocols compute for every trained model.
 
-    - ``kind="pairwise"``: ``compute(source, target, groups) -> metrics.Scores``, a model's
-      validation latent means against the protocol's reference model's (sequential and continual:
-      the joint target, per part; reproducibility: the template, on D1). Logged per model run.
-    - ``kind="retraining"``: ``compute(means) -> per-point values``, ``means`` (runs, points,
-      dim) of one method's retrainings (reproducibility only). Logged on the protocol run as
-      ``<column>/<method>`` (mean over points).
+    Chosen with ``--metrics``, or ``metrics = [...]`` in a spec's ``[run]``.
 
-    ``column``: the table column (per group: ``<column>_<group>``); None: logged, not
-    tabulated. ``normalization``: how tables normalise to the median VAE, ``ratio`` (value /
-    median - 1, for distortions) or ``difference`` (value - median, for log-volumes and scores in
-    [0, 1]). ``higher_is_better``: for reading the table (the paper's LSD and RV: lower).
+    Parameters
+    ----------
+    name : str
+        Registry name.
+    kind : str
+        ``pairwise``: ``compute(source, target, groups) -> Scores``, a model's validation latent
+        means against the protocol's reference model's (sequential and continual: the joint
+        target, per part; reproducibility: the template, on D1), logged per model run.
+        ``retraining``: ``compute(means) -> per-point values``, ``means`` (runs, points, dim) of
+        one method's retrainings (reproducibility only), logged on the protocol run as
+        ``<column>/<method>`` (mean over points).
+    compute : callable
+        The metric.
+    description : str
+        One line for ``rosetta-cl plugins``.
+    column : str, optional
+        The table column (per group: ``<column>_<group>``); None: logged, not tabulated.
+    normalization : str, default "ratio"
+        How tables normalise to the median VAE: ``ratio`` (value / median - 1, for distortions)
+        or ``difference`` (value - median, for log-volumes and scores in [0, 1]).
+    higher_is_better : bool, default False
+        For reading the table (the paper's LSD and RV: lower is better).
+    source : str, default "built-in"
+        Where it was registered from (set by the plugin loader).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from rosetta_cl import METRICS, MetricSpec, Scores, register_metric
+    >>> def max_shift(source, target, groups):
+    ...     gap = np.abs(np.asarray(source) - np.asarray(target)).max(1)
+    ...     return Scores(groups={g: float(gap[m].max()) for g, m in groups.items()})
+    >>> register_metric(MetricSpec("max_shift_example", "pairwise", max_shift,
+    ...                            "largest coordinate shift", column="SHIFT"))
+    >>> METRICS.pop("max_shift_example").column
+    'SHIFT'
     """
 
     name: str
@@ -256,9 +331,30 @@ class MetricSpec:
 
 
 METRICS: dict[str, MetricSpec] = {}
+"""Metric name -> :class:`MetricSpec` (``--metrics``; ``rosetta-cl plugins`` lists them)."""
 
 
 def register_metric(spec: MetricSpec) -> None:
+    """Add a latent-space metric to :data:`METRICS`.
+
+    Parameters
+    ----------
+    spec : MetricSpec
+        The metric (see :class:`MetricSpec`).
+
+    Raises
+    ------
+    ValueError
+        If the name is taken, or its kind or normalization is unknown.
+
+    Examples
+    --------
+    >>> from rosetta_cl import METRICS, MetricSpec, register_metric, rv_per_point
+    >>> register_metric(MetricSpec("rv_copy", "retraining", rv_per_point, "RV again",
+    ...                            column="RV2", normalization="difference"))
+    >>> METRICS.pop("rv_copy").kind
+    'retraining'
+    """
     if spec.name in METRICS:
         raise ValueError(f"metric {spec.name!r} is already registered")
     if spec.kind not in METRIC_KINDS:

@@ -28,6 +28,62 @@ from rosetta_cl.models.vae import encode_means, reinitialize
 
 
 class RosettaPlugin(SupervisedPlugin):
+    """Avalanche plugin adding the Rosetta anchor term (eq. 1 of the paper) to any strategy.
+
+    After each training experience it selects k Rosetta points from the experience's latent means
+    (FAISS k-means by default); from the next experience on, every minibatch's loss gets
+    ``rho * R / B * sum_r (||z_r - mu(x_r)||^2 + ||x_r - m(z_r)||^2)``. It combines with other
+    Avalanche strategies and plugins (EWC, SI, LwF, replay).
+
+    Parameters
+    ----------
+    k : int, default 8
+        Rosetta points selected after each experience.
+    rho : float, default 1.0
+        Weight of the anchor term (0 disables it).
+    reinit : bool, default False
+        Fresh random weights (and optimizer state) before each later experience: the paper's
+        sequential setting, where Bob does not have Alice's model.
+    anchors : Anchors, optional
+        Anchors to use from the first experience on (e.g. Alice's, from a ``.rosetta`` file).
+    select : bool, default True
+        Select new anchors after each experience.
+    seed : int, default 0
+        Seed of the selector.
+    selection : str, default "kmeans"
+        Selector name (``kmeans``, ``agglomerative``, ``gmm``, ``random``; :data:`SELECTORS`).
+    accumulate : str, default "latest"
+        What happens to earlier anchors after a new experience: ``all`` keeps them and appends the
+        new k, ``latest`` keeps only the new k, ``reselect`` selects k over the union of the kept
+        anchors (with their original z) and the new experience.
+    fit : str, default "exact"
+        ``exact`` (the paper's ||z_r - mu(x_r)||^2) or ``affine`` (the residual after the best
+        affine map from the model's anchor means to the z_r; ours).
+    decoder : str, default "squared"
+        Eq. 1's decoder term: ``squared`` (||x_r - m(z_r)||^2, the paper's), ``nll``
+        (-log p(x_r | z_r), ours) or ``none`` (the encoder term alone).
+    kmeans_niter : int, default 25
+        k-means iterations.
+    max_points_per_centroid : int, optional
+        Subsample for k-means as FAISS does by default (None: all points).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from avalanche.training import Naive
+    >>> from rosetta_cl import VAE, ModelConfig, RosettaPlugin, gaussians8
+    >>> bench = gaussians8(subsample=200)
+    >>> model = VAE(ModelConfig(input_dim=bench.input_dim))
+    >>> rosetta = RosettaPlugin(k=8, rho=1.5, reinit=True)
+    >>> strategy = Naive(model=model, optimizer=torch.optim.Adam(model.parameters()),
+    ...                  criterion=lambda out, y: out.recon_nll.mean() + out.kl.mean(),
+    ...                  plugins=[rosetta], evaluator=None)
+    >>> for experience in bench.train_stream:
+    ...     _ = strategy.train(experience)
+    >>> len(rosetta.anchors)
+    8
+    """
+
     def __init__(
         self,
         k: int = 8,
@@ -44,26 +100,6 @@ class RosettaPlugin(SupervisedPlugin):
         kmeans_niter: int = 25,
         max_points_per_centroid: int | None = None,
     ):
-        """
-        :param k: Rosetta points selected after each experience.
-        :param rho: weight of the anchor term (0 disables it).
-        :param reinit: fresh random weights (and optimizer state) before each later experience.
-        :param anchors: anchors to use from the first experience on (e.g. Alice's).
-        :param select: select new anchors after each experience (they are appended to the kept ones).
-        :param seed: seed of the selector (k-means).
-        :param selection: selector name (kmeans, agglomerative, gmm, random; see ``selectors``).
-        :param accumulate: what happens to earlier anchors after a new experience: ``all`` keeps
-            them and appends the new k, ``latest`` keeps only the new k, ``reselect`` selects k
-            over the union of the kept anchors (with their original z) and the new experience.
-            Default ``latest``: keeping all hurt the R-VAE in our continual digits5 runs
-            (README, "Streams of more experiences").
-        :param fit: ``exact`` (the paper's ||z_r - mu(x_r)||^2) or ``affine`` (the residual
-            after the best affine map from the model's anchor means to the z_r; ours).
-        :param decoder: eq. 1's decoder term, the decoder mapping z_r back to x_r: ``squared``
-            (||x_r - m(z_r)||^2, the paper's), ``nll`` (-log p(x_r | z_r), ours) or ``none``
-            (the encoder term alone). Needs a model with ``decode``/``decode_mean``.
-        :param max_points_per_centroid: subsample for k-means like FAISS's default (None: all points).
-        """
         super().__init__()
         if k < 1:
             raise ValueError(f"k={k}: must be >= 1")

@@ -23,13 +23,44 @@ def kmeans_faiss(
     max_points_per_centroid: int | None = None, gpu: bool | None = None,
     init: str = "k-means++",
 ) -> tuple[np.ndarray, np.ndarray]:
-    """FAISS k-means on all points (unless ``max_points_per_centroid`` asks to subsample).
+    """FAISS k-means on all points, seeded with k-means++ (on the GPU when FAISS sees one).
 
-    ``init="k-means++"`` seeds FAISS with greedy k-means++ centroids (``kmeans_plus_plus``);
-    ``"random"`` is FAISS's own seeding (k random points), which on clustered latent means
+    ``init="random"`` is FAISS's own seeding (k random points), which on clustered latent means
     leaves clusters without a centroid: +65-143% inertia against scikit-learn at k = 64 in
     ``benchmarks/perf/selection_speed.py``, against +0.1% with k-means++.
-    Runs on the GPU when FAISS sees one (``gpu=None``). Returns (centroids, labels).
+
+    Parameters
+    ----------
+    z : numpy.ndarray, shape (N, d)
+        Points to cluster.
+    k : int
+        Number of clusters.
+    seed : int, default 0
+        Seed of the seeding and of FAISS.
+    niter : int, default 25
+        k-means iterations.
+    max_points_per_centroid : int, optional
+        Subsample to this many points per centroid, as FAISS does by default (None: all points).
+    gpu : bool, optional
+        Run on the GPU (None: when FAISS sees one).
+    init : str, default "k-means++"
+        ``k-means++`` or ``random``.
+
+    Returns
+    -------
+    centroids : numpy.ndarray, shape (k, d)
+        float32 cluster centres.
+    labels : numpy.ndarray, shape (N,)
+        int64 cluster of every point.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from rosetta_cl import kmeans_faiss
+    >>> z = np.random.default_rng(0).normal(size=(200, 2))
+    >>> centroids, labels = kmeans_faiss(z, k=4, gpu=False)
+    >>> centroids.shape, sorted(set(labels.tolist()))
+    ((4, 2), [0, 1, 2, 3])
     """
     import faiss
 
@@ -81,10 +112,32 @@ def kmeans_plus_plus(z: np.ndarray, k: int, seed: int = 0, max_points: int = 409
 
 
 def nearest_members(z: np.ndarray, centroids: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """For each cluster, the index of its member nearest its centroid (distinct by construction).
+    """For each cluster, the index of its member nearest its centroid.
 
     A cluster left empty (rare; FAISS re-splits empty clusters) takes the nearest point not yet
     chosen, so the result always has k distinct indices.
+
+    Parameters
+    ----------
+    z : numpy.ndarray, shape (N, d)
+        The clustered points.
+    centroids : numpy.ndarray, shape (k, d)
+        The cluster centres.
+    labels : numpy.ndarray, shape (N,)
+        The cluster of every point.
+
+    Returns
+    -------
+    numpy.ndarray, shape (k,)
+        k distinct row indices, one per cluster.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from rosetta_cl import nearest_members
+    >>> z = np.array([[0.0], [0.9], [5.0], [5.2]])
+    >>> nearest_members(z, np.array([[0.5], [5.0]]), np.array([0, 0, 1, 1])).tolist()
+    [1, 2]
     """
     z = np.asarray(z, dtype=np.float64)
     chosen = np.full(len(centroids), -1, dtype=np.int64)
@@ -104,7 +157,31 @@ def nearest_members(z: np.ndarray, centroids: np.ndarray, labels: np.ndarray) ->
 
 
 class Selector:
-    """Base: subclasses implement ``_cluster(z) -> (centroids, labels)``."""
+    """Base of the anchor selectors, with a scikit-learn style ``fit``.
+
+    ``fit(z)`` sets ``labels_``, ``centroids_``, ``indices_`` (one anchor per cluster: the member
+    nearest its centre) and ``inertia_``. A subclass sets ``name`` and implements
+    ``_cluster(z) -> (centroids, labels)``; :data:`SELECTORS` maps names to classes.
+
+    Parameters
+    ----------
+    k : int
+        Number of clusters (anchors).
+    seed : int, default 0
+        Seed of the clustering.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from rosetta_cl import Selector
+    >>> class FirstK(Selector):  # the first k points are the centres
+    ...     name = "first"
+    ...     def _cluster(self, z):
+    ...         centroids = z[: self.k]
+    ...         return centroids, ((z[:, None] - centroids) ** 2).sum(-1).argmin(1)
+    >>> FirstK(k=3).fit(np.random.default_rng(0).normal(size=(50, 2))).indices_.tolist()
+    [0, 1, 2]
+    """
 
     name = ""
 
@@ -129,6 +206,32 @@ class Selector:
 
 
 class KMeansSelector(Selector):
+    """k-means (FAISS, k-means++ seeding; GPU when FAISS sees one): the paper's selector.
+
+    Parameters
+    ----------
+    k : int
+        Number of clusters.
+    seed : int, default 0
+        Seed of the seeding and of FAISS.
+    niter : int, default 25
+        k-means iterations.
+    max_points_per_centroid : int, optional
+        Subsample as FAISS does by default (None: all points).
+    gpu : bool, optional
+        Run on the GPU (None: when FAISS sees one).
+    init : str, default "k-means++"
+        ``k-means++`` or ``random`` (FAISS's own).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from rosetta_cl import KMeansSelector
+    >>> selector = KMeansSelector(k=8, gpu=False).fit(np.random.default_rng(0).normal(size=(200, 2)))
+    >>> selector.indices_.shape
+    (8,)
+    """
+
     name = "kmeans"
 
     def __init__(self, k: int, seed: int = 0, niter: int = 25,
@@ -150,6 +253,30 @@ def _assign(z: np.ndarray, centroids: np.ndarray) -> np.ndarray:
 
 
 class AgglomerativeSelector(Selector):
+    """Ward agglomerative clustering (scikit-learn).
+
+    It needs O(N^2) memory, so it clusters a seeded subsample of at most ``max_points`` points;
+    every point then joins the cluster whose centroid is nearest and the anchors are chosen among
+    all members.
+
+    Parameters
+    ----------
+    k : int
+        Number of clusters.
+    seed : int, default 0
+        Seed of the subsample.
+    max_points : int, default 5000
+        Largest subsample clustered.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from rosetta_cl import AgglomerativeSelector
+    >>> z = np.random.default_rng(0).normal(size=(200, 2))
+    >>> AgglomerativeSelector(k=8).fit(z).indices_.shape
+    (8,)
+    """
+
     name = "agglomerative"
 
     def __init__(self, k: int, seed: int = 0, max_points: int = 5000):
@@ -168,6 +295,24 @@ class AgglomerativeSelector(Selector):
 
 
 class GaussianMixtureSelector(Selector):
+    """Gaussian mixture with full covariances (scikit-learn); centroids are the component means.
+
+    Parameters
+    ----------
+    k : int
+        Number of components.
+    seed : int, default 0
+        Seed of the mixture's initialisation.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from rosetta_cl import GaussianMixtureSelector
+    >>> z = np.random.default_rng(0).normal(size=(200, 2))
+    >>> GaussianMixtureSelector(k=4).fit(z).centroids_.shape
+    (4, 2)
+    """
+
     name = "gmm"
 
     def _cluster(self, z):
@@ -179,6 +324,24 @@ class GaussianMixtureSelector(Selector):
 
 
 class RandomSelector(Selector):
+    """k points drawn uniformly, each its own cluster's centre: the ablation's floor.
+
+    Parameters
+    ----------
+    k : int
+        Number of anchors.
+    seed : int, default 0
+        Seed of the draw.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from rosetta_cl import RandomSelector
+    >>> z = np.random.default_rng(0).normal(size=(200, 2))
+    >>> len(set(RandomSelector(k=8, seed=1).fit(z).indices_.tolist()))
+    8
+    """
+
     name = "random"
 
     def _cluster(self, z):
@@ -194,6 +357,7 @@ SELECTORS: dict[str, type[Selector]] = {
     cls.name: cls for cls in (KMeansSelector, AgglomerativeSelector, GaussianMixtureSelector,
                               RandomSelector)
 }
+"""Selector name -> class (``--selection``): ``kmeans``, ``agglomerative``, ``gmm``, ``random``."""
 
 
 def check_selection(name: str) -> None:
@@ -202,5 +366,34 @@ def check_selection(name: str) -> None:
 
 
 def make_selector(name: str, k: int, seed: int = 0, **options) -> Selector:
+    """Build the selector registered under ``name``.
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`SELECTORS` (``kmeans``, ``agglomerative``, ``gmm``, ``random``).
+    k : int
+        Number of anchors.
+    seed : int, default 0
+        Seed of the clustering.
+    **options
+        The selector's own parameters (e.g. ``niter`` for ``kmeans``).
+
+    Returns
+    -------
+    Selector
+        An unfitted selector.
+
+    Raises
+    ------
+    rosetta_cl.ConfigError
+        If ``name`` is not a registered selector.
+
+    Examples
+    --------
+    >>> from rosetta_cl import make_selector
+    >>> type(make_selector("gmm", k=4)).__name__
+    'GaussianMixtureSelector'
+    """
     check_selection(name)
     return SELECTORS[name](k, seed, **options)

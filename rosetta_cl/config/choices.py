@@ -8,7 +8,9 @@ here (``anchors.selectors`` checks its registry has exactly these names).
 from rosetta_cl.config.constraints import OneOf
 
 ARCHITECTURES = ("mlp", "conv", "resnet")
+"""Encoder/decoder families (``--arch``): ``mlp``; ``conv`` and ``resnet`` need images."""
 VARIANTS = ("simple", "same", "complex")
+"""Architecture sizes (``--arch-variant``, the paper's appendix F): smaller, the same, larger."""
 # the rules of an (arch, arch_variant) pair, for ModelConfig and the run config alike
 ARCH_CONSTRAINTS = {"arch": OneOf("arch", ARCHITECTURES),
                     "arch_variant": OneOf("arch variant", VARIANTS)}

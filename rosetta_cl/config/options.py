@@ -36,7 +36,22 @@ def option(default, help: str, **cli):
 
 @dataclass(frozen=True)
 class DataOptions:
-    """What data: the benchmark (or a user's file) and how it is split and subsampled."""
+    """What data: the benchmark (or a user's file) and how it is split and subsampled.
+
+    Parameters
+    ----------
+    benchmark, data, split_by, seed, subsample, data_dir
+        Each field's default and meaning is in its help text (``rosetta-cl run --help`` and the
+        CLI reference show it; the CLI's options are generated from these fields).
+
+    Examples
+    --------
+    >>> from dataclasses import asdict
+    >>> from rosetta_cl import DataOptions, RunConfig
+    >>> data = DataOptions(data="mine.npz", split_by="label:0,1|2,3")
+    >>> RunConfig(**asdict(data)).part(DataOptions) == data
+    True
+    """
 
     benchmark: str = option("gaussians8", "Benchmark stream (see `rosetta-cl benchmarks`).",
                             cli=False)
@@ -61,7 +76,19 @@ class DataOptions:
 
 @dataclass(frozen=True)
 class ModelOptions:
-    """The VAEs: latent size, posterior, likelihood scale, architectures (appendix F)."""
+    """The VAEs: latent size, posterior, likelihood scale, architectures (appendix F).
+
+    Parameters
+    ----------
+    latent_dim, covariance, obs_scale, arch, arch_variant, template_arch, template_arch_variant
+        Each field's default and meaning is in its help text (``rosetta-cl run --help``).
+
+    Examples
+    --------
+    >>> from rosetta_cl import ModelOptions
+    >>> ModelOptions(latent_dim=10, arch="conv").covariance
+    'full'
+    """
 
     latent_dim: int | None = option(None, "Latent dimension (benchmark default).")
     covariance: str = option("full", "Posterior covariance: full | diag.")
@@ -100,7 +127,19 @@ class ModelOptions:
 
 @dataclass(frozen=True)
 class TrainingOptions:
-    """What is trained and how: protocol, methods, seeds, optimisation, the R-VAE's anchors."""
+    """What is trained and how: protocol, methods, seeds, optimisation, the R-VAE's anchors.
+
+    Parameters
+    ----------
+    protocol, methods, seeds, epochs, batch_size, lr, beta, rho, rosetta_points, anchor_fit, anchor_decoder, selection, anchors, accumulate, reinit, plugins, metrics
+        Each field's default and meaning is in its help text (``rosetta-cl run --help``).
+
+    Examples
+    --------
+    >>> from rosetta_cl import TrainingOptions
+    >>> TrainingOptions(methods=("vae", "rvae"), rho=1.5, rosetta_points=32).protocol
+    'sequential'
+    """
 
     protocol: str = option("sequential", "sequential | reproducibility | continual (see "
                            "`rosetta-cl plugins`).")
@@ -183,7 +222,19 @@ class TrainingOptions:
 
 @dataclass(frozen=True)
 class ExecutionOptions:
-    """Where and how it runs: device, vectorised ensembles, smoke size, figures, plugins."""
+    """Where and how it runs: device, vectorised ensembles, smoke size, figures, plugins.
+
+    Parameters
+    ----------
+    device, ensemble, quick, figures, plugins_dir
+        Each field's default and meaning is in its help text (``rosetta-cl run --help``).
+
+    Examples
+    --------
+    >>> from rosetta_cl import ExecutionOptions
+    >>> ExecutionOptions(quick=True).device
+    'auto'
+    """
 
     device: str = option("auto", "auto | cpu | cuda | cuda:N.")
     ensemble: bool = option(False, "Train each method's seeds as one vectorised model "
@@ -213,7 +264,24 @@ PARTS = (DataOptions, ModelOptions, TrainingOptions, ExecutionOptions)
 
 @dataclass(frozen=True)
 class RunConfig(ExecutionOptions, TrainingOptions, ModelOptions, DataOptions):
-    """One protocol run: the four parts' fields, flat (data first, as declared)."""
+    """One protocol run: the four parts' fields, flat (``config.epochs``), as specs and the CLI name them.
+
+    Defaults marked "benchmark default" stay None until the run resolves them from the benchmark;
+    every value is checked before anything is trained or logged.
+
+    Parameters
+    ----------
+    **fields
+        The fields of :class:`DataOptions`, :class:`ModelOptions`, :class:`TrainingOptions` and
+        :class:`ExecutionOptions` (each documented in its help text).
+
+    Examples
+    --------
+    >>> from rosetta_cl import RunConfig, TrainingOptions
+    >>> config = RunConfig(benchmark="gaussians8", methods=("vae", "rvae"), rho=1.5, quick=True)
+    >>> config.protocol, config.part(TrainingOptions).rho
+    ('sequential', 1.5)
+    """
 
     def part(self, cls):
         """This config's values of one part, e.g. ``config.part(ModelOptions)``."""

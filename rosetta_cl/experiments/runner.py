@@ -30,11 +30,42 @@ def run_benchmark(config: RunConfig, *, tracking_uri: str | None = None,
                   experiment: str | None = None, track: bool = True,
                   progress: bool = False, executor: ExecutorOptions | None = None,
                   resume: bool = False) -> ProtocolResult:
-    """Run ``config.protocol`` on ``config.benchmark``; logs to MLflow unless ``track=False``.
-    ``executor``: where the trainings run (default: here, one after another); ``resume``:
-    finish the interrupted run of the same command (``resume``).
+    """Run ``config.protocol`` on ``config.benchmark`` and log it to MLflow.
 
-    Raises :class:`~rosetta_cl.errors.ConfigError` for bad values before anything is logged.
+    Parameters
+    ----------
+    config : RunConfig
+        What to run; benchmark defaults are filled in and every value checked first.
+    tracking_uri : str, optional
+        MLflow store (default ``sqlite:///mlruns/mlflow.db``).
+    experiment : str, optional
+        MLflow experiment (default: the benchmark's name).
+    track : bool, default True
+        Log to MLflow (False: nothing is written).
+    progress : bool, default False
+        Progress bars.
+    executor : ExecutorOptions, optional
+        Where the trainings run (default: here, one after another).
+    resume : bool, default False
+        Finish the interrupted run of the same command.
+
+    Returns
+    -------
+    ProtocolResult
+        The table, per-run values and anchors (``parent_run_id``: the MLflow run).
+
+    Raises
+    ------
+    rosetta_cl.ConfigError
+        For a bad value, before anything is trained or logged.
+
+    Examples
+    --------
+    >>> from rosetta_cl import RunConfig, run_benchmark
+    >>> result = run_benchmark(RunConfig(methods=("vae", "rvae"), seeds=2, epochs=2, subsample=200),
+    ...                        tracking_uri="sqlite:///mlruns.db")
+    >>> result.table.columns, result.parent_run_id is not None
+    (['LSD_D1', 'LSD_D2'], True)
     """
     check_executor(executor)
     config, bench = prepare(config)

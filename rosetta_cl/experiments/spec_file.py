@@ -41,6 +41,39 @@ SHORT = {"rosetta_points": "k", "arch_variant": "variant", "selection": "selecti
 
 @dataclass(frozen=True)
 class Spec:
+    """A benchmark spec: one protocol run, or a grid of them over one field, plus the paper's numbers.
+
+    Specs are TOML files (the reference's "Spec format"); the paper's ship with the package and run
+    by name (``rosetta-cl specs``).
+
+    Parameters
+    ----------
+    name : str
+        The file's stem.
+    title : str
+        The table's title.
+    run : dict
+        :class:`RunConfig` fields.
+    vary_field : str, optional
+        The field a grid varies (one column per value).
+    vary_values : tuple
+        Its values.
+    quick : dict
+        Fields ``--quick`` overrides (``values``: a smaller grid).
+    paper : dict
+        The paper's numbers for the table, with their source.
+    description : str, default ""
+        One line for ``rosetta-cl specs``.
+
+    Examples
+    --------
+    >>> from rosetta_cl import load_spec
+    >>> from rosetta_cl.experiments.spec_file import spec_path
+    >>> spec = load_spec(spec_path("table2_sequential_gaussians8"))
+    >>> spec.run["benchmark"], [label for label, config in spec.configs(quick=True)]
+    ('gaussians8', [''])
+    """
+
     name: str
     title: str
     run: dict
@@ -96,7 +129,34 @@ def spec_path(target: str) -> Path | None:
 
 
 def load_spec(path: str | Path) -> Spec:
-    """Read and check a spec file; every error names the file and the bad key or value."""
+    """Read and check a spec file; every error names the file and the bad key or value.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        A TOML spec (``experiments.spec_file.spec_path(name)`` finds a shipped one by name).
+
+    Returns
+    -------
+    Spec
+        The checked spec.
+
+    Raises
+    ------
+    rosetta_cl.ConfigError
+        If the file is missing, too large, not TOML, or holds an unknown key or section.
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> from rosetta_cl import ConfigError, load_spec
+    >>> _ = Path("mine.toml").write_text('[run]\\nbenchmark = "gaussians8"\\nepoch = 10\\n')
+    >>> try:
+    ...     load_spec("mine.toml")
+    ... except ConfigError as error:
+    ...     print(error)
+    spec mine.toml: unknown key 'epoch' in [run]; allowed benchmark, data, ..., epochs, ...
+    """
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"spec file {path} does not exist")

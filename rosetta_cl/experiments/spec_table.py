@@ -23,6 +23,45 @@ def opposite_signs(ours: float, theirs: float) -> bool:
 
 @dataclass
 class SpecTable:
+    """A spec's table: every column's medians and quartiles per method, beside the paper's.
+
+    Parameters
+    ----------
+    title : str
+        The spec's title.
+    metric : str
+        The lead metric.
+    columns : list of str
+        The columns (a grid's values x the protocol's columns).
+    normalized : dict
+        method -> column -> ``Stat``, normalised to the median VAE ({} without a VAE row).
+    raw : dict
+        method -> column -> ``Stat`` of the raw values.
+    paper : dict
+        method -> column -> the paper's normalised median.
+    paper_note : str, default ""
+        What to keep in mind comparing with the paper.
+    paper_source : str, default ""
+        Where in the paper the numbers are.
+    paper_dataset : str, default ""
+        The paper's data set where ours stands in for it ("": the same).
+    paper_relative_to : str, default ""
+        The column group the paper normalises to (its R-VAE there).
+    relative : dict
+        Ours normalised that way.
+    kinds : dict[str, str]
+        column -> ``ratio`` or ``difference``.
+
+    Examples
+    --------
+    >>> from rosetta_cl import load_spec, run_spec
+    >>> from rosetta_cl.experiments.spec_file import spec_path
+    >>> result = run_spec(load_spec(spec_path("table2_sequential_gaussians8")), quick=True,
+    ...                   track=False, overrides={"epochs": 2, "seeds": 2, "subsample": 200})
+    >>> result.table.columns, sorted(result.table.paper)
+    (['D1', 'D2'], ['bvae', 'rvae', 'vae'])
+    """
+
     title: str
     metric: str
     columns: list[str]

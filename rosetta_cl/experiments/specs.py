@@ -29,6 +29,31 @@ if TYPE_CHECKING:
 
 @dataclass
 class SpecResult:
+    """What :func:`run_spec` returns: the table and every protocol run behind it.
+
+    Parameters
+    ----------
+    spec : Spec
+        The spec run.
+    table : SpecTable
+        Its table.
+    results : list of (str, ProtocolResult)
+        (column label, result) of each config.
+    wall_time_s : float
+        Wall-clock time.
+    parent_run_id : str, optional
+        The spec's MLflow run (None when untracked).
+
+    Examples
+    --------
+    >>> from rosetta_cl import load_spec, run_spec
+    >>> from rosetta_cl.experiments.spec_file import spec_path
+    >>> result = run_spec(load_spec(spec_path("table2_sequential_gaussians8")), quick=True,
+    ...                   track=False, overrides={"epochs": 2, "seeds": 2, "subsample": 200})
+    >>> [label for label, _ in result.results], result.parent_run_id
+    ([''], None)
+    """
+
     spec: Spec
     table: SpecTable
     results: list[tuple[str, ProtocolResult]]
@@ -46,9 +71,45 @@ def run_spec(spec: Spec, *, quick: bool = False, overrides: dict | None = None,
              tracking_uri: str | None = None, experiment: str | None = None,
              track: bool = True, progress: bool = False,
              executor: ExecutorOptions | None = None, resume: bool = False) -> SpecResult:
-    """Run every config of ``spec`` and build its table. All configs are checked first, so a
-    bad value fails before anything is trained or logged. ``executor`` and ``resume`` as in
-    ``runner.run_benchmark``."""
+    """Run every config of a spec and build its table beside the paper's numbers.
+
+    All configs are checked first, so a bad value fails before anything is trained or logged.
+
+    Parameters
+    ----------
+    spec : Spec
+        From :func:`load_spec`.
+    quick : bool, default False
+        Apply the spec's ``[quick]`` settings (a smoke run).
+    overrides : dict, optional
+        :class:`RunConfig` fields that win over the spec's (the CLI's options).
+    tracking_uri : str, optional
+        MLflow store (default ``sqlite:///mlruns/mlflow.db``).
+    experiment : str, optional
+        MLflow experiment (default: the spec's name).
+    track : bool, default True
+        Log to MLflow.
+    progress : bool, default False
+        Progress bars.
+    executor : ExecutorOptions, optional
+        Where the trainings run.
+    resume : bool, default False
+        Finish the interrupted run of the same spec.
+
+    Returns
+    -------
+    SpecResult
+        The table and the protocol results.
+
+    Examples
+    --------
+    >>> from rosetta_cl import load_spec, run_spec
+    >>> from rosetta_cl.experiments.spec_file import spec_path
+    >>> result = run_spec(load_spec(spec_path("table2_sequential_gaussians8")), quick=True,
+    ...                   track=False, overrides={"epochs": 2, "seeds": 2, "subsample": 200})
+    >>> result.table.title
+    'Table 2: latent space distortion (LSD) to the joint model on gaussians8'
+    """
     start = time.perf_counter()
     check_executor(executor)
     benches: dict = {}

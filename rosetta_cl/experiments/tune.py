@@ -60,7 +60,31 @@ CRITERIA = ("elbo+template", "elbo")
 
 
 def parse_grid(text: str, name: str) -> tuple[float, ...]:
-    """``start:step:stop`` (stop included, as in the paper's 0:2.5:25) or ``a,b,c``."""
+    """Parse a grid: ``start:step:stop`` (stop included, as in the paper's 0:2.5:25) or ``a,b,c``.
+
+    Parameters
+    ----------
+    text : str
+        The grid.
+    name : str
+        The option it came from, for the error message.
+
+    Returns
+    -------
+    tuple of float
+        The values.
+
+    Raises
+    ------
+    rosetta_cl.ConfigError
+        If ``text`` is not a grid.
+
+    Examples
+    --------
+    >>> from rosetta_cl import parse_grid
+    >>> parse_grid("0:2.5:10", "rho"), parse_grid("1,2", "beta")
+    ((0.0, 2.5, 5.0, 7.5, 10.0), (1.0, 2.0))
+    """
     try:
         if ":" in text:
             start, step, stop = (float(v) for v in text.split(":"))
@@ -93,6 +117,34 @@ def template_fit(model, x: torch.Tensor, template_mu: torch.Tensor, fit: str = "
 
 @dataclass
 class TuneResult:
+    """What :func:`tune` returns: each grid's criterion per value, and the values chosen.
+
+    Parameters
+    ----------
+    config : RunConfig
+        The resolved config tuned.
+    grids : dict
+        ``beta`` / ``rho`` -> value -> criterion (lower wins).
+    best : dict[str, float]
+        The chosen value per field.
+    wall_time_s : float
+        Wall-clock time.
+    parent_run_id : str, optional
+        The tuning's MLflow run (None when untracked).
+    criterion : str, default "elbo+template"
+        What was minimised.
+    parts : dict, optional
+        Field -> value -> the criterion's terms.
+
+    Examples
+    --------
+    >>> from rosetta_cl import RunConfig, tune
+    >>> result = tune(RunConfig(methods=("vae", "rvae"), seeds=1, epochs=1, subsample=200),
+    ...               rho_grid=(0.0, 1.5), track=False)
+    >>> sorted(result.grids["rho"])
+    [0.0, 1.5]
+    """
+
     config: RunConfig
     grids: dict[str, dict[float, float]]  # "beta" / "rho" -> value -> criterion (lower wins)
     best: dict[str, float]
@@ -114,10 +166,44 @@ def tune(config: RunConfig, beta_grid=None, rho_grid=None, *, tracking_uri: str 
          experiment: str | None = None, track: bool = True, progress: bool = False,
          criterion: str = "elbo+template", executor: ExecutorOptions | None = None,
          resume: bool = False) -> TuneResult:
-    """Pick beta (beta-VAE) and rho (R-VAE) for ``config``'s benchmark and protocol; the grids
-    default to the paper's; ``criterion`` is ``elbo+template`` or ``elbo`` (module docstring).
-    ``executor`` and ``resume`` as in ``runner.run_benchmark`` (with Ray, every grid point x
-    seed trains side by side)."""
+    """Pick beta (beta-VAE) and rho (R-VAE) for a benchmark and protocol by a grid search.
+
+    Parameters
+    ----------
+    config : RunConfig
+        The benchmark and protocol to tune for (its methods say which grids run).
+    beta_grid : sequence of float, optional
+        beta values (default: the paper's 0:2.5:25).
+    rho_grid : sequence of float, optional
+        rho values (default: the paper's).
+    tracking_uri : str, optional
+        MLflow store.
+    experiment : str, optional
+        MLflow experiment.
+    track : bool, default True
+        Log to MLflow.
+    progress : bool, default False
+        Progress bars.
+    criterion : str, default "elbo+template"
+        ``elbo+template`` (validation ELBO plus the distance to the template) or ``elbo``.
+    executor : ExecutorOptions, optional
+        Where the trainings run (with Ray, every grid point x seed side by side).
+    resume : bool, default False
+        Finish the interrupted tuning of the same command.
+
+    Returns
+    -------
+    TuneResult
+        The criterion per grid value and the values chosen.
+
+    Examples
+    --------
+    >>> from rosetta_cl import RunConfig, tune
+    >>> result = tune(RunConfig(methods=("vae", "rvae"), seeds=1, epochs=1, subsample=200),
+    ...               rho_grid=(0.0, 1.5), track=False)
+    >>> list(result.best)
+    ['rho']
+    """
     if criterion not in CRITERIA:
         raise ConfigError(f"criterion {criterion!r}: allowed {', '.join(CRITERIA)}")
     check_executor(executor)

@@ -17,8 +17,32 @@ from rosetta_cl.models.losses import negative_elbo
 
 
 class EpochLossMetrics(PluginMetric):
-    """Emits ``train/loss``, ``train/recon``, ``train/kl``, ``train/rosetta`` and, with validation
-    data, ``val/loss``, ``val/recon``, ``val/kl`` after each training epoch (x = global epoch)."""
+    """Avalanche metric emitting the loss terms of each training epoch (x = global epoch).
+
+    It emits ``train/loss``, ``train/recon``, ``train/kl``, ``train/rosetta`` (with a
+    :class:`RosettaPlugin`) and, with validation data, ``val/loss``, ``val/recon``, ``val/kl``.
+
+    Parameters
+    ----------
+    val_x : torch.Tensor, optional
+        Validation inputs.
+    val_batch_size : int, default 8192
+        Rows per validation batch.
+
+    Examples
+    --------
+    >>> from avalanche.training.plugins import EvaluationPlugin
+    >>> from rosetta_cl import VAE, EpochLossMetrics, MetricHistory, ModelConfig, VAEStrategy
+    >>> from rosetta_cl import gaussians8
+    >>> bench = gaussians8(subsample=200)
+    >>> history = MetricHistory()
+    >>> evaluator = EvaluationPlugin(EpochLossMetrics(), loggers=[history])
+    >>> strategy = VAEStrategy(model=VAE(ModelConfig(input_dim=bench.input_dim)),
+    ...                        evaluator=evaluator)
+    >>> _ = strategy.train(bench.train_stream[0])
+    >>> sorted(history.values)
+    ['train/kl', 'train/loss', 'train/recon']
+    """
 
     def __init__(self, val_x: torch.Tensor | None = None, val_batch_size: int = 8192):
         super().__init__()
@@ -81,6 +105,20 @@ class LeanEvaluationPlugin(EvaluationPlugin):
     (a ``PluginMetric`` has a no-op for every callback) and hands every logger the empty list of
     new values. Here a callback exists only when a metric overrides it or a logger has it;
     those run Avalanche's code path unchanged (``benchmarks/perf/loop_overhead.py``).
+
+    Parameters
+    ----------
+    *metrics
+        Avalanche metrics (e.g. :class:`EpochLossMetrics`).
+    **kwargs
+        As Avalanche's ``EvaluationPlugin`` (``loggers``, ...).
+
+    Examples
+    --------
+    >>> from rosetta_cl import EpochLossMetrics, LeanEvaluationPlugin, MetricHistory
+    >>> evaluator = LeanEvaluationPlugin(EpochLossMetrics(), loggers=[MetricHistory()])
+    >>> hasattr(evaluator, "after_training_epoch"), hasattr(evaluator, "before_forward")
+    (True, False)
     """
 
     __getattribute__ = object.__getattribute__
@@ -107,9 +145,23 @@ class LeanEvaluationPlugin(EvaluationPlugin):
 
 
 class MetricHistory(BaseLogger):
-    """Avalanche logger keeping every scalar value in memory: ``values[name]`` lists them in
-    logging order (per-epoch metrics: epoch e at index e - 1), like ``EnsembleRun.history``;
-    ``times``: the wall-clock time the longest of them got each value (epoch e's end)."""
+    """Avalanche logger keeping every scalar value in memory.
+
+    ``values[name]`` lists a metric's values in logging order (per-epoch metrics: epoch e at
+    index e - 1), like ``EnsembleRun.history``; ``times`` holds the wall-clock time the longest
+    of them got each value (epoch e's end).
+
+    Examples
+    --------
+    >>> from rosetta_cl import VAE, MetricHistory, ModelConfig, VAEStrategy, gaussians8
+    >>> bench = gaussians8(subsample=200)
+    >>> history = MetricHistory()
+    >>> strategy = VAEStrategy(model=VAE(ModelConfig(input_dim=bench.input_dim)), train_epochs=3,
+    ...                        loggers=[history])
+    >>> _ = strategy.train(bench.train_stream[0])
+    >>> len(history.values["train/kl"]), len(history.times)
+    (3, 3)
+    """
 
     def __init__(self):
         super().__init__()

@@ -32,7 +32,31 @@ def _as64(a) -> np.ndarray:
 
 
 def fit_linear_map(source, target) -> tuple[np.ndarray, np.ndarray]:
-    """Least-squares (A, b) minimising ||source @ A.T + b - target||^2; A is (d_target, d_source)."""
+    """Fit the least-squares affine map from ``source`` latents to ``target`` latents.
+
+    Parameters
+    ----------
+    source : array_like, shape (N, d_source)
+        Latent means of one model (a torch tensor or a NumPy array).
+    target : array_like, shape (N, d_target)
+        Latent means of another model for the same N inputs.
+
+    Returns
+    -------
+    A : numpy.ndarray, shape (d_target, d_source)
+        The linear part.
+    b : numpy.ndarray, shape (d_target,)
+        The offset; together they minimise ``||source @ A.T + b - target||^2``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from rosetta_cl import fit_linear_map
+    >>> z = np.random.default_rng(0).normal(size=(100, 2))
+    >>> A, b = fit_linear_map(z, z @ np.array([[2.0, 0.5], [0.0, 1.0]]).T + 1)
+    >>> A.round(3).tolist(), b.round(3).tolist()
+    ([[2.0, 0.5], [0.0, 1.0]], [1.0, 1.0])
+    """
     source, target = _as64(source), _as64(target)
     design = np.hstack([source, np.ones((len(source), 1))])
     coef, *_ = np.linalg.lstsq(design, target, rcond=None)
@@ -46,15 +70,64 @@ def lsd_per_point(source, target, A: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def lsd(source, target) -> float:
-    """Latent space distortion of ``source`` latents relative to ``target`` latents."""
+    """Latent space distortion (LSD) of ``source`` latents relative to ``target`` latents.
+
+    The mean over points of the squared residual after the best affine map from ``source`` to
+    ``target`` (:func:`fit_linear_map`): 0 when the two latent spaces agree up to an affine map.
+
+    Parameters
+    ----------
+    source : array_like, shape (N, d_source)
+        Latent means of the model being scored.
+    target : array_like, shape (N, d_target)
+        Latent means of the reference model (the joint model in the paper) for the same inputs.
+
+    Returns
+    -------
+    float
+        The mean squared residual, in ``target``'s units.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from rosetta_cl import lsd
+    >>> z = np.random.default_rng(0).normal(size=(100, 2))
+    >>> lsd(3 * z + 1, z) < 1e-20  # an affine copy has no distortion
+    True
+    >>> round(lsd(np.random.default_rng(1).normal(size=(100, 2)), z), 2)
+    1.79
+    """
     A, b = fit_linear_map(source, target)
     return float(lsd_per_point(source, target, A, b).mean())
 
 
 def lsd_split(source, target, groups: Mapping[str, np.ndarray]) -> dict[str, float]:
-    """LSD per group (e.g. D1, D2) under ONE linear map fitted on all rows together.
+    """LSD per group of rows (e.g. D1, D2) under one affine map fitted on all rows together.
 
-    ``groups`` maps a name to a boolean mask (or index array) over the rows.
+    Parameters
+    ----------
+    source : array_like, shape (N, d_source)
+        Latent means of the model being scored.
+    target : array_like, shape (N, d_target)
+        Latent means of the reference model for the same inputs.
+    groups : Mapping[str, array_like]
+        Group name -> boolean mask (or index array) over the N rows.
+
+    Returns
+    -------
+    dict[str, float]
+        Group name -> mean squared residual of its rows.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from rosetta_cl import lsd_split
+    >>> rng = np.random.default_rng(0)
+    >>> z = rng.normal(size=(100, 2))
+    >>> noisy = z + np.where(np.arange(100)[:, None] < 50, 0.0, 0.1) * rng.normal(size=z.shape)
+    >>> scores = lsd_split(noisy, z, {"D1": np.arange(100) < 50, "D2": np.arange(100) >= 50})
+    >>> scores["D1"] < scores["D2"]
+    True
     """
     A, b = fit_linear_map(source, target)
     per_point = lsd_per_point(source, target, A, b)
@@ -62,11 +135,34 @@ def lsd_split(source, target, groups: Mapping[str, np.ndarray]) -> dict[str, flo
 
 
 def rv_per_point(means) -> np.ndarray:
-    """log det of the across-run covariance of each point's latent mean.
+    """Retraining variability of every point: the log det of its latent mean's covariance over runs.
 
-    ``means`` is (M runs, N points, d). The covariance uses the unbiased (M - 1) estimator. It has
-    rank at most M - 1, so when d >= M it is singular for every point and the result is -inf
-    (exactly, rather than a round-off-sized finite number); identical runs also give -inf.
+    The covariance uses the unbiased (M - 1) estimator. It has rank at most M - 1, so when
+    d >= M it is singular for every point and the result is -inf (exactly, rather than a
+    round-off-sized finite number); identical runs also give -inf.
+
+    Parameters
+    ----------
+    means : array_like, shape (M, N, d)
+        The latent means of N points under M retrainings (M >= 2).
+
+    Returns
+    -------
+    numpy.ndarray, shape (N,)
+        log det of each point's (d, d) covariance across the M runs.
+
+    Raises
+    ------
+    ValueError
+        If ``means`` is not 3-D or holds fewer than two runs.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from rosetta_cl import rv_per_point
+    >>> means = np.random.default_rng(0).normal(size=(5, 100, 2))
+    >>> rv_per_point(means).shape
+    (100,)
     """
     means = _as64(means)
     if means.ndim != 3:
@@ -83,18 +179,56 @@ def rv_per_point(means) -> np.ndarray:
 
 
 def rv(means) -> float:
-    """Retraining variability: mean over points of :func:`rv_per_point`."""
+    """Retraining variability (RV): the mean over points of :func:`rv_per_point`.
+
+    Parameters
+    ----------
+    means : array_like, shape (M, N, d)
+        The latent means of N points under M retrainings.
+
+    Returns
+    -------
+    float
+        Mean log det of the across-run covariance; lower means more reproducible.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from rosetta_cl import rv
+    >>> means = np.random.default_rng(0).normal(size=(5, 100, 2))
+    >>> round(rv(means) - rv(0.1 * means), 3)  # 2 dimensions x log(100)
+    9.21
+    """
     return float(np.mean(rv_per_point(means)))
 
 
 def linear_map_analysis(A: np.ndarray, b: np.ndarray) -> dict:
-    """The paper's appendix I/J view of a fitted map ``mu' ~ A mu + b``.
+    """Describe a fitted map ``mu' ~ A mu + b`` as in the paper's appendices I and J.
 
     With the polar decomposition A = U P (U orthogonal, P symmetric positive semi-definite), the
-    eigenvalues of P are A's singular values: all equal means A is a scaled rotation. Returns
-    ``P_eigenvalues`` (descending), ``identity_gap`` = ||I - A / ||A||_2||_F (0 only when A is a
-    positive multiple of the identity: the two latent spaces agree up to scale, with no rotation,
-    reflection or shear) and ``bias_norm`` = ||b||.
+    eigenvalues of P are A's singular values: all equal means A is a scaled rotation.
+
+    Parameters
+    ----------
+    A : numpy.ndarray, shape (d_target, d_source)
+        The linear part (from :func:`fit_linear_map`).
+    b : numpy.ndarray, shape (d_target,)
+        The offset.
+
+    Returns
+    -------
+    dict
+        ``P_eigenvalues`` (descending), ``identity_gap`` = ||I - A / ||A||_2||_F (0 only when A
+        is a positive multiple of the identity: the two latent spaces agree up to scale, with no
+        rotation, reflection or shear) and ``bias_norm`` = ||b||.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from rosetta_cl import linear_map_analysis
+    >>> info = linear_map_analysis(2 * np.eye(2), np.zeros(2))
+    >>> info["P_eigenvalues"].tolist(), info["identity_gap"], info["bias_norm"]
+    ([2.0, 2.0], 0.0, 0.0)
     """
     A, b = _as64(A), _as64(b)
     singular = np.linalg.svd(A, compute_uv=False)
@@ -120,14 +254,57 @@ def procrustes_map(source, target) -> tuple[float, np.ndarray, np.ndarray]:
 
 
 def procrustes_per_point(source, target) -> np.ndarray:
-    """Squared residual of every point under the best orthogonal-Procrustes map."""
+    """Squared residual of every point under the best scaled orthogonal (Procrustes) map.
+
+    Parameters
+    ----------
+    source : array_like, shape (N, d_source)
+        Latent means of the model being scored (zero-padded if narrower than ``target``).
+    target : array_like, shape (N, d_target)
+        Latent means of the reference model for the same inputs.
+
+    Returns
+    -------
+    numpy.ndarray, shape (N,)
+        ``||s source @ R + b - target||^2`` per point for the best s >= 0, orthogonal R and b.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from rosetta_cl import procrustes_per_point
+    >>> z = np.random.default_rng(0).normal(size=(100, 2))
+    >>> rotated = z @ np.array([[0.0, -1.0], [1.0, 0.0]])
+    >>> bool(procrustes_per_point(rotated, z).max() < 1e-20)
+    True
+    """
     scale, rotation, b = procrustes_map(source, target)
     source, target = _pad(_as64(source), _as64(target))
     return ((scale * source @ rotation + b - target) ** 2).sum(1)
 
 
 def linear_cka(x, y) -> float:
-    """Linear centred kernel alignment of two representations of the same rows (in [0, 1])."""
+    """Linear centred kernel alignment (CKA) of two representations of the same rows.
+
+    Parameters
+    ----------
+    x : array_like, shape (N, d_x)
+        One representation (e.g. a model's latent means).
+    y : array_like, shape (N, d_y)
+        Another representation of the same N rows.
+
+    Returns
+    -------
+    float
+        In [0, 1]; 1 when ``y`` is a scaled rotation of ``x`` (0 when either is constant).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from rosetta_cl import linear_cka
+    >>> z = np.random.default_rng(0).normal(size=(100, 2))
+    >>> round(linear_cka(z, -3 * z), 6)
+    1.0
+    """
     x, y = _as64(x), _as64(y)
     x, y = x - x.mean(0), y - y.mean(0)
     denominator = np.linalg.norm(x.T @ x) * np.linalg.norm(y.T @ y)
@@ -135,8 +312,31 @@ def linear_cka(x, y) -> float:
 
 
 def mean_correlation(x, y) -> float:
-    """MCC: mean |Pearson correlation| of matched dimension pairs, the matching (one-to-one,
-    ``min(d_x, d_y)`` pairs) chosen to maximise it. A constant dimension correlates 0."""
+    """Mean correlation coefficient (MCC) of matched latent dimensions.
+
+    The mean absolute Pearson correlation over ``min(d_x, d_y)`` one-to-one pairs of dimensions,
+    the matching chosen to maximise it. A constant dimension correlates 0.
+
+    Parameters
+    ----------
+    x : array_like, shape (N, d_x)
+        One representation.
+    y : array_like, shape (N, d_y)
+        Another representation of the same N rows.
+
+    Returns
+    -------
+    float
+        In [0, 1].
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from rosetta_cl import mean_correlation
+    >>> z = np.random.default_rng(0).normal(size=(100, 2))
+    >>> round(mean_correlation(z, -3 * z[:, ::-1]), 6)  # permuted, flipped, scaled
+    1.0
+    """
     from scipy.optimize import linear_sum_assignment
 
     x, y = _as64(x), _as64(y)
@@ -157,8 +357,20 @@ def _pad(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 class Scores:
     """What a pairwise metric reports for one model against a reference model.
 
-    ``groups``: one value per group of rows (a table column each, e.g. ``LSD_D1``); ``values``:
-    other scalars, logged under their own names; ``arrays``: artifact file -> named arrays.
+    Parameters
+    ----------
+    groups : dict[str, float]
+        One value per group of rows, each a table column (e.g. ``LSD_D1``).
+    values : dict[str, float]
+        Other scalars, logged under their own names.
+    arrays : dict[str, dict[str, numpy.ndarray]]
+        Artifact file name -> named arrays (written as ``.npz``).
+
+    Examples
+    --------
+    >>> from rosetta_cl import Scores
+    >>> Scores(groups={"LSD_D1": 0.1})
+    Scores(groups={'LSD_D1': 0.1}, values={}, arrays={})
     """
 
     groups: dict[str, float] = field(default_factory=dict)

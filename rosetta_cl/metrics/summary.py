@@ -36,6 +36,33 @@ class Stat:
 
 @dataclass
 class Table:
+    """A protocol's results per method and column: medians and quartiles, raw and normalised.
+
+    Parameters
+    ----------
+    metric : str
+        The lead metric's column, e.g. ``LSD``, ``RV``.
+    columns : list of str
+        E.g. ``["LSD_D1", "LSD_D2"]`` or ``["RV"]``.
+    raw : dict
+        method -> column -> ``Stat`` (median, q25, q75) of the raw values.
+    normalized : dict, optional
+        The same, normalised to the median VAE (None when the VAE was not run).
+    n : dict[str, int]
+        Values per method (runs for LSD, points for RV).
+    kinds : dict[str, str], optional
+        column -> ``ratio`` or ``difference`` (None: by ``metric``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from rosetta_cl import summarize
+    >>> table = summarize({"vae": {"LSD_D1": np.array([1.0, 1.2, 0.8])},
+    ...                    "rvae": {"LSD_D1": np.array([0.5, 0.6, 0.4])}}, "LSD")
+    >>> table.raw["vae"]["LSD_D1"], table.n
+    (Stat(median=1.0, q25=0.9, q75=1.1), {'vae': 3, 'rvae': 3})
+    """
+
     metric: str  # the lead metric's column, e.g. "LSD", "RV", "CKA"
     columns: list[str]  # e.g. ["LSD_D1", "LSD_D2"] or ["RV"]
     raw: dict[str, dict[str, Stat]]  # method -> column -> stat of raw values
@@ -141,9 +168,32 @@ def normalize(stat: Stat, reference: float, how: str) -> Stat:
 
 def summarize(values: dict[str, dict[str, np.ndarray]], metric: str,
               kinds: dict[str, str] | None = None) -> Table:
-    """``values``: method -> column -> values (per run for LSD, per point for RV); ``metric``
-    names the table (its first metric); ``kinds``: column -> normalization where the columns
-    hold several metrics (default: ``metric``'s for every column)."""
+    """Summarise per-run (or per-point) values into a :class:`Table`, normalised to the VAE.
+
+    Parameters
+    ----------
+    values : dict
+        method -> column -> values (per run for LSD, per point for RV).
+    metric : str
+        Names the table (its first metric); its normalization applies to every column unless
+        ``kinds`` says otherwise.
+    kinds : dict[str, str], optional
+        column -> ``ratio`` or ``difference``, where the columns hold several metrics.
+
+    Returns
+    -------
+    Table
+        Medians and quartiles per method and column.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from rosetta_cl import summarize
+    >>> table = summarize({"vae": {"LSD_D1": np.array([1.0, 1.2, 0.8])},
+    ...                    "rvae": {"LSD_D1": np.array([0.5, 0.6, 0.4])}}, "LSD")
+    >>> table.normalized["rvae"]["LSD_D1"].median  # R-VAE / median VAE - 1
+    -0.5
+    """
     methods = list(values)
     columns = list(values[methods[0]])
     raw = {m: {c: Stat.of(values[m][c]) for c in columns} for m in methods}

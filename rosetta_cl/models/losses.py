@@ -18,14 +18,50 @@ class ELBOParts(NamedTuple):
 
 
 def negative_elbo(output: VAEOutput, beta: float = 1.0) -> ELBOParts:
-    """Per-sample negative ELBO averaged over the batch; beta = 1 is the VAE, beta != 1 beta-VAE."""
+    """Negative ELBO per sample, averaged over the batch, with ``beta`` on the KL term.
+
+    Parameters
+    ----------
+    output : VAEOutput
+        A VAE's forward output (``recon_nll`` and ``kl`` per sample).
+    beta : float, default 1.0
+        KL weight: 1 is the VAE, other values the beta-VAE.
+
+    Returns
+    -------
+    ELBOParts
+        ``loss`` = mean(recon_nll + beta * kl), ``recon`` and ``kl`` (batch means).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from rosetta_cl import VAE, ModelConfig, negative_elbo
+    >>> out = VAE(ModelConfig(input_dim=5))(torch.zeros(4, 5))
+    >>> parts = negative_elbo(out, beta=2.5)
+    >>> bool(torch.isclose(parts.loss, parts.recon + 2.5 * parts.kl))
+    True
+    """
     recon = output.recon_nll.mean()
     kl = output.kl.mean()
     return ELBOParts(recon + beta * kl, recon, kl)
 
 
 class ELBOLoss:
-    """Criterion object for the strategies: ``ELBOLoss(beta)(output) -> ELBOParts``."""
+    """Criterion of the strategies: ``ELBOLoss(beta)(output)`` is :func:`negative_elbo`.
+
+    Parameters
+    ----------
+    beta : float, default 1.0
+        KL weight (1: VAE; other values: beta-VAE).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from rosetta_cl import ELBOLoss, VAE, ModelConfig
+    >>> out = VAE(ModelConfig(input_dim=5))(torch.zeros(4, 5))
+    >>> ELBOLoss(beta=1.0)(out).loss.shape
+    torch.Size([])
+    """
 
     def __init__(self, beta: float = 1.0):
         self.beta = float(beta)
@@ -62,12 +98,37 @@ def anchor_residual(mu_anchor: Tensor, z_anchor: Tensor, fit: str = "exact") -> 
 
 def rosetta_term(mu_anchor: Tensor, z_anchor: Tensor, rho: float, batch_size: int, *,
                  fit: str = "exact", decoder_term: Tensor | None = None) -> Tensor:
-    """Eq. 1 of the R-VAE paper with its weighting: rho * (R / B) * (sum_r ||z_r - mu(x_r)||^2
-    + decoder_term).
+    """Eq. 1 of the R-VAE paper with its weighting, from the anchors' current latent means.
 
-    ``fit="affine"``: the residual after the best affine map (``anchor_residual``; ours).
-    ``decoder_term``: eq. 1's second term summed over the anchors (``decoder_term``), added
-    inside the sum under the same weight.
+    ``rho * (R / B) * (sum_r ||z_r - mu(x_r)||^2 + decoder_term)``.
+
+    Parameters
+    ----------
+    mu_anchor : torch.Tensor, shape (R, d)
+        The model's latent means of the anchor inputs, mu(x_r).
+    z_anchor : torch.Tensor, shape (R, d)
+        The anchors' target latents z_r.
+    rho : float
+        Weight of the term.
+    batch_size : int
+        B, the minibatch size the term is added to.
+    fit : str, default "exact"
+        ``exact`` (the paper's) or ``affine`` (the residual after the best affine map; ours).
+    decoder_term : torch.Tensor, optional
+        Eq. 1's second term summed over the anchors, added inside the sum under the same weight.
+
+    Returns
+    -------
+    torch.Tensor
+        A scalar.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from rosetta_cl import rosetta_term
+    >>> z = torch.zeros(8, 2)
+    >>> float(rosetta_term(z + 1, z, rho=1.5, batch_size=128))  # 1.5 * 8 / 128 * 16
+    1.5
     """
     n_anchors = z_anchor.shape[0]
     total = anchor_residual(mu_anchor, z_anchor, fit).pow(2).sum()
@@ -90,8 +151,41 @@ def decoder_term(model, x_anchor: Tensor, z_anchor: Tensor, kind: str = "squared
 
 def anchor_loss(model, x_anchor: Tensor, z_anchor: Tensor, rho: float, batch_size: int, *,
                 fit: str = "exact", decoder: str = "squared") -> Tensor:
-    """The Rosetta term of ``model`` (a VAE: ``encode``, ``decode``) on anchors (x_r, z_r);
-    ``decoder`` is ``squared``, ``nll`` or ``none`` (the encoder term alone)."""
+    """The Rosetta term of a model on anchors (x_r, z_r): eq. 1 with both of its parts.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        A VAE (``encode``; ``decode_mean`` unless ``decoder="none"``).
+    x_anchor : torch.Tensor, shape (R, input_dim)
+        The anchor inputs x_r.
+    z_anchor : torch.Tensor, shape (R, d)
+        Their target latents z_r.
+    rho : float
+        Weight of the term.
+    batch_size : int
+        B, the minibatch size the term is added to.
+    fit : str, default "exact"
+        ``exact`` or ``affine`` (see :func:`rosetta_term`).
+    decoder : str, default "squared"
+        The decoder part: ``squared`` (||x_r - m(z_r)||^2, the paper's), ``nll``
+        (-log p(x_r | z_r)) or ``none``.
+
+    Returns
+    -------
+    torch.Tensor
+        A scalar, differentiable in the model's parameters.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from rosetta_cl import VAE, ModelConfig, anchor_loss
+    >>> model = VAE(ModelConfig(input_dim=5))
+    >>> loss = anchor_loss(model, torch.randn(8, 5), torch.randn(8, 2), rho=1.5, batch_size=128)
+    >>> loss.backward()
+    >>> loss.shape
+    torch.Size([])
+    """
     extra = None if decoder == "none" else decoder_term(model, x_anchor, z_anchor, decoder)
     return rosetta_term(model.encode(x_anchor), z_anchor, rho, batch_size, fit=fit,
                         decoder_term=extra)

@@ -29,6 +29,36 @@ _MIN_SCALE = 1e-4
 
 @dataclass(frozen=True)
 class ModelConfig:
+    """Shape and likelihood of a :class:`VAE`.
+
+    Parameters
+    ----------
+    input_dim : int
+        Width of the (flat) inputs.
+    latent_dim : int, default 2
+        Latent dimension d.
+    hidden : tuple of int, default (64, 64)
+        Hidden layer widths of the MLP encoder and decoder.
+    covariance : str, default "full"
+        Posterior covariance: ``full`` (a Cholesky factor) or ``diag``.
+    likelihood : str, default "gaussian"
+        ``gaussian`` (real-valued data) or ``bernoulli`` (data in [0, 1]).
+    obs_scale : float, optional
+        Fixed observation std of the Gaussian likelihood (None: learned per feature).
+    arch : str, default "mlp"
+        ``mlp``, ``conv`` or ``resnet`` (image architectures need ``image_shape``).
+    arch_variant : str, default "same"
+        ``simple``, ``same`` or ``complex`` (the paper's appendix F).
+    image_shape : tuple of int, optional
+        (C, H, W) of the flattened inputs, for the image architectures.
+
+    Examples
+    --------
+    >>> from rosetta_cl import ModelConfig
+    >>> ModelConfig(input_dim=5, latent_dim=2).hidden
+    (64, 64)
+    """
+
     input_dim: int
     latent_dim: int = 2
     hidden: tuple[int, ...] = (64, 64)
@@ -78,7 +108,26 @@ def kl_to_standard_normal(mu: Tensor, scale_tril: Tensor) -> Tensor:
 
 
 class VAE(nn.Module):
-    """VAE on flat inputs (images are flattened by the streams; image encoders unflatten)."""
+    """Variational autoencoder on flat inputs (image encoders unflatten them).
+
+    ``encode(x)`` gives the posterior means mu(x), ``decode_mean(z)`` the decoder's mean m(z);
+    ``forward(x)`` returns a ``VAEOutput`` (``mu``, ``scale_tril``, ``z``, ``decoded``,
+    ``recon_nll``, ``kl``).
+
+    Parameters
+    ----------
+    config : ModelConfig
+        Its shape and likelihood.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from rosetta_cl import VAE, ModelConfig
+    >>> model = VAE(ModelConfig(input_dim=5, latent_dim=2))
+    >>> out = model(torch.zeros(4, 5))
+    >>> tuple(out.mu.shape), tuple(out.kl.shape), tuple(model.decode_mean(out.z).shape)
+    ((4, 2), (4,), (4, 5))
+    """
 
     def __init__(self, config: ModelConfig):
         super().__init__()
@@ -157,7 +206,30 @@ class VAE(nn.Module):
 
 @torch.inference_mode()
 def encode_means(model: nn.Module, x: Tensor, batch_size: int = 8192) -> Tensor:
-    """Posterior means of ``x`` in eval mode, in large batches, on the model's device."""
+    """Posterior means of ``x`` in eval mode, in large batches, on the model's device.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        A model with ``encode`` (e.g. a :class:`VAE`).
+    x : torch.Tensor, shape (N, input_dim)
+        Inputs.
+    batch_size : int, default 8192
+        Rows encoded at a time.
+
+    Returns
+    -------
+    torch.Tensor, shape (N, latent_dim)
+        The latent means, on the CPU.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from rosetta_cl import VAE, ModelConfig, encode_means
+    >>> model = VAE(ModelConfig(input_dim=5, latent_dim=2))
+    >>> tuple(encode_means(model, torch.zeros(10, 5), batch_size=4).shape)
+    (10, 2)
+    """
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
@@ -195,8 +267,28 @@ def reinitialize(model: nn.Module) -> None:
 
 
 def save_model(model: VAE, directory: str | Path) -> Path:
-    """Write ``model.safetensors`` (the state dict) and ``model_config.json``; nothing
-    pickled."""
+    """Write a model as ``model.safetensors`` (its state dict) and ``model_config.json``.
+
+    Nothing is pickled; :func:`load_model` reads it back.
+
+    Parameters
+    ----------
+    model : VAE
+        The model.
+    directory : str or pathlib.Path
+        Folder to write into (created if missing).
+
+    Returns
+    -------
+    pathlib.Path
+        The folder.
+
+    Examples
+    --------
+    >>> from rosetta_cl import VAE, ModelConfig, save_model
+    >>> sorted(p.name for p in save_model(VAE(ModelConfig(input_dim=5)), "model").iterdir())
+    ['model.safetensors', 'model_config.json']
+    """
     from safetensors.torch import save_file
 
     directory = Path(directory)
@@ -208,9 +300,30 @@ def save_model(model: VAE, directory: str | Path) -> Path:
 
 
 def load_model(directory: str | Path, map_location: str = "cpu") -> VAE:
-    """Load a model written by :func:`save_model`, from its directory or from the MLflow model
-    directory that holds it (``mlflow_model``); a ``model.pt`` of older runs is read with
-    ``torch.load(weights_only=True)``. Nothing is unpickled."""
+    """Load a model written by :func:`save_model`, without unpickling anything.
+
+    Parameters
+    ----------
+    directory : str or pathlib.Path
+        The model's folder, or the MLflow model folder that holds it (a run's ``model/``); a
+        ``model.pt`` of older runs is read with ``torch.load(weights_only=True)``.
+    map_location : str, default "cpu"
+        Device to load the weights onto.
+
+    Returns
+    -------
+    VAE
+        The model, in eval mode.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from rosetta_cl import VAE, ModelConfig, load_model, save_model
+    >>> model = VAE(ModelConfig(input_dim=5))
+    >>> again = load_model(save_model(model, "model"))
+    >>> bool(torch.equal(again.encode(torch.ones(1, 5)), model.eval().encode(torch.ones(1, 5))))
+    True
+    """
     directory = Path(directory)
     if (directory / "MLmodel").is_file():
         directory = directory / "artifacts" / "vae"

@@ -27,18 +27,121 @@ from rosetta_cl.registry import METRICS
 # The protocols' modules need torch and Avalanche: they are imported when a protocol runs, not
 # when the registry is read (the CLI checks a run's options without those imports).
 def run_sequential(bench, config, emit=None, progress: bool = False, executor=None, reuse=None):
+    """The paper's sequential protocol (Table 2): Bob anchors to Alice's latent space.
+
+    A template trained on D1 gives the anchors; a target is trained on D1 u D2; every method
+    trains on D2 u x_r (only the R-VAE with the anchor term); each method's latent means are
+    compared with the target's per part under one affine map (LSD).
+
+    Parameters
+    ----------
+    bench : Benchmark
+        Two experiences, D1 and D2.
+    config : RunConfig
+        A resolved config (defaults filled in; ``run_benchmark`` resolves it).
+    emit : callable, optional
+        Receives each trained model's :class:`RunRecord` (None: discarded).
+    progress : bool, default False
+        Show progress bars.
+    executor : Executor, optional
+        Where the trainings run (None: here, one after another).
+    reuse : callable, optional
+        Finished trainings of an interrupted run, by fingerprint (``--resume``).
+
+    Returns
+    -------
+    ProtocolResult
+        The table (``LSD_D1``, ``LSD_D2``) and the per-run values.
+
+    Examples
+    --------
+    >>> from rosetta_cl import RunConfig, run_sequential
+    >>> from rosetta_cl.experiments.runner import prepare
+    >>> config, bench = prepare(RunConfig(methods=("vae", "rvae"), seeds=2, epochs=2,
+    ...                                   subsample=200))
+    >>> result = run_sequential(bench, config)
+    >>> result.table.columns, len(result.anchors)
+    (['LSD_D1', 'LSD_D2'], 8)
+    """
     from rosetta_cl.protocols.sequential import run_sequential
 
     return run_sequential(bench, config, emit, progress, executor, reuse)
 
 
 def run_reproducibility(bench, config, emit=None, progress: bool = False, executor=None, reuse=None):
+    """The paper's reproducibility protocol (Table 1): retrain on D1 with the template's anchors.
+
+    Every method is retrained ``config.seeds`` times on D1 u x_r; RV measures the spread of each
+    point's latent mean over the retrainings.
+
+    Parameters
+    ----------
+    bench : Benchmark
+        Its first experience is D1.
+    config : RunConfig
+        A resolved config (``seeds`` > latent dim).
+    emit : callable, optional
+        Receives each trained model's :class:`RunRecord`.
+    progress : bool, default False
+        Show progress bars.
+    executor : Executor, optional
+        Where the trainings run.
+    reuse : callable, optional
+        Finished trainings of an interrupted run.
+
+    Returns
+    -------
+    ProtocolResult
+        The table (``RV``) and per-point values.
+
+    Examples
+    --------
+    >>> from rosetta_cl import RunConfig, run_reproducibility
+    >>> from rosetta_cl.experiments.runner import prepare
+    >>> config, bench = prepare(RunConfig(protocol="reproducibility", methods=("vae", "rvae"),
+    ...                                   seeds=3, epochs=2, subsample=200))
+    >>> run_reproducibility(bench, config).table.columns
+    ['RV']
+    """
     from rosetta_cl.protocols.reproducibility import run_reproducibility
 
     return run_reproducibility(bench, config, emit, progress, executor, reuse)
 
 
 def run_continual(bench, config, emit=None, progress: bool = False, executor=None, reuse=None):
+    """A stream D1 -> ... -> DT (ours): each method through the whole stream, anchors kept.
+
+    After every experience each model is compared with a joint model on every part seen so far.
+
+    Parameters
+    ----------
+    bench : Benchmark
+        Two or more experiences.
+    config : RunConfig
+        A resolved config (``accumulate`` and ``reinit`` choose what is kept).
+    emit : callable, optional
+        Receives each trained model's :class:`RunRecord`.
+    progress : bool, default False
+        Show progress bars.
+    executor : Executor, optional
+        Where the trainings run.
+    reuse : callable, optional
+        Finished trainings of an interrupted run.
+
+    Returns
+    -------
+    ProtocolResult
+        The table (``after_D2/LSD_D1``, ...).
+
+    Examples
+    --------
+    >>> from rosetta_cl import RunConfig, run_continual
+    >>> from rosetta_cl.experiments.runner import prepare
+    >>> config, bench = prepare(RunConfig(benchmark="digits5", protocol="continual",
+    ...                                   methods=("rvae",), seeds=1, epochs=1, subsample=100))
+    >>> run_continual(bench, config).table.columns[:2]
+    ['after_D2/LSD_D1', 'after_D2/LSD_D2']
+    """
     from rosetta_cl.protocols.continual import run_continual
 
     return run_continual(bench, config, emit, progress, executor, reuse)
@@ -56,13 +159,36 @@ def check_reproducibility(config) -> None:
 
 @dataclass(frozen=True)
 class ProtocolSpec:
-    """``run(bench, config, emit=None, progress=False, executor=None, reuse=None) ->
-    training.ProtocolResult``.
+    """A protocol: what is trained on which experience, and how the models are compared.
 
-    ``metrics``: what ``--metrics`` defaults to; ``metric_kinds``: the registry kinds it can
-    compute (``pairwise``, ``retraining``); ``experiences``: how many the benchmark must have
-    (None: two or more); ``ensemble``: whether ``--ensemble`` can train its methods;
-    ``check(config)``: the protocol's own rules, raising ConfigError before anything runs.
+    Parameters
+    ----------
+    name : str
+        Registry name (``--protocol``).
+    run : callable
+        ``run(bench, config, emit=None, progress=False, executor=None, reuse=None) ->
+        ProtocolResult``, built on the :class:`Trainer`.
+    description : str
+        One line for ``rosetta-cl plugins``.
+    metrics : tuple of str
+        What ``--metrics`` defaults to.
+    metric_kinds : tuple of str, default ("pairwise",)
+        The metric kinds it can compute (``pairwise``, ``retraining``).
+    experiences : int, optional, default 2
+        How many experiences the benchmark must have (None: two or more).
+    ensemble : bool, default True
+        Whether ``--ensemble`` can train its methods.
+    check : callable, optional
+        ``check(config)``: its own rules, raising ConfigError before anything runs.
+    source : str, default "built-in"
+        Where it was registered from (set by the plugin loader).
+
+    Examples
+    --------
+    >>> from rosetta_cl import PROTOCOLS
+    >>> spec = PROTOCOLS["sequential"]
+    >>> spec.metrics, spec.experiences
+    (('lsd', 'linear_map'), 2)
     """
 
     name: str
@@ -77,11 +203,32 @@ class ProtocolSpec:
 
 
 PROTOCOLS: dict[str, ProtocolSpec] = {}
+"""Protocol name -> :class:`ProtocolSpec` (``sequential``, ``reproducibility``, ``continual``)."""
 __all__ = ["PROTOCOLS", "ProtocolSpec", "register_protocol", "run_continual",
            "run_reproducibility", "run_sequential"]
 
 
 def register_protocol(spec: ProtocolSpec) -> None:
+    """Add a protocol to :data:`PROTOCOLS` (then ``--protocol NAME`` runs it).
+
+    Parameters
+    ----------
+    spec : ProtocolSpec
+        The protocol.
+
+    Raises
+    ------
+    ValueError
+        If the name is taken.
+
+    Examples
+    --------
+    >>> from rosetta_cl import PROTOCOLS, ProtocolSpec, register_protocol, run_sequential
+    >>> register_protocol(ProtocolSpec("sequential_copy", run_sequential, "the paper's again",
+    ...                                metrics=("lsd",)))
+    >>> PROTOCOLS.pop("sequential_copy").name
+    'sequential_copy'
+    """
     if spec.name in PROTOCOLS:
         raise ValueError(f"protocol {spec.name!r} is already registered")
     PROTOCOLS[spec.name] = spec

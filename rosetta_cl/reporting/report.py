@@ -177,8 +177,34 @@ def shown_metric(name: str) -> bool:
 
 def build_report(target: str, out_dir: str | Path, *, tracking_uri: str | None = None,
                  projection: str = "auto", log: bool = True) -> Path:
-    """Write ``report.html`` (images inlined) and ``report.md`` (+ ``figures/``) to ``out_dir``
-    and, with ``log``, log both to every run reported on (``report/``). Returns the HTML path."""
+    """Write an HTML and a Markdown report of runs, and log them to every run reported on.
+
+    Parameters
+    ----------
+    target : str
+        A run id, or an experiment name (its latest runs).
+    out_dir : str or pathlib.Path
+        Folder for ``report.html`` (images inlined), ``report.md`` and ``figures/``.
+    tracking_uri : str, optional
+        MLflow store.
+    projection : str, default "auto"
+        2-D view of latent spaces wider than 2.
+    log : bool, default True
+        Also log both files to each run (``report/``).
+
+    Returns
+    -------
+    pathlib.Path
+        The HTML file.
+
+    Examples
+    --------
+    >>> from rosetta_cl import RunConfig, build_report, run_benchmark
+    >>> result = run_benchmark(RunConfig(methods=("vae", "rvae"), seeds=2, epochs=2, subsample=200,
+    ...                                  figures="none"), tracking_uri="sqlite:///mlruns.db")
+    >>> build_report(result.parent_run_id, "report", tracking_uri="sqlite:///mlruns.db").name
+    'report.html'
+    """
     from rosetta_cl.tracking.artifacts import check_output
     from rosetta_cl.tracking.store import open_client
 

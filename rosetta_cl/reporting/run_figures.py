@@ -81,8 +81,32 @@ def read_npz(client, run_id: str, name: str, tmp: str) -> dict[str, np.ndarray] 
 
 
 def build_figures(client, run_id: str, projection: str = "auto") -> list[str]:
-    """Draw and log every figure of the run ``run_id`` (a spec, protocol or grid run).
-    Returns the artifact paths logged."""
+    """Draw and log every figure of a run (a spec, protocol or grid run) as its artifacts.
+
+    Parameters
+    ----------
+    client : mlflow.MlflowClient
+        A client of the run's store.
+    run_id : str
+        The run.
+    projection : str, default "auto"
+        2-D view of latent spaces wider than 2: ``auto``, ``identity``, ``pca`` or ``umap``.
+
+    Returns
+    -------
+    list of str
+        The artifact paths logged.
+
+    Examples
+    --------
+    >>> import mlflow
+    >>> from rosetta_cl import RunConfig, build_figures, run_benchmark
+    >>> result = run_benchmark(RunConfig(methods=("vae", "rvae"), seeds=2, epochs=2, subsample=200,
+    ...                                  figures="none"), tracking_uri="sqlite:///mlruns.db")
+    >>> paths = build_figures(mlflow.MlflowClient("sqlite:///mlruns.db"), result.parent_run_id)
+    >>> "figures/box.png" in paths
+    True
+    """
     run = client.get_run(run_id)
     role = run.data.tags.get("role")
     if role == "spec":

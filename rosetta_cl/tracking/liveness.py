@@ -105,8 +105,36 @@ def gone_runs(client, experiment_ids: list[str]) -> list[tuple[str, str]]:
 
 def clean_runs(client, experiment_ids: list[str],
                by: str = "rosetta-cl runs clean") -> list[tuple[str, str]]:
-    """Mark ``KILLED`` (tag :data:`KILLED_TAG`: why, and ``by`` whom) every RUNNING run of these
-    experiments whose process is gone; returns (run id, why) of each."""
+    """Mark ``KILLED`` every RUNNING run of these experiments whose process is gone.
+
+    Each gets the tag ``rosetta.killed``: why, and ``by`` whom.
+
+    Parameters
+    ----------
+    client : mlflow.MlflowClient
+        A client of the store.
+    experiment_ids : list of str
+        The experiments to look in.
+    by : str, default "rosetta-cl runs clean"
+        Who cleans (written in the tag).
+
+    Returns
+    -------
+    list of (str, str)
+        (run id, why) of each run marked.
+
+    Examples
+    --------
+    >>> import mlflow
+    >>> from rosetta_cl import clean_runs
+    >>> client = mlflow.MlflowClient("sqlite:///mlruns.db")
+    >>> experiment = client.create_experiment("demo")
+    >>> stale = client.create_run(experiment, tags={  # opened by a process whose beats stopped
+    ...     "rosetta.host": "node7", "rosetta.pid": "4242", "rosetta.pid_started": "0",
+    ...     "rosetta.heartbeat": "0"})
+    >>> [(run_id == stale.info.run_id, why) for run_id, why in clean_runs(client, [experiment])]
+    [(True, 'process 4242 on node7: last heartbeat ... s ago (more than 600 s: taken as gone)')]
+    """
     gone = gone_runs(client, experiment_ids)
     for run_id, reason in gone:
         retry_locked(client.set_tag, run_id, KILLED_TAG, f"{reason}; marked by {by}")

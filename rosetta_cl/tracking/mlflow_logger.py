@@ -14,6 +14,26 @@ class MLflowLogger(BaseLogger):
 
     Values are buffered and sent with ``log_batch`` at the end of each training experience (and
     on :meth:`flush`), so per-epoch metrics cost one request per experience, not one per value.
+
+    Parameters
+    ----------
+    run_id : str, optional
+        The run to log to (None: the active run; there must be one).
+    client : mlflow.MlflowClient, optional
+        The client to log with (None: a client of the current tracking URI).
+
+    Examples
+    --------
+    >>> import mlflow
+    >>> from rosetta_cl import VAE, MLflowLogger, ModelConfig, VAEStrategy, gaussians8
+    >>> bench = gaussians8(subsample=200)
+    >>> mlflow.set_tracking_uri("sqlite:///mlruns.db")
+    >>> with mlflow.start_run() as run:
+    ...     strategy = VAEStrategy(model=VAE(ModelConfig(input_dim=bench.input_dim)),
+    ...                            train_epochs=2, loggers=[MLflowLogger()])
+    ...     _ = strategy.train(bench.train_stream[0])
+    >>> [m.step for m in mlflow.MlflowClient().get_metric_history(run.info.run_id, "train/loss")]
+    [1, 2]
     """
 
     def __init__(self, run_id: str | None = None, client=None):

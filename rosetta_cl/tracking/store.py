@@ -19,6 +19,7 @@ from pathlib import Path
 from rosetta_cl.errors import ConfigError
 
 DEFAULT_TRACKING_URI = "sqlite:///mlruns/mlflow.db"
+"""The MLflow store every command uses unless told otherwise (``--tracking-uri``, ``MLFLOW_TRACKING_URI``)."""
 
 
 def resolve_tracking_uri(uri: str | None = None) -> str:

@@ -31,9 +31,29 @@ from rosetta_cl.models.vae import VAE, ModelConfig
 
 @dataclass(frozen=True)
 class Objective:
-    """What one method minimises: the negative ELBO with ``beta`` on the KL, plus the Rosetta term
-    with weight ``rho`` on ``anchors`` (none when rho is 0 or there are no anchors), with
-    ``fit`` and ``decoder`` as in ``losses.rosetta_term``."""
+    """What one method minimises: the negative ELBO plus the weighted Rosetta term.
+
+    Parameters
+    ----------
+    beta : float, default 1.0
+        KL weight (1: VAE).
+    rho : float, default 0.0
+        Weight of the Rosetta term (0, or no anchors: no term).
+    anchors : Anchors, optional
+        The anchors (x_r, z_r).
+    fit : str, default "exact"
+        The term's encoder part, as in :func:`rosetta_term`.
+    decoder : str, default "squared"
+        The term's decoder part, as in :func:`anchor_loss`.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from rosetta_cl import Anchors, Objective
+    >>> objective = Objective(rho=1.5, anchors=Anchors(torch.zeros(8, 5), torch.zeros(8, 2)))
+    >>> objective.beta, objective.rho
+    (1.0, 1.5)
+    """
 
     beta: float = 1.0
     rho: float = 0.0
@@ -48,9 +68,29 @@ class Objective:
 
 @dataclass
 class EnsembleRun:
-    """One member after training: its seed, its model, and its per-epoch metrics under the names
-    the strategies log (``train/loss``, ``train/recon``, ``train/kl``, [``train/rosetta``],
-    [``val/loss``, ``val/recon``, ``val/kl``]), epoch e at index e - 1."""
+    """One ensemble member after training: its seed, its model and its per-epoch metrics.
+
+    Parameters
+    ----------
+    seed : int
+        The member's seed.
+    model : VAE
+        The trained model (a plain :class:`VAE`).
+    history : dict[str, list of float]
+        Per-epoch metrics under the strategies' names (``train/loss``, ``train/recon``,
+        ``train/kl``, [``train/rosetta``], [``val/loss``, ``val/recon``, ``val/kl``]), epoch e
+        at index e - 1.
+    epoch_times : list of float
+        When each epoch ended (``time.time()``).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from rosetta_cl import ModelConfig, train_ensemble
+    >>> run = train_ensemble(ModelConfig(input_dim=5), [1], torch.randn(100, 5), epochs=2)[0]
+    >>> run.seed, len(run.history["train/loss"]), len(run.epoch_times)
+    (1, 2, 2)
+    """
 
     seed: int
     model: VAE
@@ -95,11 +135,51 @@ def train_ensemble(config: ModelConfig, seeds: Sequence[int], x: Tensor, *,
                    lr: float = 1e-3, device: str | torch.device = "cpu",
                    val_x: Tensor | None = None, val_batch_size: int = 8192,
                    on_epoch: Callable[[int], None] | None = None) -> list[EnsembleRun]:
-    """Train one fresh ``VAE(config)`` per seed on ``x`` as one vectorised ensemble.
+    """Train one fresh ``VAE(config)`` per seed on ``x`` as one vectorised ensemble (vmap).
 
-    Same arithmetic as ``METHODS[...]`` strategies with ``train_epochs=epochs`` and
+    Same arithmetic as the ``METHODS`` strategies with ``train_epochs=epochs`` and
     ``train_mb_size=batch_size``: Adam(lr), seeded reshuffling every epoch, the Rosetta term on
     every minibatch (weighted by k / batch_size), the validation loss after every epoch.
+
+    Parameters
+    ----------
+    config : ModelConfig
+        Every member's shape.
+    seeds : sequence of int
+        One member per seed (its initialisation and shuffling).
+    x : torch.Tensor, shape (N, input_dim)
+        Training data.
+    objective : Objective, default Objective()
+        beta, rho and anchors (default: the plain VAE).
+    epochs : int, default 1
+        Epochs.
+    batch_size : int, default 128
+        Minibatch size.
+    lr : float, default 1e-3
+        Adam's learning rate.
+    device : str or torch.device, default "cpu"
+        Training device.
+    val_x : torch.Tensor, optional
+        Validation data for the ``val/*`` metrics.
+    val_batch_size : int, default 8192
+        Rows per validation batch.
+    on_epoch : callable, optional
+        Called with the epoch number after each epoch (progress bars).
+
+    Returns
+    -------
+    list of EnsembleRun
+        One per seed, in order.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from rosetta_cl import Anchors, ModelConfig, Objective, train_ensemble
+    >>> x = torch.randn(100, 5)
+    >>> anchored = Objective(rho=1.5, anchors=Anchors(x[:8], torch.zeros(8, 2)))
+    >>> runs = train_ensemble(ModelConfig(input_dim=5), [1, 2, 3], x, objective=anchored)
+    >>> [run.seed for run in runs], sorted(runs[0].history)
+    ([1, 2, 3], ['train/kl', 'train/loss', 'train/recon', 'train/rosetta'])
     """
     seeds = list(seeds)
     if not seeds:

@@ -28,8 +28,28 @@ EXECUTORS = ("local", "ray")
 
 @dataclass(frozen=True)
 class ExecutorOptions:
-    """How the trainings of one invocation are executed (not part of a run's config: they do
-    not change a single number, so they are neither MLflow params nor in fingerprints)."""
+    """How the trainings of one invocation are executed: here, or side by side on Ray.
+
+    They are not part of a run's config: they change no number, so they are neither MLflow params
+    nor in fingerprints.
+
+    Parameters
+    ----------
+    executor : str, default "local"
+        ``local`` (one training after another in this process) or ``ray`` (Ray tasks).
+    cpus_per_training : float, default 1.0
+        Ray: CPUs each training reserves (torch uses that many threads).
+    gpus_per_training : float, default 0.0
+        Ray: GPUs each training reserves (fractions share a GPU).
+    ray_address : str, optional
+        Ray: an existing cluster's address (None: start a local one).
+
+    Examples
+    --------
+    >>> from rosetta_cl import ExecutorOptions, RunConfig, run_benchmark
+    >>> options = ExecutorOptions(executor="ray", cpus_per_training=1)
+    >>> run_benchmark(RunConfig(quick=True), executor=options)  # doctest: +SKIP
+    """
 
     executor: str = option("local", "local (one training after another in this process) | "
                             "ray (trainings as Ray tasks, side by side).")

@@ -15,8 +15,37 @@ from rosetta_cl.registry import METRICS
 
 @dataclass
 class ProtocolResult:
-    """What a protocol returns: the table and per-run values, plus what belongs to the protocol's
-    own (parent) run: ``metrics`` and ``files`` (the runner logs them there)."""
+    """What a protocol returns: its table, the per-run values, and what its parent run logs.
+
+    Parameters
+    ----------
+    config : RunConfig
+        The resolved config it ran with.
+    table : Table
+        Medians and quartiles per method and column.
+    values : dict
+        method -> column -> per-run values (LSD) or the RV mean.
+    anchors : Anchors, optional
+        The template's anchors (None when there are none).
+    wall_time_s : float
+        Wall-clock time of the protocol.
+    parent_run_id : str, optional
+        The MLflow run of the protocol (None when untracked).
+    extra : dict
+        More results for the JSON output (protocol-specific).
+    metrics : dict[str, float]
+        Scalars the runner logs on the parent run.
+    files : list of str
+        Files the runner logs on the parent run.
+
+    Examples
+    --------
+    >>> from rosetta_cl import RunConfig, run_benchmark
+    >>> result = run_benchmark(RunConfig(methods=("vae", "rvae"), seeds=2, epochs=2, subsample=200),
+    ...                        track=False)
+    >>> sorted(result.values), result.table.columns
+    (['rvae', 'vae'], ['LSD_D1', 'LSD_D2'])
+    """
 
     config: RunConfig
     table: Table

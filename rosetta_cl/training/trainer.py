@@ -86,8 +86,38 @@ class Trained:
 
 
 class Trainer:
-    """Builds, trains and scores the models of one protocol run on ``bench`` with ``config``;
-    every trained model goes to ``emit`` as a RunRecord (``records.discard``: untracked)."""
+    """The training core of the protocols: builds, trains and scores the models of one run.
+
+    Every trained model goes to ``emit`` as a :class:`RunRecord` (``records.discard``:
+    untracked). ``train`` trains one model, ``train_many`` several (on the executor, side by side
+    with Ray), reusing what ``reuse`` finds by fingerprint.
+
+    Parameters
+    ----------
+    bench : Benchmark
+        The data.
+    config : RunConfig
+        A resolved config.
+    emit : callable, optional
+        Receives each :class:`RunRecord` (None: discarded).
+    progress : bool or GridBar, default False
+        Progress bars.
+    executor : Executor, optional
+        Where trainings run (None: here).
+    reuse : callable, optional
+        fingerprint -> a finished training of an interrupted run, or None.
+
+    Examples
+    --------
+    >>> from rosetta_cl import RunConfig, Trainer
+    >>> from rosetta_cl.experiments.runner import prepare
+    >>> config, bench = prepare(RunConfig(methods=("vae",), seeds=1, epochs=2, subsample=200))
+    >>> records = []
+    >>> trainer = Trainer(bench, config, emit=records.append)
+    >>> trained = trainer.train("vae", 1, bench.train_stream[0], name="vae_1", role="method")
+    >>> records[0].name, len(records[0].history["train/loss"]), tuple(trained.latents)
+    ('vae_1', 2, ...)
+    """
 
     def __init__(self, bench: Benchmark, config: RunConfig, emit: Emit | None = None,
                  progress: bool | GridBar = False, executor=None, reuse: Reuse | None = None):
