@@ -131,8 +131,10 @@ class TrainingOptions:
 
     Parameters
     ----------
-    protocol, methods, seeds, epochs, batch_size, lr, beta, rho, rosetta_points, anchor_fit, anchor_decoder, selection, anchors, accumulate, reinit, plugins, metrics
+    protocol, methods, seeds, epochs, batch_size, lr, beta, rho, rosetta_points
         Each field's default and meaning is in its help text (``rosetta-cl run --help``).
+    anchor_fit, anchor_decoder, selection, anchors, accumulate, reinit, plugins, metrics
+        The same, for the R-VAE's anchors, plugins and metrics.
 
     Examples
     --------
@@ -271,9 +273,16 @@ class RunConfig(ExecutionOptions, TrainingOptions, ModelOptions, DataOptions):
 
     Parameters
     ----------
-    **fields
-        The fields of :class:`DataOptions`, :class:`ModelOptions`, :class:`TrainingOptions` and
-        :class:`ExecutionOptions` (each documented in its help text).
+    benchmark, data, split_by, seed, subsample, data_dir
+        As :class:`DataOptions`.
+    latent_dim, covariance, obs_scale, arch, arch_variant, template_arch, template_arch_variant
+        As :class:`ModelOptions`.
+    protocol, methods, seeds, epochs, batch_size, lr, beta, rho, rosetta_points
+        As :class:`TrainingOptions`: what is trained.
+    anchor_fit, anchor_decoder, selection, anchors, accumulate, reinit, plugins, metrics
+        As :class:`TrainingOptions`: the R-VAE's anchors, plugins and metrics.
+    device, ensemble, quick, figures, plugins_dir
+        As :class:`ExecutionOptions`.
 
     Examples
     --------
