@@ -4,8 +4,8 @@ Public API, in data-flow order: streams -> models/strategies + RosettaPlugin -> 
 training core + protocols (run records) -> metrics -> summary tables -> MLflow tracking.
 
 Every name below is imported from its module when first used (``rosetta_cl.lsd`` imports
-``rosetta_cl.metrics.latent``), so ``import rosetta_cl`` and the CLI start without torch, Avalanche or
-MLflow until a command needs them.
+``rosetta_cl.metrics.latent``), so ``import rosetta_cl`` and the CLI start without torch,
+Avalanche or MLflow until a command needs them.
 """
 
 # ruff: noqa: F401  (the TYPE_CHECKING block re-exports the public names for type checkers)
@@ -24,7 +24,9 @@ warnings.filterwarnings("ignore", message="no QP solver found", category=UserWar
 _EXPORTS = {
     "anchors.points": ("Anchors", "Selection", "select_rosetta_points"),
     "config.choices": ("ARCHITECTURES", "VARIANTS"),
-    "config.options": ("DataOptions", "ExecutionOptions", "ModelOptions", "RunConfig", "TrainingOptions"),
+    "config.options": (
+        "DataOptions", "ExecutionOptions", "ModelOptions", "RunConfig", "TrainingOptions",
+    ),
     "training.ensemble": ("EnsembleRun", "Objective", "train_ensemble"),
     "errors": ("ConfigError", "DivergenceError"),
     "tracking.liveness": ("clean_runs",),

@@ -66,7 +66,8 @@ def _run(source: str, action) -> None:
         raise
     except Exception as exc:  # noqa: BLE001  (a broken plugin is the user's error, named)
         reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
-        raise ConfigError(f"plugin {source} failed to load: {type(exc).__name__}: {reason}") from None
+        raise ConfigError(f"plugin {source} failed to load: {type(exc).__name__}: "
+                          f"{reason}") from None
     _loaded.add(source)
     _registered_since(before, source)
 

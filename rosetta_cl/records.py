@@ -2,8 +2,8 @@
 
 The protocols never talk to MLflow. Each trained model becomes a :class:`RunRecord`, handed to
 an ``emit`` callback as soon as the model is done (so a crash later loses nothing already
-trained); :class:`~rosetta_cl.tracking.writer.Tracker` writes each record as one nested MLflow run, and
-without tracking the records are simply dropped. What belongs to the protocol as a whole
+trained); :class:`~rosetta_cl.tracking.writer.Tracker` writes each record as one nested MLflow
+run, and without tracking the records are simply dropped. What belongs to the protocol as a whole
 (parent-run metrics, files) travels in its ``ProtocolResult``.
 """
 
@@ -54,7 +54,8 @@ class RunRecord:
     Examples
     --------
     >>> from rosetta_cl import RunRecord
-    >>> record = RunRecord("vae_1", params={"method": "vae"}, tags={}, history={"train/loss": [3.0, 2.5]})
+    >>> record = RunRecord("vae_1", params={"method": "vae"}, tags={},
+    ...                    history={"train/loss": [3.0, 2.5]})
     >>> record.history["train/loss"][-1]
     2.5
     """
@@ -79,7 +80,8 @@ Emit = Callable[[RunRecord], None]
 @dataclass
 class Reused:
     """A finished training found in the store (``--resume``): what a protocol reads back, the
-    way back of a record (``tracking.resume`` builds it, the trainer uses it)."""
+    way back of a record (``tracking.resume`` builds it, the trainer uses it).
+    """
 
     model: Any  # a models.VAE
     latents: dict[str, np.ndarray]

@@ -1,7 +1,9 @@
-"""Names -> benchmarks (streams), methods (strategies), Avalanche plugins and metrics. The CLI,
-the protocols and the specs look everything up here; ``register_benchmark``,
+"""Names -> benchmarks (streams), methods (strategies), Avalanche plugins and metrics.
+
+The CLI, the protocols and the specs look everything up here; ``register_benchmark``,
 ``register_method``, ``register_plugin`` and ``register_metric`` add new entries (protocols have
-their own registry, ``protocols.PROTOCOLS``)."""
+their own registry, ``protocols.PROTOCOLS``).
+"""
 
 from __future__ import annotations
 
@@ -24,7 +26,9 @@ from rosetta_cl.data.defaults import (
     BenchmarkDefaults,
 )
 from rosetta_cl.errors import ConfigError
-from rosetta_cl.metrics.latent import (  # numpy only; strategies and streams are imported when first used
+
+# numpy only; strategies and streams are imported when first used
+from rosetta_cl.metrics.latent import (
     cka_scores,
     linear_map_scores,
     lsd_scores,
@@ -38,7 +42,8 @@ from rosetta_cl.metrics.latent import (  # numpy only; strategies and streams ar
 class BenchmarkSpec:
     """``make(seed, subsample=None, data_dir=None)`` builds the benchmark's streams; with
     ``split_rules`` (the ``--split-by`` values it takes, e.g. ``bird:A,B|C,D``) it also takes
-    ``split_by=``. Without, the split is fixed and ``--split-by`` is refused."""
+    ``split_by=``. Without, the split is fixed and ``--split-by`` is refused.
+    """
 
     name: str
     make: Callable

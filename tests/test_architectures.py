@@ -112,4 +112,6 @@ def test_template_and_methods_can_differ(store):
     variant = {r.info.run_name: r.data.params.get("model.arch_variant") for r in runs}
     assert variant["template"] == variant["target"] == "same"
     assert variant["vae/seed1"] == variant["rvae/seed1"] == "simple"
-    assert {r.data.params.get("model.arch") for r in runs if r.info.run_name != "sequential-digits"} == {"resnet"}
+    archs = {r.data.params.get("model.arch") for r in runs
+             if r.info.run_name != "sequential-digits"}
+    assert archs == {"resnet"}

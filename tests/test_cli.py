@@ -229,7 +229,8 @@ def test_config_parts_own_their_rules():
     owners = [set(part._parameter_constraints) for part in
               (DataOptions, ModelOptions, TrainingOptions, ExecutionOptions)]
     assert sum(len(o) for o in owners) == len(set().union(*owners))  # each rule in one place
-    for part, names in zip((DataOptions, ModelOptions, TrainingOptions, ExecutionOptions), owners):
+    parts = (DataOptions, ModelOptions, TrainingOptions, ExecutionOptions)
+    for part, names in zip(parts, owners, strict=True):
         assert names <= {f.name for f in fields_of(part)}
 
 
@@ -251,7 +252,8 @@ def test_ui_starts_one_worker_and_no_job_consumer(store, monkeypatch, capsys):
     code, _, err = run_main(["ui", "--port", "5099", "--tracking-uri", store], capsys)
     assert code == 0 and "MLflow UI at http://127.0.0.1:5099" in err
     (args,) = calls
-    assert args[args.index("--workers") + 1] == "1" and args[args.index("--host") + 1] == "127.0.0.1"
+    assert args[args.index("--workers") + 1] == "1"
+    assert args[args.index("--host") + 1] == "127.0.0.1"
     assert os.environ["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] == "false"
 
 

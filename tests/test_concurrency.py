@@ -40,7 +40,7 @@ def test_eight_processes_on_a_fresh_store_all_land_once(tmp_path):
     clean = ["runs", "clean", "--tracking-uri", uri]
     procs = [start(args, tmp_path) for args in (*runs, spec, tune, clean)]
     outs = [(p, *p.communicate(timeout=600)) for p in procs]
-    for proc, out, err in outs:
+    for proc, _out, err in outs:
         assert proc.returncode == 0, err[-3000:]
 
     client = MlflowClient(uri)

@@ -21,7 +21,7 @@ def clean_registry():
     saved = [dict(t) for t in tables]
     loaded = set(extensions._loaded)
     yield
-    for table, before in zip(tables, saved):
+    for table, before in zip(tables, saved, strict=True):
         table.clear()
         table.update(before)
     extensions._loaded.clear()

@@ -129,6 +129,7 @@ def test_reset_parameters_gives_fresh_weights():
     model = VAE(ModelConfig(input_dim=5, latent_dim=2))
     before = [p.detach().clone() for p in model.parameters()]
     model.reset_parameters()
-    changed = [not torch.equal(a, b) for a, b in zip(before, model.parameters()) if a.ndim == 2]
+    changed = [not torch.equal(a, b)
+               for a, b in zip(before, model.parameters(), strict=True) if a.ndim == 2]
     assert all(changed)
     assert np.isfinite(model(torch.randn(3, 5)).kl.detach().numpy()).all()

@@ -50,7 +50,7 @@ def test_anchor_term_added_on_every_minibatch_of_second_experience(tiny):
     assert plugin.anchors is not None and len(plugin.anchors) == 4
     strategy.train(tiny.train_stream[1])
     n_batches = 2 * int(np.ceil(len(tiny.train_stream[1].dataset) / 32))
-    pairs = list(zip(before.values, after.values))
+    pairs = list(zip(before.values, after.values, strict=True))
     first = [(b, a) for (e, b), (_, a) in pairs if e == 0]
     second = [(b, a) for (e, b), (_, a) in pairs if e == 1]
     assert all(a == b for b, a in first)  # no anchors yet during experience 0
@@ -131,7 +131,8 @@ def test_reinit_gives_fresh_weights_and_clears_optimizer(tiny):
     strategy.train(tiny.train_stream[0])
     trained = [p.detach().clone() for p in model.parameters()]
     plugin.before_training_exp(strategy)
-    assert all(not torch.equal(a, b) for a, b in zip(trained, model.parameters()) if a.ndim == 2)
+    assert all(not torch.equal(a, b)
+               for a, b in zip(trained, model.parameters(), strict=True) if a.ndim == 2)
     assert len(strategy.optimizer.state) == 0
 
 
@@ -232,4 +233,5 @@ def test_plugin_refuses_a_model_it_cannot_read_before_training():
     strategy, stream = _avalanche_vae_training(model, RosettaPlugin(k=8, decoder="none"))
     with pytest.raises(ValueError, match=r"^RosettaPlugin needs a VAE it can read: encode\(x\)"):
         strategy.train(stream[0])
-    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))  # no step taken
+    # no step taken
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))

@@ -42,7 +42,8 @@ def test_the_wheel_runs_a_paper_table_by_name_from_an_empty_folder(tmp_path):
                           "--quick", "--figures", "none"], cwd=empty, env=env,
                          capture_output=True, text=True, timeout=600, check=False)
     assert out.returncode == 0, out.stderr[-2000:]
-    assert "## Table 2: latent space distortion (LSD) to the joint model on gaussians8" in out.stdout
+    title = "## Table 2: latent space distortion (LSD) to the joint model on gaussians8"
+    assert title in out.stdout
 
 
 @pytest.mark.slow

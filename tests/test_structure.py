@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-PACKAGE = Path(__file__).resolve().parents[1] / "rosetta_cl"
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "rosetta_cl"
 
 
 def module_name(path: Path) -> str:
@@ -154,8 +155,10 @@ def test_nothing_imports_the_package_init():
 def test_the_graph_sees_lazy_and_relative_imports():
     graph = import_graph()
     assert "rosetta_cl.anchors.selectors" in graph["rosetta_cl.anchors.points"]  # module level
-    assert "rosetta_cl.training.trainer" in graph["rosetta_cl.protocols.sequential"]  # from ..training
-    assert "rosetta_cl.reporting.run_figures" in graph["rosetta_cl.experiments.runner"]  # inside a function
+    # from ..training
+    assert "rosetta_cl.training.trainer" in graph["rosetta_cl.protocols.sequential"]
+    # inside a function
+    assert "rosetta_cl.reporting.run_figures" in graph["rosetta_cl.experiments.runner"]
 
 
 @pytest.mark.parametrize("module", ["rosetta_cl.training.trainer", "rosetta_cl.training.results",
@@ -171,7 +174,8 @@ def test_training_path_does_not_track(module):
         for m in graph[todo.pop()] - reachable:
             reachable.add(m)
             todo.append(m)
-    assert not reachable & {"rosetta_cl.tracking.writer", "rosetta_cl.tracking.store", "rosetta_cl.experiments.runner"}
+    assert not reachable & {"rosetta_cl.tracking.writer", "rosetta_cl.tracking.store",
+                            "rosetta_cl.experiments.runner"}
     path = PACKAGE / (module.removeprefix("rosetta_cl.").replace(".", "/") + ".py")
     assert "mlflow" not in path.read_text()
 
@@ -179,8 +183,12 @@ def test_training_path_does_not_track(module):
 def test_mlflow_clients_are_made_in_tracking_only():
     """tracking.open_client; and the Avalanche logger's fallback for library use (the client of
     the global tracking URI, as MLflow's own fluent API uses)."""
+    def makes_client(path: Path) -> bool:  # a call in the code (docstring examples may show one)
+        return any(isinstance(node, ast.Call) and "MlflowClient" in ast.unparse(node.func)
+                   for node in ast.walk(ast.parse(path.read_text())))
+
     makers = sorted(p.relative_to(PACKAGE).as_posix() for p in PACKAGE.rglob("*.py")
-                    if "MlflowClient(" in p.read_text())
+                    if makes_client(p))
     assert makers == ["tracking/mlflow_logger.py", "tracking/store.py"]
 
 
@@ -275,3 +283,21 @@ def test_type_checkers_see_every_public_name():
             if isinstance(node, ast.ImportFrom) for alias in node.names}
     assert seen == rosetta_cl._MODULE_OF
     assert (PACKAGE / "py.typed").is_file()
+
+
+def test_pydocstyle_covers_exactly_the_public_api_modules():
+    """Ruff's pydocstyle rules apply to the modules that define rosetta_cl's exports: the
+    negated per-file-ignore in pyproject.toml names them, and must follow _EXPORTS."""
+    import tomllib
+
+    import rosetta_cl
+
+    lint = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["ruff"]["lint"]
+    assert "D" in lint["select"] and lint["pydocstyle"]["convention"] == "numpy"
+    (pattern,) = [p for p, rules in lint["per-file-ignores"].items()
+                  if p.startswith("!") and rules == ["D"]]
+    named = set(pattern.removeprefix("!rosetta_cl/{").removesuffix("}.py").split(","))
+    exported = {m.replace(".", "/") + ("/__init__" if (PACKAGE / m.replace(".", "/")
+                                                       ).is_dir() else "")
+                for m in rosetta_cl._EXPORTS}
+    assert named == exported

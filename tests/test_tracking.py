@@ -60,7 +60,9 @@ def test_artifacts_and_metrics_recomputable_from_logged_latents(sequential_run, 
     assert "anchors.npz" in {a.path for a in client.list_artifacts(template.info.run_id)}
     rvae = by_name["rvae/seed1"]
     assert "latents.npz" in {a.path for a in client.list_artifacts(rvae.info.run_id)}
-    get = lambda run, path: client.download_artifacts(run.info.run_id, path, str(tmp_path))
+    def get(run, path):
+        return client.download_artifacts(run.info.run_id, path, str(tmp_path))
+
     with np.load(get(rvae, "latents.npz"), allow_pickle=False) as f:
         source = np.concatenate([f["mu_D1"], f["mu_D2"]])
     with np.load(get(by_name["target"], "latents.npz"), allow_pickle=False) as f:
@@ -268,7 +270,7 @@ def test_models_of_older_runs_still_load(tmp_path):
     (tmp_path / "model_config.json").write_text(json.dumps(asdict(model.config)))
     loaded = load_model(tmp_path)
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(),
-                                                 loaded.state_dict().values()))
+                                                 loaded.state_dict().values(), strict=True))
 
 
 def test_the_model_code_imports_and_saves_without_warnings(tmp_path):

@@ -126,5 +126,6 @@ def test_tune_takes_the_tuned_field_from_each_method():
                   rho_grid=(0.0, 1.5), track=False)
     assert set(result.grids) == {"rho"} and set(result.grids["rho"]) == {0.0, 1.5}
     assert set(result.best) == {"rho"}
-    with pytest.raises(ConfigError, match="methods vae: none has a tuned value; allowed bvae, rvae"):
+    message = "methods vae: none has a tuned value; allowed bvae, rvae"
+    with pytest.raises(ConfigError, match=message):
         tune(RunConfig(benchmark="gaussians8", quick=True, methods=("vae",)), track=False)

@@ -68,7 +68,7 @@ def test_tune_takes_a_data_file(labelled, capsys, store):
 def test_splits(labelled, tmp_path):
     bench = user_benchmark(labelled, "label:0|3", seed=0)  # labels 1, 2 are left out
     sizes = [len(e.dataset) + len(v.dataset) for e, v in zip(bench.train_stream,
-                                                             bench.valid_stream)]
+                                                             bench.valid_stream, strict=True)]
     assert sizes == [60, 60] and bench.defaults.likelihood == "gaussian"
     half = user_benchmark(labelled, "half", seed=0)
     assert [len(e.dataset) for e in half.train_stream] == [72, 72]
@@ -83,7 +83,8 @@ def test_splits(labelled, tmp_path):
 @pytest.mark.parametrize(("arrays", "args", "message"), [
     ({"x": np.full((20, 3), np.nan)}, ["--split-by", "half"], "NaN/inf"),
     ({"x": np.zeros(20)}, ["--split-by", "half"], "allowed (N, D) vectors"),
-    ({"x": np.zeros((4, 2, 2, 2, 2))}, ["--split-by", "half"], "x has shape (4, 2, 2, 2, 2); allowed"),
+    ({"x": np.zeros((4, 2, 2, 2, 2))}, ["--split-by", "half"],
+     "x has shape (4, 2, 2, 2, 2); allowed"),
     ({"x": np.full((20, 3), 1e300)}, ["--split-by", "half"], "beyond float32's range"),
     ({"x": np.zeros((20, 3))}, [], "has no part array: give --split-by"),
     # a label the file lacks is named (it said "experience D2 has 0 rows")

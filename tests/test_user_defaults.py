@@ -10,7 +10,8 @@ def test_values_in_the_unit_interval_get_a_bernoulli_likelihood():
     derived = derive_defaults(x, np.repeat([0, 1], 50))
     assert derived.defaults.likelihood == "bernoulli" and derived.defaults.image_shape is None
     assert derived.defaults.latent_dim == 2 and derived.defaults.rosetta_points == 16
-    assert derived.describe().startswith("values in [") and "]: Bernoulli likelihood" in derived.describe()
+    assert derived.describe().startswith("values in [")
+    assert "]: Bernoulli likelihood" in derived.describe()
 
 
 def test_other_values_get_a_gaussian_likelihood_in_their_own_units():

@@ -36,7 +36,8 @@ from rosetta_cl.protocols import run_reproducibility, run_sequential
 ENCODER_ONLY = {"anchor_decoder": "none"}
 CANDIDATES = {
     "encoder": (ENCODER_ONLY, None),  # rho (R/B) sum ||z_r - mu(x_r)||^2: the old default
-    "decoder": ({"anchor_decoder": "squared"}, None),  # eq. 1 read with its decoder term (the default)
+    # eq. 1 read with its decoder term (the default)
+    "decoder": ({"anchor_decoder": "squared"}, None),
     "rho/R": ({**ENCODER_ONLY, "rho": 1.5 / 8}, None),  # rho (R/B) mean_r instead of sum_r
     "rho/B": ({**ENCODER_ONLY, "rho": 1.5 / 128}, None),  # ELBO summed over the batch
     "rho x4": ({**ENCODER_ONLY, "rho": 6.0}, None),
@@ -90,13 +91,15 @@ def main() -> None:
         norm, raw = result.table.normalized["rvae"], result.table.raw
         cells = "  ".join(f"{col} {s.median:+.3f} ({s.q25:+.3f}, {s.q75:+.3f})"
                           for col, s in norm.items())
-        raws = "  ".join(f"{col} vae {raw['vae'][col].median:.3f} rvae {raw['rvae'][col].median:.3f}"
+        raws = "  ".join(f"{col} vae {raw['vae'][col].median:.3f} "
+                         f"rvae {raw['rvae'][col].median:.3f}"
                          for col in norm)
         spread = result.extra.get("latent_spread", {})
         print(f"{name:16s} {cells} | raw {raws} | spread D1 vae {spread.get('vae', 0):.2f} "
               f"rvae {spread.get('rvae', 0):.2f} | {wall:.0f} s", flush=True)
         out[name] = {"normalized": {c: s.as_dict() for c, s in norm.items()},
-                     "raw": {m: {c: s.as_dict() for c, s in cols.items()} for m, cols in raw.items()},
+                     "raw": {m: {c: s.as_dict() for c, s in cols.items()}
+                             for m, cols in raw.items()},
                      "latent_spread": spread, "wall_time_s": wall}
     if args.json:
         with open(args.json, "w") as handle:

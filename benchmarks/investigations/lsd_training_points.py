@@ -35,7 +35,8 @@ def lsd_of(model, target_means, xs, parts) -> dict[str, float]:
     source = np.concatenate([encode_means(model, x).numpy() for x in xs])
     sizes = np.cumsum([0] + [len(x) for x in xs])
     rows = np.arange(len(source))
-    groups = {p: (rows >= lo) & (rows < hi) for p, lo, hi in zip(parts, sizes[:-1], sizes[1:])}
+    groups = {p: (rows >= lo) & (rows < hi)
+              for p, lo, hi in zip(parts, sizes[:-1], sizes[1:], strict=True)}
     return lsd_split(source, target_means, groups)
 
 

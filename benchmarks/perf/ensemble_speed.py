@@ -67,10 +67,10 @@ def ensemble(config, x, val_x, anchors, seeds, epochs, rho=1.5):
 def differences(a, b, val_x) -> tuple[float, float, float]:
     """(max |mu_a - mu_b| on val_x, max |mu| there, max |metric_a - metric_b| over epochs)."""
     mu = max(float((encode_means(ma, val_x) - encode_means(mb, val_x)).abs().max())
-             for (ma, _), (mb, _) in zip(a, b))
+             for (ma, _), (mb, _) in zip(a, b, strict=True))
     scale = max(float(encode_means(m, val_x).abs().max()) for m, _ in a)
-    metric = max(abs(p - q) for (_, ha), (_, hb) in zip(a, b) for name in hb
-                 for p, q in zip(ha[name], hb[name]))
+    metric = max(abs(p - q) for (_, ha), (_, hb) in zip(a, b, strict=True) for name in hb
+                 for p, q in zip(ha[name], hb[name], strict=True))
     return mu, scale, metric
 
 

@@ -102,7 +102,8 @@ def main(argv=None) -> dict:
     device = resolve_device(args.device)
     config = RunConfig(
         benchmark="digits" if args.tiny else "mnist", protocol="sequential", device=str(device),
-        epochs=args.epochs or (1 if args.tiny else 200), seeds=args.seeds or (2 if args.tiny else 10),
+        epochs=args.epochs or (1 if args.tiny else 200),
+        seeds=args.seeds or (2 if args.tiny else 10),
         subsample=args.subsample or (100 if args.tiny else None), data_dir=args.data_dir,
         rosetta_points=8 if args.tiny else None, figures="none")
     config, bench = prepare(config)

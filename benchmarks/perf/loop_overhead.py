@@ -107,7 +107,7 @@ def main(argv=None) -> dict:
             config, x, val_x, anchors = setup(name, 100 if args.tiny else None)
             same = all(torch.allclose(a, b, atol=1e-5) for a, b in zip(
                 plain(config, x, val_x, anchors, 2).state_dict().values(),
-                ours(config, x, val_x, anchors, 2).state_dict().values()))
+                ours(config, x, val_x, anchors, 2).state_dict().values(), strict=True))
             times = interleaved({"plain": partial(plain, config, x, val_x, anchors, epochs),
                                  "ours": partial(ours, config, x, val_x, anchors, epochs)},
                                 repeats)

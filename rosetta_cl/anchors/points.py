@@ -125,7 +125,8 @@ class Anchors:
         return Anchors(self.x.to(device), self.z.to(device))
 
     def concat(self, other: Anchors) -> Anchors:
-        return Anchors(torch.cat([self.x, other.x.to(self.x)]), torch.cat([self.z, other.z.to(self.z)]))
+        return Anchors(torch.cat([self.x, other.x.to(self.x)]),
+                       torch.cat([self.z, other.z.to(self.z)]))
 
     def save(self, path: str | Path) -> Path:
         """Plain ``.npz`` of two float arrays: opens with ``np.load(allow_pickle=False)``."""

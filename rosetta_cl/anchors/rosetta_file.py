@@ -193,7 +193,7 @@ def _check_arrays(x: np.ndarray, z: np.ndarray, name: str) -> None:
 
 
 def check_fits(anchor_file: AnchorFile, input_dim: int, latent_dim: int, what: str) -> None:
-    """Refuse anchors that a model with ``input_dim`` inputs and ``latent_dim`` latents cannot use."""
+    """Refuse anchors a model with ``input_dim`` inputs and ``latent_dim`` latents cannot use."""
     if math.prod(anchor_file.input_shape) != input_dim:
         raise ConfigError(f"anchors of input shape {anchor_file.input_shape} do not fit {what} "
                           f"({input_dim} inputs)")
@@ -206,7 +206,7 @@ def merge_anchor_files(files: list[AnchorFile], names: list[str], atol: float = 
     """Concatenate anchor sets that share a latent space. Refuses sets of different input shape
     or latent dimension, and sets that give the same input two different latent targets."""
     first = files[0]
-    for other, name in zip(files[1:], names[1:]):
+    for other, name in zip(files[1:], names[1:], strict=True):
         if other.input_shape != first.input_shape or other.latent_dim != first.latent_dim:
             raise ConfigError(f"cannot merge {name} (input shape {other.input_shape}, latent dim "
                               f"{other.latent_dim}) with {names[0]} (input shape "
@@ -224,7 +224,7 @@ def merge_anchor_files(files: list[AnchorFile], names: list[str], atol: float = 
     merged.selection = {"method": "merge", "k": len(keep)}
     merged.source = {"merged": [f.source for f in files]}
     merged.merged_from = [{"file": n, "checksum": f.checksum, "k": f.k}
-                          for f, n in zip(files, names)]
+                          for f, n in zip(files, names, strict=True)]
     return merged
 
 

@@ -126,7 +126,8 @@ class RosettaPlugin(SupervisedPlugin):
         if self.reinit and self._experiences_done > 0:
             reinitialize(strategy.model)
             strategy.optimizer.state.clear()
-        self._device_anchors = self.anchors.to(strategy.device) if self.anchors is not None else None
+        self._device_anchors = (self.anchors.to(strategy.device) if self.anchors is not None
+                                else None)
 
     def before_backward(self, strategy, **kwargs):
         if self._device_anchors is None or self.rho == 0:
@@ -163,7 +164,8 @@ class AvalancheVAEView(nn.Module):
     """Avalanche's ``MlpVAE`` (``encoder`` -> ``calc_mean``; ``decoder``) read as the VAE the
     anchor term needs: ``encode(x)`` = the posterior mean, ``decode_mean(z)`` = the decoder's
     output (MlpVAE's is already a mean in [0, 1]). Holds the model, so its parameters, train and
-    eval modes are the model's own."""
+    eval modes are the model's own.
+    """
 
     def __init__(self, model: nn.Module):
         super().__init__()
@@ -180,7 +182,8 @@ class AvalancheVAEView(nn.Module):
 def vae_view(model: nn.Module, decoder: str = "squared"):
     """``model`` itself when it has rosetta-cl's VAE methods, an :class:`AvalancheVAEView` of a
     model built like Avalanche's ``MlpVAE``; otherwise a one-line ValueError naming what is
-    needed (``decoder``: the anchor term's decoder part, which needs more of the model)."""
+    needed (``decoder``: the anchor term's decoder part, which needs more of the model).
+    """
     name = type(model).__name__
     needs = {"squared": "decode_mean", "nll": "decode"}.get(decoder)
     if hasattr(model, "encode"):
@@ -201,7 +204,8 @@ def vae_view(model: nn.Module, decoder: str = "squared"):
 class AnchorInputsPlugin(SupervisedPlugin):
     """Adds the current anchors' inputs x_r (label -1) to each training experience's data, as the
     paper does for every method (the baselines see the x_r as ordinary data). Reads the anchors
-    of ``rosetta`` (a RosettaPlugin, possibly with rho = 0) at the start of every experience."""
+    of ``rosetta`` (a RosettaPlugin, possibly with rho = 0) at the start of every experience.
+    """
 
     def __init__(self, rosetta: RosettaPlugin):
         super().__init__()

@@ -87,7 +87,8 @@ KMEANS_INITS = ("k-means++", "random")
 def kmeans_plus_plus(z: np.ndarray, k: int, seed: int = 0, max_points: int = 4096) -> np.ndarray:
     """Greedy k-means++ seeding (Arthur & Vassilvitskii; 2 + ln k candidates per step, the one
     that lowers the potential most is kept, as scikit-learn does) on a seeded subsample of at
-    most ``max_points`` points (k-means then runs on all of them). Returns (k, d) float32."""
+    most ``max_points`` points (k-means then runs on all of them). Returns (k, d) float32.
+    """
     rng = np.random.default_rng(seed)
     if len(z) > max(max_points, 4 * k):
         z = z[np.sort(rng.choice(len(z), max(max_points, 4 * k), replace=False))]
@@ -227,7 +228,8 @@ class KMeansSelector(Selector):
     --------
     >>> import numpy as np
     >>> from rosetta_cl import KMeansSelector
-    >>> selector = KMeansSelector(k=8, gpu=False).fit(np.random.default_rng(0).normal(size=(200, 2)))
+    >>> z = np.random.default_rng(0).normal(size=(200, 2))
+    >>> selector = KMeansSelector(k=8, gpu=False).fit(z)
     >>> selector.indices_.shape
     (8,)
     """

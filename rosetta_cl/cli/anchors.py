@@ -89,8 +89,8 @@ def anchors_inspect(file, as_json):
     if as_json:
         click.echo(json.dumps(summary, indent=2))
         return
-    click.echo(f"{file}: {plural(summary['k'], 'anchor')}, latent dim {summary['latent_dim']}, input "
-               f"shape {tuple(summary['input_shape'])}, format v{summary['format_version']}")
+    click.echo(f"{file}: {plural(summary['k'], 'anchor')}, latent dim {summary['latent_dim']}, "
+               f"input shape {tuple(summary['input_shape'])}, format v{summary['format_version']}")
     for key in ("selection", "source", "template", "merged_from"):
         if summary[key]:
             click.echo(f"  {key}: {json.dumps(summary[key])}")

@@ -2,8 +2,8 @@
 each method against the VAE in words, with the paper's normalised median beside it.
 
 The paper's values come from the shipped spec of the same benchmark and protocol that varies
-nothing (``rosetta-cl specs``: ``table1_*`` / ``table2_*``); a benchmark without one (your own data) gets
-no paper clause. A verdict is a median over runs: the table beside it has the quartiles.
+nothing (``rosetta-cl specs``: ``table1_*`` / ``table2_*``); a benchmark without one (your own
+data) gets no paper clause. A verdict is a median over runs: the table beside it has the quartiles.
 """
 
 from __future__ import annotations

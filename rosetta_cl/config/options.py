@@ -30,7 +30,8 @@ FIGURE_VIEWS = (*PROJECTIONS, "none")
 
 def option(default, help: str, **cli):
     """A config field: its default, its help text, and how the CLI spells it (``flags``: the
-    option names, ``metavar``, ``is_flag``, ``multiple``, ``secondary``: ``--no-x``)."""
+    option names, ``metavar``, ``is_flag``, ``multiple``, ``secondary``: ``--no-x``).
+    """
     return field(default=default, metadata={"help": help, **cli})
 
 
@@ -266,7 +267,7 @@ PARTS = (DataOptions, ModelOptions, TrainingOptions, ExecutionOptions)
 
 @dataclass(frozen=True)
 class RunConfig(ExecutionOptions, TrainingOptions, ModelOptions, DataOptions):
-    """One protocol run: the four parts' fields, flat (``config.epochs``), as specs and the CLI name them.
+    """One protocol run: the four parts' fields, flat (``config.epochs``), as specs name them.
 
     Defaults marked "benchmark default" stay None until the run resolves them from the benchmark;
     every value is checked before anything is trained or logged.
@@ -293,12 +294,11 @@ class RunConfig(ExecutionOptions, TrainingOptions, ModelOptions, DataOptions):
     """
 
     def part(self, cls):
-        """This config's values of one part, e.g. ``config.part(ModelOptions)``."""
+        """Get this config's values of one part, e.g. ``config.part(ModelOptions)``."""
         return cls(**{f.name: getattr(self, f.name) for f in fields(cls)})
 
     def as_dict(self) -> dict:
-        """Every value with its type (tuples as lists): what ``--json`` and ``summary.json``
-        hold."""
+        """Every value with its type (tuples as lists), as ``--json`` and ``summary.json`` do."""
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
 
     def as_params(self) -> dict[str, str]:
@@ -336,7 +336,8 @@ def resolve_device(device: str):
 
 def resolve(config: RunConfig, benchmarks, methods, protocols, metrics) -> RunConfig:
     """Fill benchmark (and protocol) defaults and check every value against its part's rules and
-    the registries; raises ConfigError naming the first bad value."""
+    the registries; raises ConfigError naming the first bad value.
+    """
     registries = {"benchmarks": benchmarks, "methods": methods, "protocols": protocols,
                   "metrics": metrics}
     for part in (DataOptions, TrainingOptions):  # the names the defaults below depend on
@@ -370,7 +371,8 @@ def resolve(config: RunConfig, benchmarks, methods, protocols, metrics) -> RunCo
 
 def check_ensemble(config: RunConfig, methods, protocols) -> None:
     """--ensemble trains the seeds of the sequential and reproducibility protocols outside the
-    Avalanche strategy loop, so it takes only methods with a known objective and no plugins."""
+    Avalanche strategy loop, so it takes only methods with a known objective and no plugins.
+    """
     if not protocols[config.protocol].ensemble:
         allowed = ", ".join(p for p, spec in protocols.items() if spec.ensemble)
         raise ConfigError(f"--ensemble with protocol {config.protocol!r}: allowed with {allowed}")

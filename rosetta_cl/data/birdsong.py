@@ -104,7 +104,7 @@ def read_birdsong(root: Path) -> Birdsong:
 
     birds = find_birds(root)
     plan, shape = [], None  # (bird index, path, count)
-    for b, (name, files) in enumerate(birds.items()):
+    for b, files in enumerate(birds.values()):
         for path in files:
             specs_shape, dtype = _specs_shape(path)
             if len(specs_shape) != 3 or not (np.issubdtype(dtype, np.floating)
@@ -133,7 +133,8 @@ def read_birdsong(root: Path) -> Birdsong:
                         raise ConfigError(f"birdsong: {path}: '{SPECS}' holds NaN or inf values")
                     lo, hi = min(lo, float(part.min())), max(hi, float(part.max()))
                     if max(abs(lo), abs(hi)) > FLOAT16_MAX:
-                        raise ConfigError(f"birdsong: {path}: values up to {max(abs(lo), abs(hi)):.3g}"
+                        top = max(abs(lo), abs(hi))
+                        raise ConfigError(f"birdsong: {path}: values up to {top:.3g}"
                                           "; expected spectrograms scaled to [0, 1] as AVA writes "
                                           "them")
                     x[at + i : at + i + len(part)] = part.reshape(len(part), -1)

@@ -54,8 +54,8 @@ MNIST_DESCRIPTION = ("MNIST (28x28 in [0, 1], 70,000 images), D1 | D2 = digits 0
 DIGITS5_DEFAULTS = BenchmarkDefaults(latent_dim=8, rosetta_points=16, epochs=200,
                                      hidden=(256, 128), likelihood="bernoulli", quick_epochs=3,
                                      image_shape=(1, 8, 8))
-DIGITS5_DESCRIPTION = ("scikit-learn digits in 5 experiences D1..D5 = digits 0-1 | 2-3 | 4-5 | 6-7 |"
-                       " 8-9 (for --protocol continual)")
+DIGITS5_DESCRIPTION = ("scikit-learn digits in 5 experiences D1..D5 = digits 0-1 | 2-3 | 4-5 | "
+                       "6-7 | 8-9 (for --protocol continual)")
 # The paper's birdsong and 3D Chairs (appendices A-C). The paper gives neither latent size nor
 # likelihood: birdsong follows AVA (Goffinet et al. 2021, whose data it uses): 32 latent
 # dimensions and a Gaussian likelihood of precision 10 (std 1/sqrt(10)); 3D Chairs, greyscale in

@@ -89,7 +89,8 @@ class Benchmark:
 
 def tensor_dataset(x: np.ndarray, y: np.ndarray) -> AvalancheDataset:
     """float16 inputs stay float16 (large image sets: half the memory; training reads them as
-    float32 tensors, ``data.dataset_tensors``); anything else becomes float32."""
+    float32 tensors, ``data.dataset_tensors``); anything else becomes float32.
+    """
     dtype = torch.float16 if x.dtype == np.float16 else torch.float32
     return AvalancheDataset([TensorDataset(torch.as_tensor(x, dtype=dtype),
                                            torch.as_tensor(y, dtype=torch.long))])
@@ -98,7 +99,9 @@ def tensor_dataset(x: np.ndarray, y: np.ndarray) -> AvalancheDataset:
 def split_parts(x: np.ndarray, y: np.ndarray, part_of: np.ndarray, seed: int,
                 subsample: int | None = None):
     """Per part: a seeded 60/40 train/validation split of (at most ``subsample``) points.
-    Returns lists of (x, y) per stream."""
+
+    Returns lists of (x, y) per stream.
+    """
     rng = np.random.default_rng(seed)
     train, valid = [], []
     for part in np.unique(part_of):

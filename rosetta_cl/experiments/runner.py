@@ -1,6 +1,7 @@
 """Entry point for one protocol invocation: resolve the config, open the MLflow parent run,
 run the protocol (its records go to the tracker as they come), log the protocol's own results
-and the summary table, draw the figures. The CLI's ``run`` is a thin wrapper around this."""
+and the summary table, draw the figures. The CLI's ``run`` is a thin wrapper around this.
+"""
 
 from __future__ import annotations
 
@@ -95,7 +96,8 @@ def run_benchmark(config: RunConfig, *, tracking_uri: str | None = None,
 
 def with_derived(result: ProtocolResult, bench: Benchmark) -> ProtocolResult:
     """A user file's derived defaults (``user_defaults``) go into the result's ``extra``,
-    where the CLI prints them and ``--json`` / ``summary.json`` keep them."""
+    where the CLI prints them and ``--json`` / ``summary.json`` keep them.
+    """
     if not bench.derived_defaults:
         return result
     return replace(result, extra={**result.extra, "data_defaults": bench.derived_defaults})
@@ -125,13 +127,15 @@ def check_resume(config: RunConfig, resume: bool, track: bool) -> None:
 
 def chosen_experiment(experiment: str | None, default: str) -> str:
     """The experiment runs go to: ``--experiment``, else ``$MLFLOW_EXPERIMENT_NAME`` (as
-    MLflow's own clients read it), else ``default``."""
+    MLflow's own clients read it), else ``default``.
+    """
     return experiment or os.environ.get("MLFLOW_EXPERIMENT_NAME") or default
 
 
 def experiment_name(config: RunConfig) -> str:
     """The default MLflow experiment: the benchmark's name, or a data file's (``mine.npz`` ->
-    ``mine``), so that different files do not share one experiment ``data``."""
+    ``mine``), so that different files do not share one experiment ``data``.
+    """
     return Path(config.data).stem if config.data else config.benchmark
 
 
@@ -165,7 +169,8 @@ def prepare(config: RunConfig, benches: dict | None = None) -> tuple[RunConfig, 
 
 def benchmark_for(spec: BenchmarkSpec, config: RunConfig) -> Benchmark:
     """``config``'s streams of the registered benchmark ``spec`` (its factory builds them with
-    ``data.streams.make_benchmark``); ``--split-by`` only where the benchmark takes one."""
+    ``data.streams.make_benchmark``); ``--split-by`` only where the benchmark takes one.
+    """
     split = {}
     if config.split_by is not None:
         if spec.split_rules is None:
@@ -179,7 +184,8 @@ def benchmark_for(spec: BenchmarkSpec, config: RunConfig) -> Benchmark:
 
 def _check_protocol(config: RunConfig, bench: Benchmark) -> tuple[RunConfig, Benchmark]:
     """The rules that need the benchmark: its number of experiences, k against D1's size, an
-    anchor file fitting its models; then the protocol's own rules."""
+    anchor file fitting its models; then the protocol's own rules.
+    """
     spec = PROTOCOLS[config.protocol]
     n_parts = len(bench.parts)
     if spec.experiences is not None and n_parts != spec.experiences:
@@ -212,7 +218,8 @@ def _check_protocol(config: RunConfig, bench: Benchmark) -> tuple[RunConfig, Ben
 
 def open_tracker(tracking_uri: str | None, experiment: str) -> Tracker:
     """A tracker on ``experiment`` (created if missing); runs of it that a dead process left
-    ``RUNNING`` are marked ``KILLED`` first (``liveness.clean_runs``, said on stderr)."""
+    ``RUNNING`` are marked ``KILLED`` first (``liveness.clean_runs``, said on stderr).
+    """
     import sys
 
     from rosetta_cl.tracking.liveness import clean_runs
@@ -229,7 +236,8 @@ def open_tracker(tracking_uri: str | None, experiment: str) -> Tracker:
 
 def log_result(tracker: Tracker | NullTracker, result: ProtocolResult) -> None:
     """In the protocol's run: its own metrics and files, the table as Markdown, CSV and JSON
-    artifacts, and the table's cells as metrics."""
+    artifacts, and the table's cells as metrics.
+    """
     for path in result.files:
         tracker.log_file(path)
     table = result.table

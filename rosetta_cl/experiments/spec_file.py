@@ -41,7 +41,7 @@ SHORT = {"rosetta_points": "k", "arch_variant": "variant", "selection": "selecti
 
 @dataclass(frozen=True)
 class Spec:
-    """A benchmark spec: one protocol run, or a grid of them over one field, plus the paper's numbers.
+    """A benchmark spec: one protocol run, or a grid of them over one field, and the paper's table.
 
     Specs are TOML files (the reference's "Spec format"); the paper's ship with the package and run
     by name (``rosetta-cl specs``).
@@ -83,7 +83,8 @@ class Spec:
     paper: dict = field(default_factory=dict)
     description: str = ""
 
-    def configs(self, quick: bool = False, overrides: dict | None = None) -> list[tuple[str, RunConfig]]:
+    def configs(self, quick: bool = False,
+                overrides: dict | None = None) -> list[tuple[str, RunConfig]]:
         """(column label, config) for each value of the grid, quick settings and CLI overrides
         applied (overrides win)."""
         quick_settings = dict(self.quick) if quick else {}

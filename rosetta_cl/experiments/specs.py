@@ -1,5 +1,6 @@
 """Running a spec file: every column of its grid as a nested MLflow run, then its table
-(``spec_table``). The file format and its checks are in ``spec_file``."""
+(``spec_table``). The file format and its checks are in ``spec_file``.
+"""
 
 from __future__ import annotations
 
@@ -117,7 +118,8 @@ def run_spec(spec: Spec, *, quick: bool = False, overrides: dict | None = None,
                 for label, config in spec.configs(quick, overrides)]
     protocols = {config.protocol for _, config, _ in prepared}
     if len(protocols) > 1:
-        raise ConfigError(f"spec {spec.name}: one table needs one protocol, got {sorted(protocols)}")
+        raise ConfigError(f"spec {spec.name}: one table needs one protocol, got "
+                          f"{sorted(protocols)}")
     for _, config, _ in prepared:
         check_resume(config, resume, track)
     with executing(executor) as run_on:

@@ -109,7 +109,8 @@ def validation_nelbo(model, x: torch.Tensor, seed: int = 0) -> float:
 
 def template_fit(model, x: torch.Tensor, template_mu: torch.Tensor, fit: str = "exact") -> float:
     """0.5 * mean ||z_t(x) - mu(x)||^2 over ``x`` (``template_mu`` = the template's means z_t;
-    ``fit="affine"``: after the best affine map from mu to z_t)."""
+    ``fit="affine"``: after the best affine map from mu to z_t).
+    """
     mu = encode_means(model, x).to(torch.float64).cpu()
     residual = anchor_residual(mu, torch.as_tensor(template_mu, dtype=torch.float64), fit)
     return float(0.5 * residual.pow(2).sum(-1).mean())
@@ -280,7 +281,7 @@ def _tune(config, bench, beta_grid, rho_grid, grids_of, tuned, tracking_uri, exp
 
 
 def _tuned_methods(methods, grids: dict) -> dict[str, str]:
-    """method -> the field tune chooses for it, for the methods of ``methods`` that have one."""
+    """Method -> the field tune chooses for it, for the methods of ``methods`` that have one."""
     tuned = {m: METHODS[m].tuned for m in methods if m in METHODS and METHODS[m].tuned in grids}
     fields = list(tuned.values())
     if not tuned:

@@ -1,6 +1,7 @@
 """Per-epoch training metrics as an Avalanche ``PluginMetric``: mean loss, reconstruction, KL and
 Rosetta term over the epoch, plus validation loss. Sums stay on the device during the epoch
-(no per-step ``.item()``), one host sync per epoch."""
+(no per-step ``.item()``), one host sync per epoch.
+"""
 
 from __future__ import annotations
 
@@ -73,7 +74,7 @@ class EpochLossMetrics(PluginMetric):
     def after_training_epoch(self, strategy):
         keys = list(self._sums)
         values = torch.stack([self._sums[k] for k in keys]).div(self._count).tolist()
-        results = {f"train/{k}": v for k, v in zip(keys, values)}
+        results = {f"train/{k}": v for k, v in zip(keys, values, strict=True)}
         if self.val_x is not None:
             results.update(validation_loss(strategy, self.val_x, self.val_batch_size))
         self.epoch += 1

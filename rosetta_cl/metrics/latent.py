@@ -242,7 +242,8 @@ def linear_map_analysis(A: np.ndarray, b: np.ndarray) -> dict:
 def procrustes_map(source, target) -> tuple[float, np.ndarray, np.ndarray]:
     """(s, R, b) minimising ||s source @ R + b - target||^2 with R orthogonal and s >= 0 (the
     closed form: R = U V' from the SVD of the centred cross-covariance, s = trace(S) / ||X||^2).
-    Latents of different widths are zero-padded to the wider one."""
+    Latents of different widths are zero-padded to the wider one.
+    """
     source, target = _pad(_as64(source), _as64(target))
     mu_s, mu_t = source.mean(0), target.mean(0)
     x, y = source - mu_s, target - mu_t
@@ -389,7 +390,8 @@ def lsd_scores(source, target, groups) -> Scores:
 
 def linear_map_scores(source, target, groups) -> Scores:
     """The fitted map's analysis (:func:`linear_map_analysis`): ``map_identity_gap``,
-    ``map_bias_norm``, ``map_P_eig_<i>`` and the map itself as ``linear_map.npz``."""
+    ``map_bias_norm``, ``map_P_eig_<i>`` and the map itself as ``linear_map.npz``.
+    """
     A, b = fit_linear_map(source, target)
     analysis = linear_map_analysis(A, b)
     return Scores(values={"map_identity_gap": analysis["identity_gap"],

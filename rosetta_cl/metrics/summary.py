@@ -1,7 +1,8 @@
 """Tables in the paper's format: per method the median and IQR over runs (LSD) or points (RV),
 normalised to the median of the vanilla VAE: LSD as a relative change (value / median_VAE - 1,
 "ratio"), RV as a difference of log-volumes (value - median_VAE, "difference"); every other
-metric as its registry entry says. Raw values are kept beside them."""
+metric as its registry entry says. Raw values are kept beside them.
+"""
 
 from __future__ import annotations
 
@@ -91,9 +92,11 @@ class Table:
 
     def markdown(self, compact: bool = False) -> str:
         """The normalised and raw tables, a row per method and a column per table column.
+
         ``compact`` (what the CLI prints): a table of more than ``WIDE`` columns (the continual
         protocol's) is printed transposed with medians only, and any table wider than ``WIDTH``
-        characters is split into several, so that every line fits a terminal."""
+        characters is split into several, so that every line fits a terminal.
+        """
         def cell(s: Stat) -> str:
             return f"{s.median:.3g} ({s.q25:.3g}, {s.q75:.3g})"
 
@@ -135,9 +138,12 @@ class Table:
 
 
 def table_lines(head: list[str], rows: list[list[str]], width: int | None = None) -> list[str]:
-    """A markdown table's lines. With ``width``, the columns after the first are split over
-    several tables (a blank line between them, the first column repeated) so that every line
-    has at most ``width`` characters; a single column wider than that stays whole."""
+    """A markdown table's lines.
+
+    With ``width``, the columns after the first are split over several tables (a blank line between
+    them, the first column repeated) so that every line has at most ``width`` characters; a single
+    column wider than that stays whole.
+    """
     def lines(columns: list[int]) -> list[str]:
         out = ["| " + " | ".join(head[i] for i in [0, *columns]) + " |",
                "|---" * (len(columns) + 1) + "|"]
@@ -159,7 +165,8 @@ def table_lines(head: list[str], rows: list[list[str]], width: int | None = None
 def normalize(stat: Stat, reference: float, how: str) -> Stat:
     """``stat`` relative to a reference median: ``ratio`` (or the metric ``LSD``) as
     value / reference - 1, ``difference`` (``RV``: a difference of log-volumes) as
-    value - reference."""
+    value - reference.
+    """
     values = np.array([stat.median, stat.q25, stat.q75])
     how = NORMALIZATION.get(how, how)
     values = values / reference - 1.0 if how == "ratio" else values - reference

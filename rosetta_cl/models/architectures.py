@@ -90,7 +90,7 @@ def conv_decoder(image_shape, arch: str, variant: str) -> nn.Sequential:
     plan = stage_plan(image_shape)
     layers: list[nn.Module] = [nn.Unflatten(1, feature_shape(image_shape))]
     outs = [*reversed(plan[:-1]), image_shape[0]]
-    for i, (c_in, c_out) in enumerate(zip(reversed(plan), outs)):
+    for i, (c_in, c_out) in enumerate(zip(reversed(plan), outs, strict=True)):
         layers += [ResidualBlock(c_in) for _ in range(blocks)]
         layers.append(nn.ConvTranspose2d(c_in, c_out, 4, stride=2, padding=1))
         if i < len(plan) - 1:

@@ -84,7 +84,8 @@ def anchor_residual(mu_anchor: Tensor, z_anchor: Tensor, fit: str = "exact") -> 
     """z_r - mu(x_r) per anchor (``exact``, the paper's term), or with ``affine`` the residual of
     the least-squares fit z_r ~ A mu(x_r) + b (A, b solved in closed form in every step, so the
     term sees the anchors' configuration only up to an affine map, like LSD itself; ours).
-    ``affine`` needs more anchors than latent dims + 1 (else every configuration fits exactly)."""
+    ``affine`` needs more anchors than latent dims + 1 (else every configuration fits exactly).
+    """
     if fit == "exact":
         return z_anchor - mu_anchor
     if fit != "affine":
@@ -141,7 +142,8 @@ def decoder_term(model, x_anchor: Tensor, z_anchor: Tensor, kind: str = "squared
     """How far the decoder at z_r is from x_r, summed over the anchors: ``squared`` =
     sum_r ||x_r - m(z_r)||^2 with m the decoder's mean (eq. 1 as the paper writes it), ``nll`` =
     sum_r -log p(x_r | z_r) under the model's own likelihood (the ELBO's reconstruction term at the
-    template's latent: in nats like the ELBO, so independent of the data's units; ours)."""
+    template's latent: in nats like the ELBO, so independent of the data's units; ours).
+    """
     if kind == "squared":
         return (x_anchor - model.decode_mean(z_anchor)).pow(2).sum()
     if kind == "nll":

@@ -192,7 +192,8 @@ class VAE(nn.Module):
 
     def forward(self, x: Tensor, eps: Tensor | None = None) -> VAEOutput:
         """``eps``: the standard-normal noise of the reparameterisation (drawn from torch's
-        global RNG when None); ensembles pass each member's own draws."""
+        global RNG when None); ensembles pass each member's own draws.
+        """
         mu, scale_tril = self.posterior(x)
         if eps is None:
             eps = torch.randn_like(mu)
@@ -242,7 +243,8 @@ def encode_means(model: nn.Module, x: Tensor, batch_size: int = 8192) -> Tensor:
 def elbo_terms(model: nn.Module, x: Tensor, seed: int = 0,
                batch_size: int = 8192) -> tuple[float, float]:
     """Mean reconstruction NLL and mean KL over ``x`` in eval mode, one posterior sample per
-    point drawn after ``torch.manual_seed(seed)``; the model's mode is restored."""
+    point drawn after ``torch.manual_seed(seed)``; the model's mode is restored.
+    """
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device

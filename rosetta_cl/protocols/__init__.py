@@ -68,7 +68,8 @@ def run_sequential(bench, config, emit=None, progress: bool = False, executor=No
     return run_sequential(bench, config, emit, progress, executor, reuse)
 
 
-def run_reproducibility(bench, config, emit=None, progress: bool = False, executor=None, reuse=None):
+def run_reproducibility(bench, config, emit=None, progress: bool = False, executor=None,
+                        reuse=None):
     """The paper's reproducibility protocol (Table 1): retrain on D1 with the template's anchors.
 
     Every method is retrained ``config.seeds`` times on D1 u x_r; RV measures the spread of each

@@ -72,7 +72,7 @@ def run_continual(bench, config, emit: Emit | None = None, progress: bool = Fals
                   targets)
         outputs = trainer.executor.map(_through_stream, shared, runs)
     bar = trainer.grid or GridBar(len(runs), trainer.progress)
-    for (method, _), (record, logged) in zip(runs, outputs):
+    for (method, _), (record, logged) in zip(runs, outputs, strict=True):
         trainer.emit(record)
         bar.update()
         for key, value in logged.items():
@@ -135,7 +135,7 @@ def _through_stream(shared, run: tuple[str, int]) -> tuple[RunRecord, dict[str, 
         logged.update(metrics)
         arrays.update(more)
     latents = {f"mu_{p}": encode_means(model, x).cpu().numpy()
-               for p, x in zip(parts, trainer.valid_x)}
+               for p, x in zip(parts, trainer.valid_x, strict=True)}
     check_latents(f"{name} (seed {seed})", config.epochs * len(stream), latents, config.lr)
     record = RunRecord(
         name, trainer.params(method, seed, "method"), trainer.tags("method", method, seed),
@@ -149,13 +149,14 @@ def _through_stream(shared, run: tuple[str, int]) -> tuple[RunRecord, dict[str, 
 def _evaluate(model, trainer, target, t: int, seed: int) -> tuple[dict[str, float], dict]:
     parts = trainer.bench.parts[:t]
     metrics = {f"after_{parts[-1]}/recon_{p}": elbo_terms(model, x, seed)[0]
-               for p, x in zip(parts, trainer.valid_x)}
+               for p, x in zip(parts, trainer.valid_x, strict=True)}
     if target is None:  # after D1 there is nothing to compare with yet
         return metrics, {}
     source = np.concatenate([encode_means(model, x).cpu().numpy() for x in trainer.valid_x[:t]])
     sizes = np.cumsum([0] + [len(x) for x in trainer.valid_x[:t]])
     rows = np.arange(len(source))
-    groups = {p: (rows >= lo) & (rows < hi) for p, lo, hi in zip(parts, sizes[:-1], sizes[1:])}
+    groups = {p: (rows >= lo) & (rows < hi)
+              for p, lo, hi in zip(parts, sizes[:-1], sizes[1:], strict=True)}
     scores, arrays = pairwise_scores(trainer.config.metrics, source, target, groups,
                                      prefix=f"after_{parts[-1]}/")
     return {**metrics, **scores}, arrays

@@ -74,7 +74,8 @@ class Section:
 
 def resolve_runs(client, target: str) -> list:
     """The runs a report covers: one run by id, or every top-level protocol/spec run of an
-    experiment by name (newest first)."""
+    experiment by name (newest first).
+    """
     from mlflow.exceptions import MlflowException
 
     if RUN_ID.match(target):
@@ -167,7 +168,8 @@ def caption(path: str) -> str:
 
 def shown_metric(name: str) -> bool:
     """A model run's metric the report lists: a tabulated metric's value (registry columns, e.g.
-    LSD_D1, CKA_D2, also after an experience: after_D3/LSD_D1) or the linear map's summary."""
+    LSD_D1, CKA_D2, also after an experience: after_D3/LSD_D1) or the linear map's summary.
+    """
     from rosetta_cl.registry import METRICS
 
     name = name.split("/", 1)[1] if name.startswith("after_") and "/" in name else name

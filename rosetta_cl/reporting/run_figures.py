@@ -60,7 +60,8 @@ def child_runs(client, run) -> list:
 
 def download(client, run_id: str, name: str, tmp: str) -> Path | None:
     """The artifact ``name`` (at the run's root) downloaded under ``tmp``; None if not logged
-    (an older or failed run)."""
+    (an older or failed run).
+    """
     if name not in {a.path for a in client.list_artifacts(run_id)}:
         return None
     with quiet_downloads():
@@ -128,7 +129,7 @@ def _log(client, run_id: str, fig, name: str, tmp: str, where: str | None = FIGU
 
 
 def _box_stats(summary: dict) -> dict[str, dict[str, dict]]:
-    """column -> method -> normalised stat, from a protocol's summary.json table."""
+    """Column -> method -> normalised stat, from a protocol's summary.json table."""
     stats: dict[str, dict[str, dict]] = {}
     for row in summary["table"]["rows"]:
         for column in summary["table"]["columns"]:

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 
 
 class Terminated(BaseException):
-    """SIGTERM arrived (a BaseException, like KeyboardInterrupt: no ``except Exception`` eats it)."""
+    """SIGTERM arrived (a BaseException like KeyboardInterrupt: ``except Exception`` misses it)."""
 
 
 INTERRUPTS = (KeyboardInterrupt, Terminated)

@@ -1,9 +1,10 @@
-"""Is a RUNNING run's process still alive? Every run we open carries the host, pid and start
-time of its process; the top-level run also gets a heartbeat (one tag write a minute from a
-background thread, whatever an epoch takes). :func:`clean_runs` marks the runs whose process
-is gone ``KILLED``, with a tag saying why: a process on this host is gone when its pid is free
-or belongs to a newer process; on another host, when its heartbeat is older than
-:data:`STALE_S`. Runs written before these tags existed are left alone.
+"""Whether a RUNNING run's process is still alive.
+
+Every run we open carries the host, pid and start time of its process; the top-level run also gets a
+heartbeat (one tag write a minute from a background thread, whatever an epoch takes).
+:func:`clean_runs` marks the runs whose process is gone ``KILLED``, with a tag saying why: a process
+on this host is gone when its pid is free or belongs to a newer process; on another host, when its
+heartbeat is older than :data:`STALE_S`. Runs written before these tags existed are left alone.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ STALE_S = 10 * HEARTBEAT_S
 
 
 def process_tags() -> dict[str, str]:
-    """This process's identity, as run tags."""
+    """Get this process's identity, as run tags."""
     import psutil
 
     return {HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid()),
@@ -46,7 +47,9 @@ def _alive_here(pid: int, started: float) -> bool:
 
 def why_gone(tags: dict, heartbeat: float | None, now: float | None = None) -> str | None:
     """Why the process that opened a run with ``tags`` is gone (None: alive, or unknown).
-    ``heartbeat``: the newest beat of its run tree (unix s)."""
+
+    ``heartbeat``: the newest beat of its run tree (unix s).
+    """
     host, pid, started = tags.get(HOST_TAG), tags.get(PID_TAG), tags.get(STARTED_TAG)
     if not (host and pid and started):
         return None
@@ -78,7 +81,8 @@ def all_runs(client, experiment_ids: list[str], filter_string: str = "") -> list
 
 def tree_heartbeat(run, by_id: dict) -> float | None:
     """The newest heartbeat of ``run`` and its RUNNING ancestors (``by_id``: RUNNING runs by
-    id; empty: ``run``'s own)."""
+    id; empty: ``run``'s own).
+    """
     beats, seen = [], set()
     while run is not None and run.info.run_id not in seen:
         seen.add(run.info.run_id)
@@ -144,7 +148,8 @@ def clean_runs(client, experiment_ids: list[str],
 
 class Heartbeat:
     """A daemon thread writing :data:`HEARTBEAT_TAG` on ``run_id`` every ``every`` seconds until
-    :meth:`stop`. A failed write is skipped (the store may be busy); the run goes on."""
+    :meth:`stop`. A failed write is skipped (the store may be busy); the run goes on.
+    """
 
     def __init__(self, client, run_id: str, every: float = HEARTBEAT_S):
         self.client, self.run_id, self.every = client, run_id, every

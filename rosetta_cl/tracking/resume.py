@@ -113,8 +113,9 @@ def find_interrupted(client, experiment_id: str, name: str, params: dict,
         return None
     run = open_runs[0]
     if run.info.status == "RUNNING" and _still_running(run):
+        tags = run.data.tags
         raise ConfigError(f"--resume: run {run.info.run_id} ({name}) is still running (process "
-                          f"{run.data.tags.get('rosetta.pid')} on {run.data.tags.get('rosetta.host')});"
+                          f"{tags.get('rosetta.pid')} on {tags.get('rosetta.host')});"
                           " allowed: wait for it, or stop it and --resume then")
     if run.data.tags.get(INVOCATION_TAG) != invocation_fingerprint(params, more):
         old = run.data.params
@@ -122,7 +123,8 @@ def find_interrupted(client, experiment_id: str, name: str, params: dict,
                    if old.get(k) != str(v)]
         changed += [f"{k} {v} -> (none)" for k, v in sorted(old.items()) if k not in params]
         raise ConfigError(f"--resume: the interrupted run {run.info.run_id} ({name}) was started "
-                          f"with other settings ({'; '.join(changed[:4]) or 'the spec file or version'});"
+                          "with other settings "
+                          f"({'; '.join(changed[:4]) or 'the spec file or version'});"
                           " allowed: the same command and options, or drop --resume")
     resumed = Resumed(client, run.info.run_id, runs)
     resumed.mark_killed(run.info.status)

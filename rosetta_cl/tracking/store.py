@@ -19,12 +19,13 @@ from pathlib import Path
 from rosetta_cl.errors import ConfigError
 
 DEFAULT_TRACKING_URI = "sqlite:///mlruns/mlflow.db"
-"""The MLflow store every command uses unless told otherwise (``--tracking-uri``, ``MLFLOW_TRACKING_URI``)."""
+"""The MLflow store of every command unless ``--tracking-uri`` or ``MLFLOW_TRACKING_URI`` says."""
 
 
 def resolve_tracking_uri(uri: str | None = None) -> str:
     """``uri``, else $MLFLOW_TRACKING_URI, else the default; relative SQLite paths made absolute
-    (MLflow caches stores by URI string, so a relative one is ambiguous across directories)."""
+    (MLflow caches stores by URI string, so a relative one is ambiguous across directories).
+    """
     uri = uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
     if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
         uri = "sqlite:///" + str(Path(uri[len("sqlite:///"):]).resolve())
@@ -42,7 +43,8 @@ def artifact_folder(experiment: str) -> str:
     """The folder name an experiment's artifacts get under a local store's artifact root: the
     name with every character but letters, digits, ``.``, ``-`` and ``_`` replaced by ``_``, so
     that no name (``../../escape``, ``a/b``, ``..``) reaches outside the root. Names that map to
-    one folder share it harmlessly (each run has a folder of its own inside)."""
+    one folder share it harmlessly (each run has a folder of its own inside).
+    """
     folder = re.sub(r"[^A-Za-z0-9._-]", "_", experiment)
     return folder if folder.strip(".") else f"_{folder}"
 
@@ -58,7 +60,8 @@ def store_lock(uri: str, timeout: float = 300.0):
     a file lock beside the database (``mlflow.db.lock``), so that many processes starting at once
     on a fresh store run MLflow's schema migration once (unlocked, 8 of 8 concurrent runs failed
     in it: "duplicate column name", "table _alembic_tmp_... already exists"). Nothing to lock
-    for a tracking server (it migrates once, at its own start) or a store we only read."""
+    for a tracking server (it migrates once, at its own start) or a store we only read.
+    """
     db = sqlite_path(uri)
     if db is None or not os.access(db.parent, os.W_OK):
         yield
@@ -77,14 +80,16 @@ def store_lock(uri: str, timeout: float = 300.0):
 def check_writable(uri: str) -> None:
     """A local SQLite store must be writable where we will write: its folder (SQLite writes a
     journal beside the database) and the database file. One line, at once (MLflow itself
-    retries for about two minutes and prints dozens of warnings first)."""
+    retries for about two minutes and prints dozens of warnings first).
+    """
     db = sqlite_path(uri)
     if db is None:
         return
     try:
         db.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise ConfigError(f"tracking URI {uri!r}: cannot create {db.parent} ({exc.strerror})")
+        raise ConfigError(f"tracking URI {uri!r}: cannot create {db.parent} "
+                          f"({exc.strerror})") from None
     for path in (db.parent, db):
         if path.exists() and not os.access(path, os.W_OK):
             raise ConfigError(f"tracking URI {uri!r}: {path} is read-only (the store writes its "
@@ -93,7 +98,8 @@ def check_writable(uri: str) -> None:
 
 def check_store(uri: str, write: bool = True) -> None:
     """Create a local SQLite store if needed (once, under :func:`store_lock`) and make sure the
-    store answers; one-line errors. ``write``: the caller will write (checked first)."""
+    store answers; one-line errors. ``write``: the caller will write (checked first).
+    """
     import mlflow
     from mlflow.tracking import MlflowClient
 
@@ -136,7 +142,8 @@ def check_store(uri: str, write: bool = True) -> None:
 def retry_locked(call, *args, attempts: int = 6, first_wait: float = 0.5, **kwargs):
     """``call(*args, **kwargs)``, again after 0.5, 1, 2, 4, 8 s while the store answers
     "database is locked" (SQLite's busy handler, 20 s under MLflow, already waited each time;
-    a writer that would deadlock is told at once). Other errors are raised at once."""
+    a writer that would deadlock is told at once). Other errors are raised at once.
+    """
     for attempt in range(attempts):
         try:
             return call(*args, **kwargs)
@@ -156,7 +163,8 @@ def first_line(exc: BaseException) -> str:
 def open_client(tracking_uri: str | None = None, write: bool = True):
     """An ``MlflowClient`` on ``tracking_uri`` (resolved as :func:`resolve_tracking_uri`),
     after checking the store answers (one-line ConfigError otherwise); ``write=False``: only
-    read (a read-only store is fine then)."""
+    read (a read-only store is fine then).
+    """
     from mlflow.tracking import MlflowClient
 
     # with a tracking server MLflow prints "View run ... at: URL" on stdout after every run,
@@ -184,7 +192,8 @@ def quiet_downloads():
 
 def load_model_ref(ref: str, tracking_uri: str | None = None):
     """A model from a directory written by ``save_model`` (or an MLflow run's ``model``
-    artifact directory), or from an MLflow run id of ours. Returns (model, run_id or None)."""
+    artifact directory), or from an MLflow run id of ours. Returns (model, run_id or None).
+    """
     from rosetta_cl.models.vae import load_model
 
     path = Path(ref)
@@ -220,7 +229,8 @@ def load_run_model(client, run_id: str):
 def download_model(client, run_id: str, dst_path: str) -> str:
     """Run ``run_id``'s model downloaded into ``dst_path``: its logged model (the MLflow model
     ``runs:/ID/model`` names), or the ``model`` artifact of a run logged before models were
-    logged models. Returns the model's folder."""
+    logged models. Returns the model's folder.
+    """
     from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 
     experiment = client.get_run(run_id).info.experiment_id
@@ -237,7 +247,8 @@ def download_model(client, run_id: str, dst_path: str) -> str:
 
 def _template_child(client, run_id: str) -> str | None:
     """The id of the one ``template`` run directly under ``run_id`` (what `rosetta-cl run`
-    prints is the parent run; its template VAE on D1 is the model anchors are selected with)."""
+    prints is the parent run; its template VAE on D1 is the model anchors are selected with).
+    """
     from mlflow.exceptions import MlflowException
 
     try:
@@ -258,7 +269,8 @@ def get_or_create_experiment(name: str, client) -> str:
     """The id of experiment ``name`` in ``client``'s store, created if missing (a local SQLite
     store keeps its artifacts beside the database). Processes creating it at once get the same
     one: under :func:`store_lock` for SQLite; for a server, the loser of the race reads the
-    winner's."""
+    winner's.
+    """
     from mlflow.exceptions import MlflowException
 
     experiment = client.get_experiment_by_name(name)
@@ -284,7 +296,8 @@ def get_or_create_experiment(name: str, client) -> str:
 
 def check_artifact_root(client, experiment_id: str) -> None:
     """An experiment's local artifact folder must be writable (tried by writing a file), or the
-    runs would fail at their first artifact; one line, before any run is opened."""
+    runs would fail at their first artifact; one line, before any run is opened.
+    """
     from rosetta_cl.tracking.artifacts import check_writable_folder, local_artifact_dir
 
     folder = local_artifact_dir(client.get_experiment(experiment_id).artifact_location)

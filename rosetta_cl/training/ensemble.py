@@ -100,7 +100,8 @@ class EnsembleRun:
 
 class _Terms(nn.Module):
     """One member's per-minibatch terms, as a module so ``functional_call`` can swap in a slice
-    of the stacked parameters: [loss, recon, kl(, rosetta)], loss = recon + beta kl (+ rosetta)."""
+    of the stacked parameters: [loss, recon, kl(, rosetta)], loss = recon + beta kl (+ rosetta).
+    """
 
     def __init__(self, model: VAE, objective: Objective, batch_size: int):
         super().__init__()
@@ -121,7 +122,8 @@ def _noise_generator(seed: int, device: torch.device) -> torch.Generator:
 
     Call right after the member's weights were drawn (after ``torch.manual_seed(seed)``). On the
     CPU that is the global generator after the strategy's DataLoader drew its base seed; on CUDA
-    the device generator, which weight init (done on the CPU) never touched."""
+    the device generator, which weight init (done on the CPU) never touched.
+    """
     if device.type == "cpu":
         torch.empty((), dtype=torch.int64).random_()  # the DataLoader iterator's base-seed draw
         generator = torch.Generator()
@@ -236,7 +238,7 @@ def train_ensemble(config: ModelConfig, seeds: Sequence[int], x: Tensor, *,
     table = torch.stack(rows).cpu() if rows else torch.empty(0, len(seeds), len(names))
     runs = []
     with torch.no_grad():
-        for m, (seed, member) in enumerate(zip(seeds, members)):
+        for m, (seed, member) in enumerate(zip(seeds, members, strict=True)):
             for name, parameter in member.named_parameters():
                 parameter.copy_(params[name][m])
             history = {name: table[:, m, j].tolist() for j, name in enumerate(names)}

@@ -194,7 +194,8 @@ class RayExecutor:
 
 def check_reachable(address: str | None, timeout: float = 5.0) -> None:
     """A ``host:port`` (or ``ray://host:port``) address must accept a TCP connection within
-    ``timeout`` seconds: Ray itself retries an unreachable address for minutes."""
+    ``timeout`` seconds: Ray itself retries an unreachable address for minutes.
+    """
     if not address or address in ("auto", "local"):
         return
     import socket
@@ -226,8 +227,10 @@ def check_executor(options: ExecutorOptions | None) -> None:
 
 
 def make_executor(options: ExecutorOptions | None, preload: tuple[str, ...] = ()):
-    """The executor ``options`` name (local when None); check them first. ``preload``: modules
-    Ray workers import as soon as they start (before their first task arrives)."""
+    """The executor ``options`` name (local when None); check them first.
+
+    ``preload``: modules Ray workers import as soon as they start (before their first task arrives).
+    """
     options = options or ExecutorOptions()
     options.check()
     return RayExecutor(options, preload) if options.executor == "ray" else LocalExecutor()

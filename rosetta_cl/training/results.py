@@ -1,5 +1,6 @@
 """What a protocol returns (``ProtocolResult``) and how it scores a trained model: the pairwise
-metrics of its latents against a reference, the tabulated columns, the latent spread."""
+metrics of its latents against a reference, the tabulated columns, the latent spread.
+"""
 
 from __future__ import annotations
 
@@ -74,7 +75,8 @@ def pairwise_scores(metrics: tuple[str, ...], source, target, groups: dict,
                     prefix: str = "") -> tuple[dict[str, float], dict]:
     """The pairwise metrics named in ``metrics`` (registry.METRICS) of ``source`` latents
     against ``target``'s: (logged values, artifact arrays). A tabulated metric's value of group
-    g is named ``<prefix><column>_<g>``; its other values ``<prefix><name>``."""
+    g is named ``<prefix><column>_<g>``; its other values ``<prefix><name>``.
+    """
     values: dict[str, float] = {}
     arrays: dict = {}
     for name in metrics:
@@ -102,7 +104,8 @@ def column_of(key: str, columns) -> str | None:
 
 def latent_spread(mu: np.ndarray) -> float:
     """Total variance of the latent means over points: the scale RV and LSD should be read
-    against (a collapsed latent space has a tiny RV without being more reproducible)."""
+    against (a collapsed latent space has a tiny RV without being more reproducible).
+    """
     return float(np.var(np.asarray(mu, dtype=np.float64), axis=0).sum())
 
 

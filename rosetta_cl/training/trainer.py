@@ -44,7 +44,8 @@ NOT_FINGERPRINTED = ("figures", "plugins_dir")
 @dataclass
 class Job:
     """One training: ``method`` with ``seed`` as role ``role`` (template, target, method);
-    ``config``: its own config where it differs from the trainer's (a tune grid point)."""
+    ``config``: its own config where it differs from the trainer's (a tune grid point).
+    """
 
     method: str
     seed: int
@@ -141,8 +142,9 @@ class Trainer:
         self.files: list[str] = []  # files the protocol's own run should hold (--anchors)
 
     def with_config(self, config: RunConfig) -> Trainer:
-        """This trainer (benchmark, validation tensors, emit) under another config, e.g. one
-        grid point of ``tune``: the validation data are not read again."""
+        """Copy this trainer (benchmark, validation tensors, emit) under another config, e.g. one
+        grid point of ``tune``: the validation data are not read again.
+        """
         other = copy.copy(self)
         other.config, other.files = config, []
         other.model_configs = {
@@ -177,14 +179,16 @@ class Trainer:
               anchors: Anchors | None = None, val_x=None, evaluate: Evaluate | None = None
               ) -> Trained:
         """A fresh model seeded with ``seed``, trained with ``method`` on one experience, then
-        encoded and scored (``evaluate``); its record goes to ``emit``."""
+        encoded and scored (``evaluate``); its record goes to ``emit``.
+        """
         job = Job(method, seed, name, role, anchors, val_x, evaluate)
         return self.train_many(experience, [job], bar=False)[0]
 
     def train_many(self, experience, jobs: list[Job], bar: bool = True) -> list[Trained]:
         """Every job on ``experience``, in job order: a job whose fingerprint ``reuse`` finds
         is read back, not trained; the others run on the executor (this process, or Ray tasks
-        side by side). Each new record goes to ``emit`` in job order, here in the driver."""
+        side by side). Each new record goes to ``emit`` in job order, here in the driver.
+        """
         found = {i: self.reuse(self.fingerprint(job)) for i, job in enumerate(jobs)
                  } if self.reuse else {}
         todo = [job for i, job in enumerate(jobs) if found.get(i) is None]
@@ -215,7 +219,8 @@ class Trainer:
 
     def fingerprint(self, job: Job) -> str:
         """What makes a training's numbers: the config (less figures and folders), the model
-        config, method, seed, role and name. Tagged on its run; ``--resume`` looks it up."""
+        config, method, seed, role and name. Tagged on its run; ``--resume`` looks it up.
+        """
         trainer = job.on(self)
         config = {k: v for k, v in trainer.config.as_dict().items()
                   if k not in NOT_FINGERPRINTED}
@@ -263,7 +268,8 @@ class Trainer:
 
     def watch(self, name: str, seed: int) -> list:
         """The plugins every trained model runs with, here or in a protocol's own loop (the
-        continual stream): its progress bar and the divergence guard."""
+        continual stream): its progress bar and the divergence guard.
+        """
         return [EpochBar(name, self.progress),
                 DivergenceGuard(f"{name} (seed {seed})", self.config.lr)]
 
@@ -278,10 +284,11 @@ class Trainer:
         """Encode the validation parts, score, and emit the model's record: its history, its
         ``latents.npz``, the model, ``evaluate``'s metrics and arrays, and (a template) the
         anchors it selected with their portable ``.rosetta`` file. ``times``: when the training
-        began and each epoch ended (``records.RunRecord``)."""
+        began and each epoch ended (``records.RunRecord``).
+        """
         check_history(f"{name} (seed {seed})", history, self.config.lr)
         latents = {f"mu_{part}": encode_means(model, x).cpu().numpy()
-                   for part, x in zip(self.bench.parts, self.valid_x)}
+                   for part, x in zip(self.bench.parts, self.valid_x, strict=True)}
         check_latents(f"{name} (seed {seed})", self.config.epochs, latents, self.config.lr)
         arrays = {"latents.npz": self.latent_arrays(model, latents, anchors)}
         metrics, more = evaluate(model, latents) if evaluate else ({}, {})
@@ -301,7 +308,8 @@ class Trainer:
                       evaluate: Evaluate | None = None) -> list[Trained]:
         """Every (method, seed) run of the protocol: one model at a time through the method's
         strategy, or with ``config.ensemble`` each method's seeds as one vectorised ensemble
-        (same arithmetic, see ``ensemble``). In ``method_runs`` order."""
+        (same arithmetic, see ``ensemble``). In ``method_runs`` order.
+        """
         if not self.config.ensemble:
             return self.train_many(experience, [
                 Job(method, seed, f"{method}/seed{seed}", "method", anchors, val_x, evaluate)
@@ -330,9 +338,10 @@ class Trainer:
 
     def latent_arrays(self, model, latents: dict, anchors: Anchors | None) -> dict:
         """``latents.npz``: the validation latent means ``mu_<part>`` and labels ``y_<part>``,
-        and ``rosetta_mu``, where this model puts the Rosetta points' inputs (for the figures)."""
+        and ``rosetta_mu``, where this model puts the Rosetta points' inputs (for the figures).
+        """
         arrays = {**latents, **{f"y_{p}": y.numpy() for p, y in zip(self.bench.parts,
-                                                                    self.valid_y)}}
+                                                                    self.valid_y, strict=True)}}
         if anchors is not None and len(anchors):
             arrays["rosetta_mu"] = encode_means(model, anchors.x.to(self.device)).cpu().numpy()
         return arrays
@@ -353,11 +362,13 @@ class Trainer:
 
     def template(self) -> tuple[Anchors, dict | None]:
         """Template VAE on D1; its RosettaPlugin selects the anchors after training.
+
         Returns (anchors, the template's latent means of the validation parts).
 
         With ``config.anchors`` (a ``.rosetta`` file: Bob's workflow) no template is trained:
         the file's anchors are used (the file goes to the protocol's run) and the template
-        latents are None."""
+        latents are None.
+        """
         if self.config.anchors:
             self.files.append(self.config.anchors)
             return read_anchor_file(self.config.anchors).anchors(), None
@@ -372,7 +383,8 @@ class Trainer:
 
     def method_data(self, anchors: Anchors):
         """What the methods train on, and their validation inputs: D2 u x_r (sequential) or
-        D1 u x_r (reproducibility)."""
+        D1 u x_r (reproducibility).
+        """
         part = 1 if self.config.protocol == "sequential" else 0
         return (self.with_anchor_inputs(self.bench.train_stream[part], anchors),
                 self.valid_x[part])
@@ -385,7 +397,8 @@ class Trainer:
 def train_job(shared: tuple[Trainer, tuple], job: Job) -> tuple[RunRecord, Trained]:
     """One training in a worker process (``executors``): the experience is rebuilt from its
     tensors (training reads only those), the record is kept instead of emitted and comes back
-    with the result, on the CPU, its anchor file already built."""
+    with the result, on the CPU, its anchor file already built.
+    """
     portable, (x, y) = shared
     experience = benchmark_from_datasets(train=[tensor_dataset(x, y)]).train_stream[0]
     trainer, records = copy.copy(portable), []
