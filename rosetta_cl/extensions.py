@@ -47,7 +47,7 @@ def _tables() -> tuple[dict, ...]:
     return (registry.METHODS, registry.BENCHMARKS, registry.PLUGINS, registry.METRICS, PROTOCOLS)
 
 
-def _registered_since(before: dict[str, set], source: str) -> None:
+def _registered_since(before: dict[int, set], source: str) -> None:
     """Stamp specs registered by ``source`` that do not name where they came from."""
     for table in _tables():
         for name in set(table) - before[id(table)]:

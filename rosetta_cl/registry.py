@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from rosetta_cl.data.defaults import (
     BIRDSONG_DEFAULTS,
@@ -235,7 +236,7 @@ def parse_plugin(text: str) -> tuple[str, dict]:
         raise ConfigError(f"unknown plugin {name!r}: allowed {allowed} (local plugins: "
                           "--plugins-dir DIR; see `rosetta-cl plugins`)")
     spec = PLUGINS[name]
-    options = {}
+    options: dict[str, Any] = {}
     for item in filter(None, (p.strip() for p in rest.split(","))):
         key, eq, value = item.partition("=")
         if not eq or key not in spec.options:

@@ -162,3 +162,21 @@ def test_labels_follow_the_lead_metric_not_lsd_or_rv():
     assert table.as_dict()["normalization"] == "difference vs median VAE"
     assert _normalised_label("CKA") == "CKA minus the median VAE's"
     assert _normalised_label("LSD") == "LSD relative to the median VAE"
+
+
+def test_a_retraining_metric_without_a_column_is_logged_not_tabulated():
+    """``column=None`` means logged, not tabulated; the reproducibility protocol used to put it
+    in the table under the key None."""
+    from rosetta_cl import METRICS, MetricSpec, register_metric, rv_per_point
+
+    register_metric(MetricSpec("rv_untabulated", "retraining", rv_per_point, "RV, logged only"))
+    try:
+        config = RunConfig(**{**QUICK, "seeds": 3}, protocol="reproducibility",
+                           methods=("vae", "rvae"), metrics=("rv", "rv_untabulated"))
+        result = run_benchmark(config, track=False)
+    finally:
+        METRICS.pop("rv_untabulated")
+    assert result.table.columns == ["RV"]
+    assert set(result.metrics) == {"RV/vae", "RV/rvae", "rv_untabulated/vae",
+                                   "rv_untabulated/rvae"}
+    assert result.metrics["rv_untabulated/vae"] == result.metrics["RV/vae"]

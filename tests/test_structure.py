@@ -301,3 +301,19 @@ def test_pydocstyle_covers_exactly_the_public_api_modules():
                                                        ).is_dir() else "")
                 for m in rosetta_cl._EXPORTS}
     assert named == exported
+
+
+@pytest.mark.slow
+def test_type_checkers_see_the_lazy_exports_typed(tmp_path):
+    """mypy (CI's type checker, pyproject [tool.mypy]) reads ``rosetta_cl.lsd`` as the function it
+    is, not ``Any``: the TYPE_CHECKING block of ``rosetta_cl/__init__.py`` and ``py.typed``."""
+    import subprocess
+    import sys
+
+    probe = tmp_path / "probe.py"
+    probe.write_text("import rosetta_cl\nreveal_type(rosetta_cl.lsd)\n"
+                     "reveal_type(rosetta_cl.RunConfig().epochs)\n")
+    out = subprocess.run([sys.executable, "-m", "mypy", str(probe)], cwd=ROOT,
+                         capture_output=True, text=True, timeout=600)
+    assert 'Revealed type is "def (source: Any, target: Any) -> float"' in out.stdout, out.stdout
+    assert 'Revealed type is "int | None"' in out.stdout, out.stdout

@@ -116,7 +116,7 @@ class RosettaPlugin(SupervisedPlugin):
         self.options = ({"niter": kmeans_niter, "max_points_per_centroid": max_points_per_centroid}
                         if selection == "kmeans" else {})
         self.anchors = anchors
-        self.selections = []  # Selection of each experience, for inspection
+        self.selections: list = []  # Selection of each experience, for inspection
         self._device_anchors: Anchors | None = None
         self._experiences_done = 0
         self._model = None  # the strategy's model as a VAE (vae_view), set per experience

@@ -78,7 +78,7 @@ def kmeans_faiss(
     )
     km.train(z, init_centroids=kmeans_plus_plus(z, k, seed) if init == "k-means++" else None)
     _, labels = km.index.search(z, 1)
-    return km.centroids.copy(), labels[:, 0].astype(np.int64)
+    return np.array(km.centroids), labels[:, 0].astype(np.int64)
 
 
 KMEANS_INITS = ("k-means++", "random")
@@ -149,11 +149,11 @@ def nearest_members(z: np.ndarray, centroids: np.ndarray, labels: np.ndarray) ->
             dist = ((z[members] - centroid) ** 2).sum(1)
             chosen[c] = members[np.argmin(dist)]
             taken[chosen[c]] = True
-    for c in np.flatnonzero(chosen < 0):
-        dist = ((z - centroids[c]) ** 2).sum(1)
+    for empty in np.flatnonzero(chosen < 0):
+        dist = ((z - centroids[empty]) ** 2).sum(1)
         dist[taken] = np.inf
-        chosen[c] = int(np.argmin(dist))
-        taken[chosen[c]] = True
+        chosen[empty] = int(np.argmin(dist))
+        taken[chosen[empty]] = True
     return chosen
 
 

@@ -9,6 +9,7 @@ import textwrap
 from typing import TYPE_CHECKING
 
 from rosetta_cl.cli.verdict import FOOTNOTE, direction_line, paper_values, verdict_lines
+from rosetta_cl.config.options import filled
 from rosetta_cl.metrics.summary import WIDTH, table_lines
 
 if TYPE_CHECKING:
@@ -45,7 +46,7 @@ def protocol_run_text(result: ProtocolResult, ui: str) -> str:
     if extra.get("data_defaults"):
         lines.append(wrap(f"defaults from {c.data} (options override them): "
                           f"{extra['data_defaults']}"))
-    lines.append(f"{c.protocol} protocol on {c.benchmark}: {plural(c.seeds, 'seed')} x "
+    lines.append(f"{c.protocol} protocol on {c.benchmark}: {plural(filled(c.seeds), 'seed')} x "
                  f"{plural(len(c.methods), 'method')}, {c.epochs} epochs, k={c.rosetta_points},\n"
                  f"rho={c.rho}, beta={c.beta}, latent dim {c.latent_dim}, arch {c.arch}; "
                  f"{result.wall_time_s:.1f} s")

@@ -44,7 +44,7 @@ def direction_line(columns: list[str]) -> str:
     tokens = {t for c in columns for t in re.split(r"[ /_]", c)}
     sides: dict[str, list[str]] = {"lower": [], "higher": []}
     for spec in METRICS.values():
-        if spec.column in tokens:
+        if spec.column is not None and spec.column in tokens:
             sides["higher" if spec.higher_is_better else "lower"].append(spec.column)
     return "; ".join(f"{side} is better: {', '.join(names)}"
                      for side, names in sides.items() if names)

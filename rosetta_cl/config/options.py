@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
 from rosetta_cl.config.choices import (
     ACCUMULATE,
@@ -25,6 +25,19 @@ from rosetta_cl.config.constraints import Interval, OneOf, check_all, check_cons
 from rosetta_cl.errors import ConfigError
 
 QUICK_SEEDS = 3
+T = TypeVar("T")
+
+
+def filled(value: T | None) -> T:
+    """Read a field :func:`resolve` fills in (``latent_dim``, ``epochs``, ``seeds``, ``arch``, ...).
+
+    Code past :func:`resolve` reads such fields through it: a config that skipped it fails here,
+    in one line, rather than with ``None`` deep in a training.
+    """
+    if value is None:
+        raise ValueError("a RunConfig field is still None: resolve the config first "
+                         "(rosetta_cl.config.options.resolve)")
+    return value
 FIGURE_VIEWS = (*PROJECTIONS, "none")
 
 
@@ -112,7 +125,7 @@ class ModelOptions:
                                          label="template arch variant"),
     }
 
-    def _check(self, image_shape, benchmark: str) -> None:
+    def _check_model(self, image_shape, benchmark: str) -> None:
         """Convolutional architectures need images; conv has one variant."""
         for name, arch, variant in (("arch", self.arch, self.arch_variant),
                                     ("template arch", self.template_arch,
@@ -194,7 +207,7 @@ class TrainingOptions:
         "metrics": OneOf("unknown metric", "metrics", each=True),
     }
 
-    def _check(self, latent_dim: int, registries: Mapping) -> None:
+    def _check_training(self, latent_dim: int, registries: Mapping) -> None:
         """Rules between this part's values (and the latent size)."""
         methods, protocol = registries["methods"], registries["protocols"][self.protocol]
         allowed = [m for m, spec in registries["metrics"].items()
@@ -208,16 +221,17 @@ class TrainingOptions:
             *[(m in allowed, (f"metric {m!r} with protocol {self.protocol!r}: allowed "
                               f"{', '.join(allowed)}")) for m in self.metrics],
         ])
+        seeds, k = filled(self.seeds), filled(self.rosetta_points)
         if self.protocol == "reproducibility":
             check_all([
-                (self.seeds >= 2, (f"seeds {self.seeds}: the reproducibility protocol needs >= 2 "
-                                   "retrainings")),
-                (self.seeds > latent_dim,
-                 (f"seeds {self.seeds} with latent dim {latent_dim}: RV needs seeds > latent dim "
-                  f"(the covariance of {self.seeds} runs has rank <= {self.seeds - 1}, so its log "
+                (seeds >= 2, (f"seeds {seeds}: the reproducibility protocol needs >= 2 "
+                              "retrainings")),
+                (seeds > latent_dim,
+                 (f"seeds {seeds} with latent dim {latent_dim}: RV needs seeds > latent dim "
+                  f"(the covariance of {seeds} runs has rank <= {seeds - 1}, so its log "
                   "det is -inf)")),
             ])
-        check_all([(self.anchor_fit != "affine" or self.rosetta_points > latent_dim + 1,
+        check_all([(self.anchor_fit != "affine" or k > latent_dim + 1,
                     (f"anchor fit 'affine' with k={self.rosetta_points} and latent dim "
                      f"{latent_dim}: needs k > latent dim + 1 (an affine map fits "
                      f"{latent_dim + 1} points exactly)"))])
@@ -254,7 +268,7 @@ class ExecutionOptions:
         "figures": OneOf("figures", FIGURE_VIEWS),
     }
 
-    def _check(self, config: RunConfig, registries: Mapping) -> None:
+    def _check_execution(self, config: RunConfig, registries: Mapping) -> None:
         check_device(self.device)
         check_all([(self.figures != "identity" or config.latent_dim == 2,
                     (f"figures 'identity' needs latent dim 2, got {config.latent_dim}"))])
@@ -361,11 +375,11 @@ def resolve(config: RunConfig, benchmarks, methods, protocols, metrics) -> RunCo
             defaults.quick_subsample if config.quick else None),
         arch=arch, template_arch=config.template_arch or arch,
         metrics=config.metrics or protocols[config.protocol].metrics)
-    for part in PARTS:
+    for part in PARTS:  # type: ignore[assignment]  # each part's class in turn
         check_constraints(config, part._parameter_constraints, registries)
-    config.part(ModelOptions)._check(defaults.image_shape, config.benchmark)
-    config.part(TrainingOptions)._check(latent_dim, registries)
-    config.part(ExecutionOptions)._check(config, registries)
+    config.part(ModelOptions)._check_model(defaults.image_shape, config.benchmark)
+    config.part(TrainingOptions)._check_training(latent_dim, registries)
+    config.part(ExecutionOptions)._check_execution(config, registries)
     return config
 
 

@@ -20,6 +20,7 @@ import torch
 from avalanche.core import SupervisedPlugin
 
 from rosetta_cl.models.losses import negative_elbo
+from rosetta_cl.models.vae import VAE
 
 
 class VAEGenerativeReplayPlugin(SupervisedPlugin):
@@ -28,11 +29,12 @@ class VAEGenerativeReplayPlugin(SupervisedPlugin):
         super().__init__()
         self.replay_size, self.weight, self.alpha = int(replay_size), float(weight), float(alpha)
         self.seed = seed
-        self.generator = None  # the frozen previous model
-        self._noise = None
+        self.generator: VAE | None = None  # the frozen previous model
+        self._noise: torch.Generator | None = None
 
     @torch.no_grad()
     def generate(self, n: int, device) -> torch.Tensor:
+        assert self.generator is not None, "generate() before the first experience ended"
         if self._noise is None or self._noise.device != torch.device(device):
             self._noise = torch.Generator(device).manual_seed(self.seed)
         z = torch.randn(n, self.generator.config.latent_dim, generator=self._noise,

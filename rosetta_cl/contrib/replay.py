@@ -23,7 +23,7 @@ class LatentReplayPlugin(SupervisedPlugin):
         super().__init__()
         self.mem_size, self.alpha = int(mem_size), float(alpha)
         self.generator = torch.Generator().manual_seed(seed)
-        self.memory = []  # per experience: (x, mu) on the CPU
+        self.memory: list = []  # per experience: (x, mu) on the CPU
 
     def before_backward(self, strategy, **kwargs):
         if not self.memory:

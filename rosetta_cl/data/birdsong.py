@@ -103,7 +103,8 @@ def read_birdsong(root: Path) -> Birdsong:
     import h5py
 
     birds = find_birds(root)
-    plan, shape = [], None  # (bird index, path, count)
+    plan: list[tuple[int, Path, int]] = []  # (bird index, path, count)
+    shape: tuple[int, ...] | None = None
     for b, files in enumerate(birds.values()):
         for path in files:
             specs_shape, dtype = _specs_shape(path)
@@ -120,6 +121,7 @@ def read_birdsong(root: Path) -> Birdsong:
     n = sum(count for _, _, count in plan)
     if n == 0:
         raise ConfigError(f"birdsong: the '{SPECS}' datasets under {root} hold no spectrograms")
+    assert shape is not None  # n > 0: some file set it
     x = np.empty((n, int(np.prod(shape))), dtype=np.float16)
     bird = np.empty(n, dtype=np.int64)
     lo, hi, at = np.inf, -np.inf, 0
@@ -151,7 +153,8 @@ def read_birdsong(root: Path) -> Birdsong:
         for i in range(0, n, SLICE * 8):
             chunk = x[i : i + SLICE * 8].astype(np.float32)
             x[i : i + SLICE * 8] = (chunk - lo) / (hi - lo)
-    return Birdsong(x, bird, tuple(birds), tuple(int(s) for s in shape))
+    height, width = shape
+    return Birdsong(x, bird, tuple(birds), (int(height), int(width)))
 
 
 def parse_bird_split(rule: str | None, birds: tuple[str, ...]) -> list[list[int]]:

@@ -92,8 +92,8 @@ def chair_faces(rng) -> tuple[list[np.ndarray], tuple[int, int, int]]:
         for sz in (-1, 1):
             x, z = sx * (w - leg), sz * (d - leg)
             faces += _box(x - leg, x + leg, 0.0, seat, z - leg, z + leg)
-    colour = tuple(int(v) for v in rng.integers(40, 200, size=3))
-    return faces, colour
+    red, green, blue = (int(v) for v in rng.integers(40, 200, size=3))
+    return faces, (red, green, blue)
 
 
 def render_chair(faces, colour, azimuth: float, elevation: float, size: int = 600):

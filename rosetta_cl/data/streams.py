@@ -273,7 +273,7 @@ def birdsong(seed: int = 0, subsample: int | None = None, data_dir=None,
         part[np.isin(data.bird, birds)] = i
     keep = part >= 0  # birds in no set are left out
     defaults = BIRDSONG_DEFAULTS
-    if data.shape != defaults.image_shape[1:]:  # AVA's default is 128 x 128; others are allowed
+    if (1, *data.shape) != defaults.image_shape:  # AVA's default is 128 x 128; others are allowed
         from dataclasses import replace
 
         defaults = replace(defaults, image_shape=(1, *data.shape))

@@ -11,7 +11,8 @@ from torch.utils.data import DataLoader, Dataset
 def dataset_tensors(dataset: Dataset) -> tuple[Tensor, Tensor]:
     """(x, y) of a whole (Avalanche) dataset of (x, y, ...) items, read in one pass; x as float32
     (streams may hold large image sets as float16)."""
-    loader = DataLoader(dataset, batch_size=max(len(dataset), 1), shuffle=False)
+    size = len(dataset)  # type: ignore[arg-type]  # Avalanche datasets are sized
+    loader = DataLoader(dataset, batch_size=max(size, 1), shuffle=False)
     batch = next(iter(loader))
     return batch[0].float(), batch[1]
 

@@ -12,7 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rosetta_cl.config.options import RunConfig, resolve
+from rosetta_cl.config.options import RunConfig, filled, resolve
 from rosetta_cl.data.defaults import USER_DATA
 from rosetta_cl.errors import ConfigError
 from rosetta_cl.extensions import load_extensions
@@ -152,8 +152,9 @@ def prepare(config: RunConfig, benches: dict | None = None) -> tuple[RunConfig, 
             raise ConfigError(f"benchmark {USER_DATA!r} needs --data FILE (.npy or .npz)")
         bench = user_benchmark(config.data, config.split_by, config.seed, config.subsample)
         config = replace(config, benchmark=USER_DATA)
-        benchmarks = {**BENCHMARKS, USER_DATA: BenchmarkSpec(USER_DATA, None, bench.defaults,
-                                                             bench.description)}
+        built = BenchmarkSpec(USER_DATA, lambda *args, **kwargs: bench, bench.defaults,
+                              bench.description)
+        benchmarks = {**BENCHMARKS, USER_DATA: built}
         config = resolve(config, benchmarks, METHODS, PROTOCOLS, METRICS)
         return _check_protocol(config, bench)
     config = resolve(config, benchmarks, METHODS, PROTOCOLS, METRICS)
@@ -206,11 +207,11 @@ def _check_protocol(config: RunConfig, bench: Benchmark) -> tuple[RunConfig, Ben
         from rosetta_cl.anchors.rosetta_file import check_fits, read_anchor_file
 
         anchor_file = read_anchor_file(config.anchors)
-        check_fits(anchor_file, bench.input_dim, config.latent_dim,
+        check_fits(anchor_file, bench.input_dim, filled(config.latent_dim),
                    f"benchmark {config.benchmark}")
         return replace(config, rosetta_points=anchor_file.k), bench
     n_first = len(bench.train_stream[0].dataset)
-    if config.rosetta_points > n_first:
+    if filled(config.rosetta_points) > n_first:
         raise ConfigError(f"rosetta points k={config.rosetta_points}: allowed 1 <= k <= {n_first}"
                           f" (training points of {bench.parts[0]})")
     return config, bench

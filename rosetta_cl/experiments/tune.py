@@ -272,7 +272,7 @@ def _tune(config, bench, beta_grid, rho_grid, grids_of, tuned, tracking_uri, exp
             parts[field][value] = {k: float(np.mean([r[k] for r in runs])) for k in runs[0]}
             grids[field][value] = parts[field][value]["score"]
         bar.close()
-        best = {name: min(grid, key=grid.get) for name, grid in grids.items()}
+        best = {name: min(grid, key=grid.__getitem__) for name, grid in grids.items()}
         result = TuneResult(config, grids, best, time.perf_counter() - start,
                             tracker.parent_run_id, criterion, parts)
         tracker.set_tags({BEST_TAGS[k]: v for k, v in best.items()})
@@ -282,7 +282,8 @@ def _tune(config, bench, beta_grid, rho_grid, grids_of, tuned, tracking_uri, exp
 
 def _tuned_methods(methods, grids: dict) -> dict[str, str]:
     """Method -> the field tune chooses for it, for the methods of ``methods`` that have one."""
-    tuned = {m: METHODS[m].tuned for m in methods if m in METHODS and METHODS[m].tuned in grids}
+    tuned = {m: field for m in methods if m in METHODS
+             and (field := METHODS[m].tuned) is not None and field in grids}
     fields = list(tuned.values())
     if not tuned:
         allowed = ", ".join(m for m, spec in METHODS.items() if spec.tuned in grids)

@@ -77,14 +77,14 @@ class Table:
     def as_dict(self) -> dict:
         rows = []
         for method, cols in self.raw.items():
-            row = {"method": method, "n": self.n[method]}
+            row: dict = {"method": method, "n": self.n[method]}
             for col, stat in cols.items():
                 row[col] = {"raw": stat.as_dict()}
                 if self.normalized is not None:
                     row[col]["normalized"] = self.normalized[method][col].as_dict()
             rows.append(row)
         how = HOW[self.kind(self.columns[0])]
-        out = {"metric": self.metric, "columns": self.columns,
+        out: dict = {"metric": self.metric, "columns": self.columns,
                "normalization": how if self.normalized is not None else None, "rows": rows}
         if len({self.kind(c) for c in self.columns}) > 1:  # several metrics of both kinds
             out["normalizations"] = {c: self.kind(c) for c in self.columns}
@@ -205,13 +205,12 @@ def summarize(values: dict[str, dict[str, np.ndarray]], metric: str,
     columns = list(values[methods[0]])
     raw = {m: {c: Stat.of(values[m][c]) for c in columns} for m in methods}
     table = Table(metric, columns, raw, None, {}, kinds)
-    normalized = None
+    normalized: dict[str, dict[str, Stat]] | None = None
     if REFERENCE in values:
         # Percentiles commute with increasing affine maps, so normalising the raw statistics is
         # exact, and the reference row is 0 by construction (no floating-point residue).
-        normalized = {}
+        normalized = {m: {} for m in methods}
         for m in methods:
-            normalized[m] = {}
             for c in columns:
                 normalized[m][c] = normalize(raw[m][c], raw[REFERENCE][c].median,
                                              table.kind(c))

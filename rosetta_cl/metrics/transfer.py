@@ -37,8 +37,9 @@ def stream_transfer(logged: dict[str, list[float]], parts: list[str],
         for j in range(big_t):
             now = series("recon", big_t, j)
             history = [series("recon", t, j) for t in range(j, big_t)]
-            if now is not None and all(h is not None for h in history):
-                forgetting.append(now - np.min(np.stack(history), axis=0))
+            seen = [h for h in history if h is not None]
+            if now is not None and len(seen) == len(history):
+                forgetting.append(now - np.min(np.stack(seen), axis=0))
                 bwt.append(history[0] - now)
             first = max(j, 1)
             lsd_now, lsd_first = series(metric, big_t, j), series(metric, first, j)

@@ -56,7 +56,8 @@ class ResidualBlock(nn.Module):
 def stage_plan(image_shape: tuple[int, int, int]) -> list[int]:
     """Channels after each stride-2 stage for a (C, H, W) image."""
     _, height, width = image_shape
-    channels, side = [], min(height, width)
+    channels: list[int] = []
+    side = min(height, width)
     while side > 7 and side % 2 == 0 and height % 2 == 0 and width % 2 == 0:
         channels.append(min(32 * 2 ** len(channels), 256))
         side, height, width = side // 2, height // 2, width // 2

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 import torch
 from torch import Tensor, nn
@@ -129,6 +130,8 @@ class VAE(nn.Module):
     ((4, 2), (4,), (4, 5))
     """
 
+    _tril_basis: Tensor  # a buffer: (d (d - 1) / 2, d * d) scatter of the off-diagonal entries
+
     def __init__(self, config: ModelConfig):
         super().__init__()
         self.config = config
@@ -165,7 +168,7 @@ class VAE(nn.Module):
     def posterior(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """Posterior mean (B, d) and Cholesky factor (B, d, d)."""
         h = self.encoder(x)
-        mu, raw_diag, tril = torch.split(h, self._head_sizes, dim=-1)
+        mu, raw_diag, tril = torch.split(h, list(self._head_sizes), dim=-1)
         d = self.config.latent_dim
         diag = F.softplus(raw_diag) + _MIN_SCALE
         scale_tril = torch.diag_embed(diag)
@@ -205,8 +208,23 @@ class VAE(nn.Module):
         )
 
 
+class Encoder(Protocol):
+    """What :func:`encode_means` reads: a module with ``encode`` and ``config.latent_dim``."""
+
+    config: Any
+    training: bool
+
+    def encode(self, x: Tensor) -> Tensor: ...
+
+    def train(self, mode: bool = True) -> Any: ...
+
+    def eval(self) -> Any: ...
+
+    def parameters(self, recurse: bool = True) -> Iterator[nn.Parameter]: ...
+
+
 @torch.inference_mode()
-def encode_means(model: nn.Module, x: Tensor, batch_size: int = 8192) -> Tensor:
+def encode_means(model: Encoder, x: Tensor, batch_size: int = 8192) -> Tensor:
     """Posterior means of ``x`` in eval mode, in large batches, on the model's device.
 
     Parameters
@@ -260,12 +278,14 @@ def elbo_terms(model: nn.Module, x: Tensor, seed: int = 0,
 
 def reinitialize(model: nn.Module) -> None:
     """Fresh random weights for any model: ``reset_parameters`` on the model or its layers."""
-    if hasattr(model, "reset_parameters"):
-        model.reset_parameters()
+    reset = getattr(model, "reset_parameters", None)
+    if callable(reset):
+        reset()
         return
     for module in model.modules():
-        if module is not model and hasattr(module, "reset_parameters"):
-            module.reset_parameters()
+        reset = getattr(module, "reset_parameters", None)
+        if module is not model and callable(reset):
+            reset()
 
 
 def save_model(model: VAE, directory: str | Path) -> Path:

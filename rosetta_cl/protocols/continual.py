@@ -36,7 +36,13 @@ from rosetta_cl.registry import METHODS, make_plugins
 from rosetta_cl.training.divergence import check_latents
 from rosetta_cl.training.executors import LocalExecutor
 from rosetta_cl.training.progress import GridBar
-from rosetta_cl.training.results import ProtocolResult, column_of, pairwise_scores, tabulated
+from rosetta_cl.training.results import (
+    ProtocolResult,
+    column_key,
+    column_of,
+    pairwise_scores,
+    tabulated,
+)
 from rosetta_cl.training.trainer import Trainer
 
 
@@ -85,7 +91,7 @@ def run_continual(bench, config, emit: Emit | None = None, progress: bool = Fals
     first = next(iter(values.values()))
     table = summarize({m: {k: np.array(v) for k, v in cols.items()} for m, cols in values.items()},
                       next(iter(columns)),
-                      {k: columns[column_of(k.split("/", 1)[1], columns)] for k in first})
+                      {k: columns[column_key(k.split("/", 1)[1], columns)] for k in first})
     transfer = {m: stream_transfer({**values.get(m, {}), **recon.get(m, {})}, list(parts),
                                    next(iter(columns))) for m in values}
     extra = {"recon": {m: {k: float(np.median(v)) for k, v in cols.items()}
@@ -149,7 +155,7 @@ def _through_stream(shared, run: tuple[str, int]) -> tuple[RunRecord, dict[str, 
 def _evaluate(model, trainer, target, t: int, seed: int) -> tuple[dict[str, float], dict]:
     parts = trainer.bench.parts[:t]
     metrics = {f"after_{parts[-1]}/recon_{p}": elbo_terms(model, x, seed)[0]
-               for p, x in zip(parts, trainer.valid_x, strict=True)}
+               for p, x in zip(parts, trainer.valid_x[:t], strict=True)}
     if target is None:  # after D1 there is nothing to compare with yet
         return metrics, {}
     source = np.concatenate([encode_means(model, x).cpu().numpy() for x in trainer.valid_x[:t]])

@@ -14,6 +14,7 @@ from rosetta_cl.records import Emit
 from rosetta_cl.registry import METRICS
 from rosetta_cl.training.results import (
     ProtocolResult,
+    column_key,
     column_of,
     latent_spread,
     pairwise_scores,
@@ -58,15 +59,17 @@ def run_reproducibility(bench, config, emit: Emit | None = None, progress: bool 
             continue
         for method, runs in means.items():
             per_point = spec.compute(np.stack(runs))
-            metrics[f"{spec.column}/{method}"] = float(np.mean(per_point))
-            table_values[method][spec.column] = per_point
-            values[method][spec.column] = [float(np.mean(per_point))]
-        kinds[spec.column] = spec.normalization
+            metrics[f"{spec.column or spec.name}/{method}"] = float(np.mean(per_point))
+            if spec.column is not None:  # None: logged, not tabulated
+                table_values[method][spec.column] = per_point
+                values[method][spec.column] = [float(np.mean(per_point))]
+        if spec.column is not None:
+            kinds[spec.column] = spec.normalization
     for method, cols in scores.items():
-        for key, runs in cols.items():
-            table_values[method][key] = np.array(runs)
-            values[method][key] = runs
-            kinds[key] = pairwise[column_of(key, pairwise)]
+        for key, per_run in cols.items():
+            table_values[method][key] = np.array(per_run)
+            values[method][key] = per_run
+            kinds[key] = pairwise[column_key(key, pairwise)]
     first = next(iter(kinds))
     table = summarize(table_values, column_of(first, kinds) or first, kinds)
     return ProtocolResult(config, table, values, anchors, time.perf_counter() - start,

@@ -18,6 +18,7 @@ from rosetta_cl.metrics.summary import summarize
 from rosetta_cl.records import Emit
 from rosetta_cl.training.results import (
     ProtocolResult,
+    column_key,
     column_of,
     latent_spread,
     pairwise_scores,
@@ -73,4 +74,4 @@ def run_sequential(bench, config, emit: Emit | None = None, progress: bool = Fal
 def _kinds(values: dict, columns: dict[str, str]) -> dict[str, str]:
     """Column -> normalization for every tabulated column (e.g. LSD_D1 -> ratio)."""
     first = next(iter(values.values()))
-    return {key: columns[column_of(key, columns)] for key in first}
+    return {key: columns[column_key(key, columns)] for key in first}

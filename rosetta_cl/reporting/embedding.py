@@ -61,11 +61,13 @@ class Projection:
             return z
         if self.kind == "pca":
             return (z - self.mean) @ self.axes.T
+        assert self.model is not None, "transform() before fit()"
         return np.asarray(self.model.transform(z))
 
     def fit_transform(self, z: np.ndarray) -> np.ndarray:
         if self.kind == "umap":
             self.fit(z)
+            assert self.model is not None
             return np.asarray(self.model.embedding_)
         return self.fit(z).transform(z)
 

@@ -131,8 +131,8 @@ def per_run_figure(values: dict[str, Sequence[float]], ylabel: str, title: str) 
     """One dot per run and the median per method (paper Figures 6 bottom and 7)."""
     fig, ax = plt.subplots(figsize=(4.2, 3.4), layout="constrained")
     rng = np.random.default_rng(0)
-    for i, (method, v) in enumerate(values.items()):
-        v = np.asarray(v, dtype=float)
+    for i, (method, runs) in enumerate(values.items()):
+        v = np.asarray(runs, dtype=float)
         ax.scatter(i + rng.uniform(-0.12, 0.12, len(v)), v, s=16,
                    color=method_color(method, i), alpha=0.8)
         if len(v):

@@ -282,7 +282,8 @@ def markdown(title: str, note: str, uri: str, sections: list[Section]) -> str:
 
 def _md_table_to_html(text: str) -> str:
     """Our summary/table Markdown (headings, paragraphs, pipe tables) as HTML."""
-    out, rows = [], []
+    out: list[str] = []
+    rows: list[str] = []
 
     def cells(row: str) -> list[str]:
         return [c.strip() for c in row.strip().strip("|").split("|")]

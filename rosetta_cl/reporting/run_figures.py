@@ -100,11 +100,13 @@ def build_figures(client, run_id: str, projection: str = "auto") -> list[str]:
 
     Examples
     --------
+    >>> from pathlib import Path
     >>> import mlflow
     >>> from rosetta_cl import RunConfig, build_figures, run_benchmark
+    >>> uri = f"sqlite:///{Path('mlruns.db').resolve()}"  # MLflow caches stores by URI
     >>> result = run_benchmark(RunConfig(methods=("vae", "rvae"), seeds=2, epochs=2, subsample=200,
-    ...                                  figures="none"), tracking_uri="sqlite:///mlruns.db")
-    >>> paths = build_figures(mlflow.MlflowClient("sqlite:///mlruns.db"), result.parent_run_id)
+    ...                                  figures="none"), tracking_uri=uri)
+    >>> paths = build_figures(mlflow.MlflowClient(uri), result.parent_run_id)
     >>> "figures/box.png" in paths
     True
     """
@@ -180,7 +182,7 @@ def _protocol_figures(client, run, projection: str) -> list[str]:
             logged += _map_figures(client, run, tmp)
         summary = read_json(client, run.info.run_id, "summary.json", tmp)
         stats = _box_stats(summary) if summary is not None else {}
-        if stats:
+        if stats and summary is not None:
             fig = figures.box_figure(stats, _normalised_label(summary["table"]["metric"]),
                                      f"{_run_title(run)}: medians and IQRs")
             logged.append(_log(client, run.info.run_id, fig, "box.png", tmp))

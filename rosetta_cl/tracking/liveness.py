@@ -129,9 +129,10 @@ def clean_runs(client, experiment_ids: list[str],
 
     Examples
     --------
+    >>> from pathlib import Path
     >>> import mlflow
     >>> from rosetta_cl import clean_runs
-    >>> client = mlflow.MlflowClient("sqlite:///mlruns.db")
+    >>> client = mlflow.MlflowClient(f"sqlite:///{Path('mlruns.db').resolve()}")
     >>> experiment = client.create_experiment("demo")
     >>> stale = client.create_run(experiment, tags={  # opened by a process whose beats stopped
     ...     "rosetta.host": "node7", "rosetta.pid": "4242", "rosetta.pid_started": "0",

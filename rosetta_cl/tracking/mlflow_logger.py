@@ -24,15 +24,16 @@ class MLflowLogger(BaseLogger):
 
     Examples
     --------
+    >>> from pathlib import Path
     >>> import mlflow
     >>> from rosetta_cl import VAE, MLflowLogger, ModelConfig, VAEStrategy, gaussians8
+    >>> client = mlflow.MlflowClient(f"sqlite:///{Path('mlruns.db').resolve()}")
+    >>> run = client.create_run(client.create_experiment("demo"))
     >>> bench = gaussians8(subsample=200)
-    >>> mlflow.set_tracking_uri("sqlite:///mlruns.db")
-    >>> with mlflow.start_run() as run:
-    ...     strategy = VAEStrategy(model=VAE(ModelConfig(input_dim=bench.input_dim)),
-    ...                            train_epochs=2, loggers=[MLflowLogger()])
-    ...     _ = strategy.train(bench.train_stream[0])
-    >>> [m.step for m in mlflow.MlflowClient().get_metric_history(run.info.run_id, "train/loss")]
+    >>> strategy = VAEStrategy(model=VAE(ModelConfig(input_dim=bench.input_dim)), train_epochs=2,
+    ...                        loggers=[MLflowLogger(run.info.run_id, client)])
+    >>> _ = strategy.train(bench.train_stream[0])
+    >>> [m.step for m in client.get_metric_history(run.info.run_id, "train/loss")]
     [1, 2]
     """
 
@@ -48,7 +49,7 @@ class MLflowLogger(BaseLogger):
             run_id = active.info.run_id
         self.run_id = run_id
         self.client = client or MlflowClient()
-        self._buffer = []
+        self._buffer: list = []
 
     def log_single_metric(self, name, value, x_plot, timestamp: float | None = None):
         """``timestamp``: when the value was measured (``time.time()``; default now)."""

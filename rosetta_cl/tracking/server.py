@@ -26,7 +26,8 @@ def is_loopback(host: str) -> bool:
     except OSError:
         raise ConfigError(f"--host {host!r}: cannot resolve it; allowed an address or name of "
                           "this machine") from None
-    return all(ipaddress.ip_address(info[4][0].split("%")[0]).is_loopback for info in infos)
+    return all(ipaddress.ip_address(str(info[4][0]).split("%")[0]).is_loopback
+               for info in infos)
 
 
 def admin_password(password_file: str | None) -> str | None:

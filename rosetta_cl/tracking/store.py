@@ -105,8 +105,8 @@ def check_store(uri: str, write: bool = True) -> None:
 
     if write:
         check_writable(uri)
-    elif sqlite_path(uri) is not None and not sqlite_path(uri).is_file():
-        raise ConfigError(f"tracking URI {uri!r}: no store at {sqlite_path(uri)}")
+    elif (db := sqlite_path(uri)) is not None and not db.is_file():
+        raise ConfigError(f"tracking URI {uri!r}: no store at {db}")
     saved = {k: os.environ.get(k) for k in ("MLFLOW_HTTP_REQUEST_MAX_RETRIES",
                                             "MLFLOW_HTTP_REQUEST_TIMEOUT")}
     os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = "0"
@@ -116,7 +116,7 @@ def check_store(uri: str, write: bool = True) -> None:
         with store_lock(uri):
             created = write and path is not None and not path.exists()
             MlflowClient(uri).search_experiments(max_results=1)
-        if created:  # said once: the process that created it, under the lock
+        if created and path is not None:  # said once: the process that created it, under the lock
             print(f"created a new MLflow store at {path.resolve()}", file=sys.stderr)
     except ConfigError:
         raise

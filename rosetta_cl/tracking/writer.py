@@ -11,6 +11,7 @@ import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -18,6 +19,9 @@ from rosetta_cl.anchors.rosetta_file import write_anchor_file
 from rosetta_cl.errors import DivergenceError
 from rosetta_cl.records import RunRecord
 from rosetta_cl.tracking.artifacts import log_artifact
+
+if TYPE_CHECKING:
+    from rosetta_cl.tracking.resume import Resumed
 from rosetta_cl.tracking.interrupts import run_closed, run_opened
 from rosetta_cl.tracking.mlflow_logger import MLflowLogger
 from rosetta_cl.tracking.mlflow_model import save_pyfunc
@@ -32,7 +36,7 @@ def _ms(seconds: float | None) -> int | None:
 class NullTracker:
     parent_run_id = None
     uri = None
-    resumed = None  # resume.Resumed when --resume reopened an interrupted run
+    resumed: Resumed | None = None  # resume.Resumed when --resume reopened an interrupted run
 
     @contextmanager
     def parent(self, name, params, tags, resume: bool = False, more: dict | None = None):
@@ -164,7 +168,7 @@ class Tracker(NullTracker):
         self.resumed = (find_interrupted(self.client, self.experiment_id, name, params, more)
                         if resume else None)
         with self._run(name, params, tags, nested=False,
-                       run_id=self.resumed and self.resumed.run_id) as run_id:
+                       run_id=self.resumed.run_id if self.resumed else None) as run_id:
             self.parent_run_id = run_id
             beat = Heartbeat(self.client, run_id)
             try:
@@ -248,7 +252,8 @@ class Tracker(NullTracker):
     def _log_arrays(self, name: str, arrays: dict) -> None:
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / name
-            np.savez(path, **{k: np.asarray(v) for k, v in arrays.items()})
+            # numpy's stub types **kwds against savez's allow_pickle keyword
+            np.savez(path, **{k: np.asarray(v) for k, v in arrays.items()})  # type: ignore[arg-type]
             self._log_artifact(path)
 
     def log_metrics(self, metrics, step=None, model_id: str | None = None):

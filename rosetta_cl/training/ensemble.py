@@ -112,6 +112,7 @@ class _Terms(nn.Module):
         parts = negative_elbo(self.model(x, eps), self.objective.beta)
         if anchor_x is None:
             return torch.stack([parts.loss, parts.recon, parts.kl])
+        assert anchor_z is not None  # given with anchor_x
         term = anchor_loss(self.model, anchor_x, anchor_z, self.objective.rho, self.batch_size,
                            fit=self.objective.fit, decoder=self.objective.decoder)
         return torch.stack([parts.loss + term, parts.recon, parts.kl, term])
@@ -196,7 +197,8 @@ def train_ensemble(config: ModelConfig, seeds: Sequence[int], x: Tensor, *,
     params, buffers = stack_module_state(members)
     params = {name: p.detach().requires_grad_() for name, p in params.items()}
     base = copy.deepcopy(members[0]).to("meta")
-    anchors = objective.anchors.to(device) if objective.anchored else None
+    anchors = objective.anchors.to(device) if objective.anchors is not None and objective.anchored \
+        else None
     anchor_args = (anchors.x, anchors.z) if anchors is not None else ()
 
     def train_terms(p, b, xb, eps):
@@ -210,11 +212,11 @@ def train_ensemble(config: ModelConfig, seeds: Sequence[int], x: Tensor, *,
     x = x.to(device)
     n, d = len(x), config.latent_dim
     names = ["train/loss", "train/recon", "train/kl"] + (["train/rosetta"] if anchor_args else [])
-    rows = []  # per epoch: (M, terms) on the device; one host sync at the end
+    rows: list[Tensor] = []  # per epoch: (M, terms) on the device; one host sync at the end
     epoch_times: list[float] = []
     for epoch in range(epochs):
         orders = torch.stack([torch.randperm(n, generator=g) for g in shuffles]).to(device)
-        sums = None
+        sums = torch.zeros(len(seeds), len(names), device=device)
         for i in range(0, n, batch_size):
             index = orders[:, i : i + batch_size]
             eps = torch.stack([torch.randn(index.shape[1], d, generator=g, device=device)
@@ -224,7 +226,7 @@ def train_ensemble(config: ModelConfig, seeds: Sequence[int], x: Tensor, *,
             terms[:, 0].sum().backward()
             optimizer.step()
             weighted = terms.detach() * index.shape[1]
-            sums = weighted if sums is None else sums + weighted
+            sums = sums + weighted
         row = sums / n
         if val_x is not None:
             row = torch.cat([row, _validation(validate, params, buffers, val_x, noise, d, device,
@@ -250,10 +252,10 @@ def train_ensemble(config: ModelConfig, seeds: Sequence[int], x: Tensor, *,
 def _validation(validate, params, buffers, val_x: Tensor, noise, d: int, device,
                 batch_size: int) -> Tensor:
     """(M, 3) mean [loss, recon, kl] over ``val_x``, in chunks like the strategies' metric."""
-    totals = None
+    totals = torch.zeros(len(noise), 3, device=device)
     for i in range(0, len(val_x), batch_size):
         xb = val_x[i : i + batch_size].to(device)
         eps = torch.stack([torch.randn(len(xb), d, generator=g, device=device) for g in noise])
         batch = validate(params, buffers, xb, eps) * len(xb)
-        totals = batch if totals is None else totals + batch
+        totals = totals + batch
     return totals / len(val_x)

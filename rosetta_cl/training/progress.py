@@ -6,7 +6,7 @@ from __future__ import annotations
 from avalanche.core import SupervisedPlugin
 from tqdm.auto import tqdm
 
-from rosetta_cl.config.options import RunConfig
+from rosetta_cl.config.options import RunConfig, filled
 
 
 class GridBar:
@@ -32,7 +32,7 @@ def planned_trainings(config: RunConfig, n_parts: int) -> int:
     continual protocol), its targets, and every method x seed."""
     template = 0 if config.anchors or config.protocol == "continual" else 1
     targets = {"sequential": 1, "continual": n_parts - 1}.get(config.protocol, 0)
-    return template + targets + len(config.methods) * config.seeds
+    return template + targets + len(config.methods) * filled(config.seeds)
 
 
 class EpochBar(SupervisedPlugin):

@@ -93,13 +93,21 @@ def pairwise_scores(metrics: tuple[str, ...], source, target, groups: dict,
 
 def tabulated(metrics: tuple[str, ...], kind: str | None = None) -> dict[str, str]:
     """Column -> normalization of the tabulated metrics among ``metrics`` (of ``kind``)."""
-    return {METRICS[m].column: METRICS[m].normalization for m in metrics
-            if METRICS[m].column and (kind is None or METRICS[m].kind == kind)}
+    return {column: METRICS[m].normalization for m in metrics
+            if (column := METRICS[m].column) and (kind is None or METRICS[m].kind == kind)}
 
 
 def column_of(key: str, columns) -> str | None:
     """The tabulated column a logged value belongs to (``LSD_D1`` -> ``LSD``), or None."""
     return next((c for c in columns if key == c or key.startswith(f"{c}_")), None)
+
+
+def column_key(key: str, columns) -> str:
+    """The tabulated column of a value known to be tabulated (``column_of`` that cannot miss)."""
+    column = column_of(key, columns)
+    if column is None:
+        raise KeyError(f"{key!r} belongs to none of the columns {list(columns)}")
+    return column
 
 
 def latent_spread(mu: np.ndarray) -> float:
@@ -110,7 +118,7 @@ def latent_spread(mu: np.ndarray) -> float:
 
 
 def spread_summary(spreads: dict[str, list[float]], target_mu) -> dict:
-    out = {"latent_spread": {m: float(np.median(v)) for m, v in spreads.items()}}
+    out: dict = {"latent_spread": {m: float(np.median(v)) for m, v in spreads.items()}}
     if target_mu is not None:
         out["target_latent_spread"] = latent_spread(target_mu)
     return out

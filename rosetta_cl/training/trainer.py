@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 
 from rosetta_cl.anchors.points import Anchors
 from rosetta_cl.anchors.rosetta_file import fingerprint, make_anchor_file, read_anchor_file
-from rosetta_cl.config.options import RunConfig, resolve_device
+from rosetta_cl.config.options import RunConfig, filled, resolve_device
 from rosetta_cl.data.streams import Benchmark, tensor_dataset
 from rosetta_cl.data.tensors import dataset_tensors
 from rosetta_cl.methods.epoch_metrics import MetricHistory
@@ -125,15 +125,16 @@ class Trainer:
         self.bench, self.config = bench, config
         # a GridBar: the caller's bar over its whole grid; True: a bar per batch of trainings
         self.grid = progress if isinstance(progress, GridBar) else None
-        self.progress = progress.show if self.grid else bool(progress)
+        self.progress = self.grid.show if self.grid else bool(progress)
         self.emit = emit or discard
         self.executor = executor or LocalExecutor()  # executors.LocalExecutor / RayExecutor
         self.reuse = reuse  # --resume: finished trainings found in the store
         self.device = resolve_device(config.device)
         # The template and target share one architecture; the methods' may differ (Table 10).
         self.model_configs = {
-            "template": self._model_config(config.template_arch, config.template_arch_variant),
-            "method": self._model_config(config.arch, config.arch_variant),
+            "template": self._model_config(filled(config.template_arch),
+                                           config.template_arch_variant),
+            "method": self._model_config(filled(config.arch), config.arch_variant),
         }
         self.model_configs["target"] = self.model_configs["template"]
         valid = [dataset_tensors(e.dataset) for e in bench.valid_stream]  # one pass per split
@@ -148,15 +149,16 @@ class Trainer:
         other = copy.copy(self)
         other.config, other.files = config, []
         other.model_configs = {
-            "template": other._model_config(config.template_arch, config.template_arch_variant),
-            "method": other._model_config(config.arch, config.arch_variant)}
+            "template": other._model_config(filled(config.template_arch),
+                                            config.template_arch_variant),
+            "method": other._model_config(filled(config.arch), config.arch_variant)}
         other.model_configs["target"] = other.model_configs["template"]
         return other
 
     def _model_config(self, arch: str, variant: str) -> ModelConfig:
         defaults = self.bench.defaults
         return ModelConfig(
-            input_dim=self.bench.input_dim, latent_dim=self.config.latent_dim,
+            input_dim=self.bench.input_dim, latent_dim=filled(self.config.latent_dim),
             hidden=defaults.hidden_for(arch), covariance=self.config.covariance,
             likelihood=defaults.likelihood,
             obs_scale=self.config.obs_scale if defaults.likelihood == "gaussian" else None,
@@ -232,7 +234,8 @@ class Trainer:
     def portable(self) -> Trainer:
         """A copy to send to a worker process: no Avalanche scenario, executor or emit."""
         other = copy.copy(self)
-        other.bench = BenchInfo(tuple(self.bench.parts), self.bench.input_dim,
+        # a worker reads only the parts, input size and defaults of its benchmark
+        other.bench = BenchInfo(tuple(self.bench.parts), self.bench.input_dim,  # type: ignore[assignment]
                                 self.bench.defaults)
         other.emit, other.progress, other.executor, other.reuse = discard, False, None, None
         other.grid = None
@@ -274,7 +277,7 @@ class Trainer:
                 DivergenceGuard(f"{name} (seed {seed})", self.config.lr)]
 
     def template_strategy(self, model, common: dict):
-        return RosettaVAEStrategy(model=model, k=self.config.rosetta_points, rho=0.0,
+        return RosettaVAEStrategy(model=model, k=filled(self.config.rosetta_points), rho=0.0,
                                   select=True, selection=self.config.selection, **common)
 
     def finish(self, name: str, method: str, seed: int, role: str, model, history: dict,
@@ -289,7 +292,8 @@ class Trainer:
         check_history(f"{name} (seed {seed})", history, self.config.lr)
         latents = {f"mu_{part}": encode_means(model, x).cpu().numpy()
                    for part, x in zip(self.bench.parts, self.valid_x, strict=True)}
-        check_latents(f"{name} (seed {seed})", self.config.epochs, latents, self.config.lr)
+        check_latents(f"{name} (seed {seed})", filled(self.config.epochs), latents,
+                      self.config.lr)
         arrays = {"latents.npz": self.latent_arrays(model, latents, anchors)}
         metrics, more = evaluate(model, latents) if evaluate else ({}, {})
         arrays.update(more)
@@ -318,7 +322,9 @@ class Trainer:
         x, _ = dataset_tensors(experience.dataset)
         for method in self.config.methods:
             seeds = [seed for m, seed in self.method_runs() if m == method]
-            beta, rho = METHODS[method].objective(self.config)
+            objective = METHODS[method].objective
+            assert objective is not None  # check_ensemble refuses methods without one
+            beta, rho = objective(self.config)
             started = time.time()
             with tqdm(total=self.config.epochs, desc=f"{method} x{len(seeds)}", leave=False,
                       disable=None if self.progress else True) as bar:
@@ -326,7 +332,7 @@ class Trainer:
                     self.model_configs["method"], seeds, x,
                     objective=Objective(beta, rho, anchors, self.config.anchor_fit,
                                         self.config.anchor_decoder),
-                    epochs=self.config.epochs,
+                    epochs=filled(self.config.epochs),
                     batch_size=self.config.batch_size, lr=self.config.lr, device=self.device,
                     val_x=val_x, on_epoch=lambda _: bar.update())
             results += [self.finish(f"{method}/seed{run.seed}", method, run.seed, "method",
@@ -374,6 +380,7 @@ class Trainer:
             return read_anchor_file(self.config.anchors).anchors(), None
         trained = self.train("vae", self.config.seed, self.bench.train_stream[0],
                              name="template", role="template", val_x=self.valid_x[0])
+        assert trained.anchors is not None  # a template's plugin selects them
         return trained.anchors, trained.latents
 
     def with_anchor_inputs(self, experience, anchors: Anchors):
@@ -391,7 +398,7 @@ class Trainer:
 
     def method_runs(self) -> list[tuple[str, int]]:
         return [(m, self.config.seed + 1 + i) for m in self.config.methods
-                for i in range(self.config.seeds)]
+                for i in range(filled(self.config.seeds))]
 
 
 def train_job(shared: tuple[Trainer, tuple], job: Job) -> tuple[RunRecord, Trained]:
@@ -401,7 +408,7 @@ def train_job(shared: tuple[Trainer, tuple], job: Job) -> tuple[RunRecord, Train
     """
     portable, (x, y) = shared
     experience = benchmark_from_datasets(train=[tensor_dataset(x, y)]).train_stream[0]
-    trainer, records = copy.copy(portable), []
+    trainer, records = copy.copy(portable), list[RunRecord]()
     trainer.emit = records.append
     trainer.device = resolve_device(trainer.config.device)  # the worker's own devices
     trained = trainer._train_here(experience, job)
