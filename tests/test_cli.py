@@ -259,7 +259,7 @@ def test_ui_starts_one_worker_and_no_job_consumer(store, monkeypatch, capsys):
 
 def test_run_help_names_every_kind_of_target(capsys):
     code, out, _ = run_main(["run", "--help"], capsys)
-    assert code == 0 and "BENCHMARK|SPEC|DATA.npz" in out and "DATA.npz / .npy" in out
+    assert code == 0 and "BENCHMARK|SPEC|DATA" in out and "DATA.npz / .npy / .h5ad" in out
 
 
 def help_text(args, capsys):

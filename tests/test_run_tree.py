@@ -11,8 +11,11 @@ from run_tree import write_tree
 
 BEFORE = Path(__file__).parent / "data" / "run_tree_before.json"
 # params added since the reference was written, with the value every run of it now has
+EVERY = ("seq", "ens", "spec", "tune", "rep", "cont")
 ADDED_PARAMS = {"metrics": {"seq": "lsd,linear_map", "ens": "lsd,linear_map", "spec":
-                            "lsd,linear_map", "tune": "lsd,linear_map", "rep": "rv", "cont": "lsd"}}
+                            "lsd,linear_map", "tune": "lsd,linear_map", "rep": "rv", "cont": "lsd"},
+                # issue 29: the matrix of an .h5ad data file
+                "layer": dict.fromkeys(EVERY, "None"), "obsm": dict.fromkeys(EVERY, "None")}
 # changed on purpose since (issue 26): the continual default accumulate mode; forgetting and
 # backward transfer on continual parent runs; the median latent spread per method on protocol
 # runs; every model is an MLflow logged model of its run, no longer its run's model/ artifact

@@ -15,7 +15,7 @@ from rosetta_cl.errors import ConfigError
 
 def complete_target(ctx, param, incomplete: str) -> list:
     """Shell completion of ``run`` / ``tune``'s first argument: benchmark and shipped spec names,
-    and files (``.npz``, ``.npy``, ``.toml``) once it looks like a path."""
+    and files (``.npz``, ``.npy``, ``.h5ad``, ``.toml``) once it looks like a path."""
     from click.shell_completion import CompletionItem
 
     from rosetta_cl.experiments.spec_file import shipped_specs
@@ -32,19 +32,20 @@ Examples:
   rosetta-cl run gaussians8 --methods vae,rvae      # the real check: ~2 min on 2 CPU cores
   rosetta-cl run gaussians8 --quick                 # smoke test of the pipeline: ~20 s
   rosetta-cl run mine.npz --split-by 'label:0,1|2,3'   # quote the |: bash would pipe it
+  rosetta-cl run atlas.h5ad --split-by 'obs:batch=A,B|C'  # AnnData: an obs column's values
   rosetta-cl run table2_sequential_digits          # a paper table by name (rosetta-cl specs)
   rosetta-cl run digits5 --protocol continual --plugin ewc:ewc_lambda=100
 """
 
 
 @cli.command(cls=GroupedOptions, epilog=RUN_EXAMPLES)
-@click.argument("target", metavar="BENCHMARK|SPEC|DATA.npz", shell_complete=complete_target)
+@click.argument("target", metavar="BENCHMARK|SPEC|DATA", shell_complete=complete_target)
 @config_options
 @click.option("--from-tune", default=None, metavar="RUN_ID",
               help="Use the beta and rho chosen by a `rosetta-cl tune` run.")
 @click.pass_context
 def run(ctx, target, **options):
-    """Run a protocol on a benchmark, on your own arrays (DATA.npz / .npy, same as --data), or
+    """Run a protocol on a benchmark, on your own data (DATA.npz / .npy / .h5ad, as --data), or
     every run of a spec's table (a shipped spec by name, see `rosetta-cl specs`, or a .toml
     file); print the table; log everything to MLflow."""
     from rosetta_cl.config.options import RunConfig
@@ -83,9 +84,9 @@ def run(ctx, target, **options):
 
 
 def _data_file_target(target: str, values: dict) -> str:
-    """``rosetta-cl run|tune mine.npz`` = ``... data --data mine.npz``; a directory that is no
-    benchmark's name is refused as what it is."""
-    if target.endswith((".npy", ".npz")):
+    """``rosetta-cl run|tune mine.npz`` (``.npy``, ``.h5ad``) = ``... data --data mine.npz``; a
+    directory that is no benchmark's name is refused as what it is."""
+    if target.endswith((".npy", ".npz", ".h5ad")):
         values["data"] = values["data"] or target
         return "data"
     if Path(target).is_dir():
@@ -93,7 +94,7 @@ def _data_file_target(target: str, values: dict) -> str:
 
         if target not in BENCHMARKS:
             raise ConfigError(f"{target} is a directory; allowed: a benchmark (see `rosetta-cl "
-                              "benchmarks`), a SPEC.toml or a DATA.npz / .npy file")
+                              "benchmarks`), a SPEC.toml or a DATA.npz / .npy / .h5ad file")
     return target
 
 

@@ -54,7 +54,7 @@ class DataOptions:
 
     Parameters
     ----------
-    benchmark, data, split_by, seed, subsample, data_dir
+    benchmark, data, split_by, seed, subsample, data_dir, layer, obsm
         Each field's default and meaning is in its help text (``rosetta-cl run --help`` and the
         CLI reference show it; the CLI's options are generated from these fields).
 
@@ -72,7 +72,8 @@ class DataOptions:
     data: str | None = option(None, "Your own arrays (.npy, or .npz with x and optional y / "
                               "part); the benchmark is then `data`.", metavar="FILE")
     split_by: str | None = option(None, "How the data splits into D1 | D2: --data: part | "
-                                  "label:0,1|2,3 | half; birdsong: bird:A,B|C,D; chairs: half. "
+                                  "label:0,1|2,3 | half; .h5ad: obs:COLUMN=A,B|C,D | "
+                                  "obs:COLUMN | half; birdsong: bird:A,B|C,D; chairs: half. "
                                   "Quote a value with | (--split-by 'label:0|1'): unquoted, "
                                   "the shell pipes it.")
     seed: int = option(0, "Seed of the data split, template and target; method runs use seed + "
@@ -81,6 +82,9 @@ class DataOptions:
                                    "split (default: all; --quick: the benchmark's quick size).")
     data_dir: str | None = option(None, "Data dir for file-backed benchmarks (default "
                                   "$ROSETTA_CL_DATA or ~/.cache/rosetta-cl).")
+    layer: str | None = option(None, "An .h5ad's layer to read instead of X.", metavar="NAME")
+    obsm: str | None = option(None, "An .h5ad's obsm entry to read instead of X (e.g. X_pca).",
+                              metavar="KEY")
 
     _parameter_constraints: ClassVar[dict] = {
         "benchmark": OneOf("unknown benchmark", "benchmarks"),
@@ -288,7 +292,7 @@ class RunConfig(ExecutionOptions, TrainingOptions, ModelOptions, DataOptions):
 
     Parameters
     ----------
-    benchmark, data, split_by, seed, subsample, data_dir
+    benchmark, data, split_by, seed, subsample, data_dir, layer, obsm
         As :class:`DataOptions`.
     latent_dim, covariance, obs_scale, arch, arch_variant, template_arch, template_arch_variant
         As :class:`ModelOptions`.

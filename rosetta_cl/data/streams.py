@@ -57,6 +57,8 @@ class Benchmark:
         One line for ``rosetta-cl benchmarks``.
     derived_defaults : str, optional
         A user file's: what its defaults are and why.
+    features : tuple of str, optional
+        A user file's feature names (an ``.h5ad``'s ``var_names``, an ``.npz``'s ``features``).
 
     Examples
     --------
@@ -73,6 +75,7 @@ class Benchmark:
     defaults: BenchmarkDefaults
     description: str = ""
     derived_defaults: str | None = None  # a user file's: what its defaults are and why
+    features: tuple[str, ...] | None = None  # a user file's feature names (.h5ad var_names)
 
     @property
     def train_stream(self):

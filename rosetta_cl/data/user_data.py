@@ -1,8 +1,10 @@
 """A lab's own arrays as a benchmark: ``rosetta-cl run --data FILE [--split-by RULE]``.
 
-The file is a ``.npy`` (the inputs) or a ``.npz`` with ``x`` (inputs: (N, D) vectors or
-(N, H, W) / (N, C, H, W) images) and optionally ``y`` (labels) and ``part`` (the experience of
-each row, 0, 1, ...). Read without pickle. The D1 | D2 (| D3 ...) split comes from ``--split-by``:
+The file is a ``.npy`` (the inputs), a ``.npz`` with ``x`` (inputs: (N, D) vectors or
+(N, H, W) / (N, C, H, W) images) and optionally ``y`` (labels), ``part`` (the experience of
+each row, 0, 1, ...) and ``features`` (D names), read without pickle; or an AnnData ``.h5ad``
+(``anndata_file``: its own ``obs:`` split rules). The D1 | D2 (| D3 ...) split of an array file
+comes from ``--split-by``:
 
 - ``part``: the file's ``part`` array (the default when the file has one);
 - ``label:0,1,2|3,4``: experiences by label sets (needs ``y``), ``|`` between experiences;
@@ -20,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rosetta_cl.data.anndata_file import is_h5ad, obs_split, read_h5ad
 from rosetta_cl.data.defaults import USER_DATA
 from rosetta_cl.data.file_checks import check_npy_file, check_npz_file
 from rosetta_cl.data.streams import make_benchmark
@@ -27,13 +30,20 @@ from rosetta_cl.data.user_defaults import derive_defaults
 from rosetta_cl.errors import ConfigError
 
 NAME = USER_DATA
-MEMBERS = ("x", "y", "part")  # the arrays of a data file we read
+MEMBERS = ("x", "y", "part", "features")  # the arrays of a data file we read
 
 
-def read_user_arrays(path: str | Path) -> np.ndarray:
+def read_user_arrays(path: str | Path, layer: str | None = None,
+                     obsm: str | None = None) -> np.ndarray:
     """Inputs from a user's ``.npy`` or ``.npz`` (array ``x``), read without pickle; what the
-    file declares is checked before anything is allocated (``file_checks``)."""
+    file declares is checked before anything is allocated (``file_checks``). An ``.h5ad``: its
+    ``X``, ``layer`` or ``obsm`` matrix (``anndata_file.read_h5ad``)."""
     path = Path(path)
+    if is_h5ad(path):
+        return read_h5ad(path, layer, obsm).x
+    if layer or obsm:
+        raise ConfigError(f"--layer / --obsm: data file {path} is not an .h5ad (they choose an "
+                          "AnnData matrix)")
     if path.is_dir():
         raise ConfigError(f"data file {path} is a directory; allowed: a .npy file, or a .npz "
                           "with an array x")
@@ -102,7 +112,25 @@ def read_user_file(path: str | Path) -> dict[str, np.ndarray]:
                         raise ConfigError(f"data file {path}: {key} must be {len(x)} integers "
                                           f"(one per row of x), got {a.dtype} {a.shape}")
                     arrays[key] = a.astype(np.int64)
+            if "features" in f.files:
+                arrays["features"] = _features(f, path, math.prod(x.shape[1:]))
     return arrays
+
+
+def _features(f, path, width: int) -> np.ndarray:
+    """An ``.npz``'s optional ``features``: one distinct name per input column."""
+    try:
+        names = np.asarray(f["features"])
+    except Exception as exc:  # noqa: BLE001  (a corrupted member, or pickled objects)
+        raise ConfigError(f"data file {path}: cannot read features ({type(exc).__name__}); "
+                          "save them as a string array") from None
+    if names.dtype.kind not in "US" or names.shape != (width,):
+        raise ConfigError(f"data file {path}: features must be {width} strings (one per input "
+                          f"column), got {names.dtype} {names.shape}")
+    names = names.astype(str)
+    if len(set(names.tolist())) != width:
+        raise ConfigError(f"data file {path}: features has repeated names")
+    return names
 
 
 def split_rule(rule: str | None, arrays: dict, seed: int, path) -> tuple[dict, np.ndarray]:
@@ -170,8 +198,25 @@ def _labels(present: set[int], most: int = 20) -> str:
     return text + (f", ... ({len(values)} in all)" if len(values) > most else "")
 
 
-def user_benchmark(path, split_by=None, seed: int = 0, subsample: int | None = None):
-    arrays, part = split_rule(split_by, read_user_file(path), seed, path)
+def user_benchmark(path, split_by=None, seed: int = 0, subsample: int | None = None,
+                   layer: str | None = None, obsm: str | None = None, whole: bool = False):
+    """A user's file as a benchmark: its experiences by ``split_by`` (``whole``: one experience
+    of every row, what ``rosetta-cl train`` trains on)."""
+    if is_h5ad(path):
+        arrays, part, features = _h5ad_split(path, split_by, seed, layer, obsm, whole)
+    else:
+        if layer or obsm:
+            raise ConfigError(f"--layer / --obsm: data file {path} is not an .h5ad (they choose "
+                              "an AnnData matrix)")
+        file_arrays = read_user_file(path)
+        features = file_arrays.pop("features", None)
+        if whole:
+            if split_by:
+                raise ConfigError(f"--split-by {split_by!r}: training on a whole file takes no "
+                                  "split")
+            arrays, part = file_arrays, np.zeros(len(file_arrays["x"]), dtype=np.int64)
+        else:
+            arrays, part = split_rule(split_by, file_arrays, seed, path)
     x = arrays["x"]
     y = arrays.get("y", np.zeros(len(x), dtype=np.int64))
     parts = tuple(f"D{i + 1}" for i in range(int(part.max()) + 1))
@@ -179,4 +224,33 @@ def user_benchmark(path, split_by=None, seed: int = 0, subsample: int | None = N
     flat = x.reshape(len(x), math.prod(x.shape[1:]))
     bench = make_benchmark(NAME, flat, y, part, seed, parts, derived.defaults,
                            f"user data {Path(path).name}", subsample)
-    return replace(bench, derived_defaults=derived.describe())
+    return replace(bench, derived_defaults=derived.describe(),
+                   features=tuple(features) if features is not None else None)
+
+
+def _h5ad_split(path, rule, seed, layer, obsm, whole):
+    data = read_h5ad(path, layer, obsm)
+    n = len(data.x)
+    if whole:
+        if rule:
+            raise ConfigError(f"--split-by {rule!r}: training on a whole file takes no split")
+        part = np.zeros(n, dtype=np.int64)
+    elif rule == "half":
+        part = np.zeros(n, dtype=np.int64)
+        part[np.random.default_rng(seed).permutation(n)[n // 2 :]] = 1
+    elif rule and rule.startswith("obs:"):
+        part, _ = obs_split(rule, data, path)
+    else:
+        allowed = "obs:COLUMN=A,B|C,D (sets of an obs column's values), obs:COLUMN, half"
+        raise ConfigError(f"--split-by {rule!r} for {path}: allowed {allowed}" if rule else
+                          f"data file {path} needs --split-by ({allowed})")
+    keep = part >= 0
+    x, part = data.x[keep], part[keep]
+    counts = np.bincount(part) if len(part) else np.zeros(0, dtype=np.int64)
+    if not whole and len(counts) < 2:
+        raise ConfigError(f"--split-by {rule}: gives {len(counts)} experience(s); need >= 2")
+    for i, c in enumerate(counts):
+        if c < 5:
+            raise ConfigError(f"--split-by {rule}: experience D{i + 1} has {c} rows; each needs"
+                              " >= 5 (for its 60/40 train/validation split)")
+    return {"x": x}, part, data.features

@@ -150,13 +150,17 @@ def prepare(config: RunConfig, benches: dict | None = None) -> tuple[RunConfig, 
 
         if not config.data:
             raise ConfigError(f"benchmark {USER_DATA!r} needs --data FILE (.npy or .npz)")
-        bench = user_benchmark(config.data, config.split_by, config.seed, config.subsample)
+        bench = user_benchmark(config.data, config.split_by, config.seed, config.subsample,
+                               config.layer, config.obsm)
         config = replace(config, benchmark=USER_DATA)
         built = BenchmarkSpec(USER_DATA, lambda *args, **kwargs: bench, bench.defaults,
                               bench.description)
         benchmarks = {**BENCHMARKS, USER_DATA: built}
         config = resolve(config, benchmarks, METHODS, PROTOCOLS, METRICS)
         return _check_protocol(config, bench)
+    if config.layer or config.obsm:
+        raise ConfigError(f"--layer / --obsm with benchmark {config.benchmark!r}: they choose the "
+                          "matrix of an .h5ad data file")
     config = resolve(config, benchmarks, METHODS, PROTOCOLS, METRICS)
     key = (config.benchmark, config.seed, config.subsample, config.data_dir, config.split_by)
     if benches is not None and key in benches:
