@@ -1,4 +1,5 @@
-"""``rosetta-cl anchors``: portable anchor files (.rosetta): select, inspect, merge."""
+"""``rosetta-cl anchors``: portable anchor files (.rosetta): select, inspect, merge; publish a
+model with its anchors to the MLflow Model Registry."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from rosetta_cl.errors import ConfigError
 
 @cli.group(cls=FullHelpGroup)
 def anchors():
-    """Portable anchor files (.rosetta): select, inspect, merge."""
+    """Portable anchor files (.rosetta): select, inspect, merge, publish."""
 
 
 @anchors.command("select")
@@ -122,3 +123,24 @@ def anchors_merge(files, output, force):
     merged = merge_anchor_files([read_anchor_file(f) for f in files], list(files))
     write_anchor_file(merged, output)
     click.echo(f"wrote {output}: {merged.k} anchors from {len(files)} files")
+
+
+@anchors.command("publish")
+@click.argument("run_id", metavar="RUN")
+@click.option("--name", required=True, help="Registered model name (models:/NAME/...).")
+@click.option("--alias", default=None, help="Point this alias (e.g. champion) at the version.")
+@click.option("--anchors", "anchor_path", default=None, metavar="FILE",
+              help="The .rosetta file to publish (default: the run's anchors.rosetta).")
+@click.option("--tracking-uri", default=None)
+def anchors_publish(run_id, name, alias, anchor_path, tracking_uri):
+    """Register RUN's model (a model run, or a protocol run: its template) with its anchors as
+    a new version of NAME in the MLflow Model Registry: the encoder as a pyfunc model (rows of
+    features in, latent means out), anchors.rosetta, the feature names, lineage tags."""
+    from rosetta_cl.tracking.model_registry import publish
+
+    published = publish(run_id, name, alias=alias, anchors=anchor_path,
+                        tracking_uri=tracking_uri)
+    pointed = f" (alias {published.alias})" if published.alias else ""
+    click.echo(f"registered {published.uri}{pointed} from run {published.source_run_id}")
+    ref = f"models:/{name}@{alias}" if alias else published.uri
+    click.echo(f"anchor to it: rosetta-cl train DATA --anchors {ref}")

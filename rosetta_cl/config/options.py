@@ -181,8 +181,9 @@ class TrainingOptions:
                                  "none (encoder term only).")
     selection: str = option("kmeans", "How Rosetta points are chosen: kmeans | agglomerative | "
                             "gmm | random.")
-    anchors: str | None = option(None, "A .rosetta anchor file to anchor to instead of training "
-                                 "a template.", metavar="FILE")
+    anchors: str | None = option(None, "Anchor to these instead of training a template: a "
+                                 ".rosetta file, or a registered version (models:/NAME/VERSION "
+                                 "or models:/NAME@ALIAS).", metavar="FILE|MODEL_URI")
     accumulate: str = option("latest", "continual: anchors kept across experiences: latest (the "
                              "newest k; best in our digits5 runs) | all | reselect.")
     reinit: bool = option(True, "continual: fresh weights for every experience.",

@@ -199,17 +199,19 @@ def _labels(present: set[int], most: int = 20) -> str:
 
 
 def user_benchmark(path, split_by=None, seed: int = 0, subsample: int | None = None,
-                   layer: str | None = None, obsm: str | None = None, whole: bool = False):
+                   layer: str | None = None, obsm: str | None = None, whole: bool = False,
+                   features: tuple[str, ...] | None = None):
     """A user's file as a benchmark: its experiences by ``split_by`` (``whole``: one experience
-    of every row, what ``rosetta-cl train`` trains on)."""
+    of every row, what ``rosetta-cl train`` trains on). ``features``: the columns a model needs,
+    in its order (a registered version's); the file's are reordered to them (``in_order``)."""
     if is_h5ad(path):
-        arrays, part, features = _h5ad_split(path, split_by, seed, layer, obsm, whole)
+        arrays, part, file_features = _h5ad_split(path, split_by, seed, layer, obsm, whole)
     else:
         if layer or obsm:
             raise ConfigError(f"--layer / --obsm: data file {path} is not an .h5ad (they choose "
                               "an AnnData matrix)")
         file_arrays = read_user_file(path)
-        features = file_arrays.pop("features", None)
+        file_features = file_arrays.pop("features", None)
         if whole:
             if split_by:
                 raise ConfigError(f"--split-by {split_by!r}: training on a whole file takes no "
@@ -218,6 +220,9 @@ def user_benchmark(path, split_by=None, seed: int = 0, subsample: int | None = N
         else:
             arrays, part = split_rule(split_by, file_arrays, seed, path)
     x = arrays["x"]
+    if features is not None:
+        x = in_order(x, features, file_features, path)
+        file_features = features
     y = arrays.get("y", np.zeros(len(x), dtype=np.int64))
     parts = tuple(f"D{i + 1}" for i in range(int(part.max()) + 1))
     derived = derive_defaults(x, part)
@@ -225,7 +230,26 @@ def user_benchmark(path, split_by=None, seed: int = 0, subsample: int | None = N
     bench = make_benchmark(NAME, flat, y, part, seed, parts, derived.defaults,
                            f"user data {Path(path).name}", subsample)
     return replace(bench, derived_defaults=derived.describe(),
-                   features=tuple(features) if features is not None else None)
+                   features=tuple(file_features) if file_features is not None else None)
+
+
+def in_order(x: np.ndarray, wanted: tuple[str, ...], have, path) -> np.ndarray:
+    """The columns of ``x`` (named ``have``) as ``wanted`` names and orders them; extra columns
+    are dropped, a missing one is refused (a model fed features in another order, or others,
+    would embed nonsense without a word)."""
+    if have is None:
+        raise ConfigError(f"data file {path} names no features, but the model reads "
+                          f"{len(wanted)} named ones ({', '.join(wanted[:3])}, ...); give the "
+                          "file feature names (.h5ad var_names, or a features array in .npz)")
+    position = {name: i for i, name in enumerate(have)}
+    missing = [name for name in wanted if name not in position]
+    if missing:
+        shown = ", ".join(missing[:5]) + (f", ... ({len(missing)} in all)"
+                                          if len(missing) > 5 else "")
+        raise ConfigError(f"data file {path} lacks {len(missing)} of the model's "
+                          f"{len(wanted)} features: {shown}")
+    flat = x.reshape(len(x), -1)
+    return np.ascontiguousarray(flat[:, [position[name] for name in wanted]])
 
 
 def _h5ad_split(path, rule, seed, layer, obsm, whole):

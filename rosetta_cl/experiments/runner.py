@@ -69,7 +69,8 @@ def run_benchmark(config: RunConfig, *, tracking_uri: str | None = None,
     (['LSD_D1', 'LSD_D2'], True)
     """
     check_executor(executor)
-    config, bench = prepare(config)
+    config, pulled = pull_anchors(config, tracking_uri)
+    config, bench = prepare(config, features=pulled.features if pulled else None)
     check_resume(config, resume, track)
     from rosetta_cl.training.progress import GridBar, planned_trainings
 
@@ -80,7 +81,8 @@ def run_benchmark(config: RunConfig, *, tracking_uri: str | None = None,
             return with_derived(protocol(bench, config, None, bar, run_on), bench)
         tracker = open_tracker(tracking_uri, chosen_experiment(experiment,
                                                                experiment_name(config)))
-        tags = {"protocol": config.protocol, "benchmark": config.benchmark, "role": "parent"}
+        tags = {"protocol": config.protocol, "benchmark": config.benchmark, "role": "parent",
+                **(pulled.tags() if pulled else {})}
         params = config.as_params()
         if bench.derived_defaults:
             params["data_defaults"] = bench.derived_defaults
@@ -139,8 +141,24 @@ def experiment_name(config: RunConfig) -> str:
     return Path(config.data).stem if config.data else config.benchmark
 
 
-def prepare(config: RunConfig, benches: dict | None = None) -> tuple[RunConfig, Benchmark]:
-    """Resolve and check ``config``, build its benchmark (reused from ``benches`` when given)."""
+def pull_anchors(config: RunConfig, tracking_uri: str | None):
+    """``--anchors models:/NAME/VERSION`` (or ``@ALIAS``): the registered version pulled here,
+    ``config.anchors`` its local ``.rosetta`` copy. Returns (config, the ``Pulled`` or None).
+    """
+    from rosetta_cl.tracking.model_registry import is_model_uri, pull
+
+    if not is_model_uri(config.anchors):
+        return config, None
+    pulled = pull(str(config.anchors), tracking_uri)
+    return replace(config, anchors=str(pulled.anchors)), pulled
+
+
+def prepare(config: RunConfig, benches: dict | None = None, *, whole: bool = False,
+            features: tuple[str, ...] | None = None) -> tuple[RunConfig, Benchmark]:
+    """Resolve and check ``config``, build its benchmark (reused from ``benches`` when given).
+    ``whole``: a data file as one experience (``rosetta-cl train``); ``features``: the columns
+    the anchors' model reads, the data file's reordered to them.
+    """
     load_extensions(config.plugins_dir)
     for text in config.plugins:
         parse_plugin(text)  # unknown plugins and options fail before anything runs
@@ -151,13 +169,13 @@ def prepare(config: RunConfig, benches: dict | None = None) -> tuple[RunConfig, 
         if not config.data:
             raise ConfigError(f"benchmark {USER_DATA!r} needs --data FILE (.npy or .npz)")
         bench = user_benchmark(config.data, config.split_by, config.seed, config.subsample,
-                               config.layer, config.obsm)
+                               config.layer, config.obsm, whole=whole, features=features)
         config = replace(config, benchmark=USER_DATA)
         built = BenchmarkSpec(USER_DATA, lambda *args, **kwargs: bench, bench.defaults,
                               bench.description)
         benchmarks = {**BENCHMARKS, USER_DATA: built}
         config = resolve(config, benchmarks, METHODS, PROTOCOLS, METRICS)
-        return _check_protocol(config, bench)
+        return _check_protocol(config, bench, whole)
     if config.layer or config.obsm:
         raise ConfigError(f"--layer / --obsm with benchmark {config.benchmark!r}: they choose the "
                           "matrix of an .h5ad data file")
@@ -187,13 +205,15 @@ def benchmark_for(spec: BenchmarkSpec, config: RunConfig) -> Benchmark:
     return spec.make(config.seed, subsample=config.subsample, data_dir=config.data_dir, **split)
 
 
-def _check_protocol(config: RunConfig, bench: Benchmark) -> tuple[RunConfig, Benchmark]:
-    """The rules that need the benchmark: its number of experiences, k against D1's size, an
-    anchor file fitting its models; then the protocol's own rules.
+def _check_protocol(config: RunConfig, bench: Benchmark,
+                    whole: bool = False) -> tuple[RunConfig, Benchmark]:
+    """The rules that need the benchmark: its number of experiences (not for ``whole``: no
+    protocol runs), k against D1's size, an anchor file fitting its models; then the
+    protocol's own rules.
     """
     spec = PROTOCOLS[config.protocol]
     n_parts = len(bench.parts)
-    if spec.experiences is not None and n_parts != spec.experiences:
+    if not whole and spec.experiences is not None and n_parts != spec.experiences:
         others = [p for p, s in PROTOCOLS.items() if s.experiences in (None, n_parts)]
         raise ConfigError(f"{config.benchmark} has {n_parts} experiences; the {config.protocol} "
                           f"protocol uses {spec.experiences} (use --protocol "

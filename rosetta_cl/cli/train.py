@@ -1,0 +1,87 @@
+"""``rosetta-cl train`` and ``rosetta-cl embed``: models on one data file as a whole, and the
+latent means a trained or registered model gives a data file."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from rosetta_cl.cli.group import GroupedOptions, cli
+from rosetta_cl.cli.options import _config_values, config_options
+from rosetta_cl.cli.output import plural
+from rosetta_cl.errors import ConfigError
+
+TRAIN_EXAMPLES = """\b
+Examples:
+  rosetta-cl train alice.h5ad -k 32                    # VAEs; each selects 32 anchors
+  rosetta-cl anchors publish RUN_ID --name atlas --alias champion
+  rosetta-cl train bob.h5ad --anchors models:/atlas@champion   # R-VAEs in Alice's space
+  rosetta-cl embed models:/atlas@champion bob.h5ad -o bob_latent.h5ad
+"""
+
+
+@cli.command(cls=GroupedOptions, epilog=TRAIN_EXAMPLES)
+@click.argument("data_file", metavar="DATA")
+@config_options
+@click.pass_context
+def train(ctx, data_file, **options):
+    """Train models on all of DATA (.npz / .npy / .h5ad): no split, no protocol, no joint
+    model. Without --anchors: VAEs, each selecting k Rosetta points (publish one with `rosetta-cl
+    anchors publish`). With --anchors FILE or models:/NAME@ALIAS: R-VAEs anchored to them (the
+    latent size is the anchors'), each logged with its anchor fit. Prints the run ids."""
+    from rosetta_cl.config.options import RunConfig
+    from rosetta_cl.experiments.train import train as train_models
+
+    values, explicit = _config_values(ctx, options)
+    if options["resume"] or options["executor"] != "local":
+        raise ConfigError("train: --resume and --executor ray are for run and tune; allowed: "
+                          "train here, from the start")
+    if "methods" not in explicit:
+        values["methods"] = ("rvae",) if values["anchors"] else ("vae",)
+    if values["data"] and values["data"] != data_file:
+        raise ConfigError(f"--data {values['data']} and DATA {data_file}: give the file once")
+    values["data"] = data = data_file
+    result = train_models(RunConfig(benchmark="data", **values),
+                          tracking_uri=options["tracking_uri"], experiment=options["experiment"],
+                          progress=True)
+    if options["as_json"]:
+        click.echo(json.dumps(result.as_dict(), indent=2))
+        return
+    c = result.config
+    source = f" anchored to {result.anchors_model or c.anchors}" if c.anchors else ""
+    named = f", {plural(len(result.features), 'named feature')}" if result.features else ""
+    click.echo(f"trained {plural(len(result.runs), 'model')} on {data}{named}{source} "
+               f"({c.epochs} epochs, latent dim {c.latent_dim}, {result.wall_time_s:.0f} s)")
+    for run in result.runs:
+        fit = (f"  anchor fit {run.metrics['anchor_fit']:.4g}" if "anchor_fit" in run.metrics
+               else "")
+        click.echo(f"  {run.name}: run {run.run_id or '(untracked)'}{fit}")
+    if result.parent_run_id:
+        first = result.runs[0].run_id
+        click.echo(f"MLflow parent run: {result.parent_run_id}")
+        click.echo("next: rosetta-cl anchors publish " + first + " --name NAME --alias champion"
+                   if not c.anchors else f"next: rosetta-cl embed runs:/{first} {data} -o OUT")
+
+
+@cli.command()
+@click.argument("model", metavar="MODEL")
+@click.argument("data", metavar="DATA")
+@click.option("-o", "--output", required=True, metavar="OUT.npz|OUT.h5ad",
+              help="Latent means as z in an .npz, or a copy of an .h5ad DATA with them in "
+                   "obsm['X_rosetta'].")
+@click.option("--layer", default=None, metavar="NAME", help="An .h5ad's layer instead of X.")
+@click.option("--obsm", default=None, metavar="KEY", help="An .h5ad's obsm entry instead of X.")
+@click.option("--batch-size", type=int, default=4096, show_default=True)
+@click.option("--force", is_flag=True, help="Overwrite an existing output file.")
+@click.option("--tracking-uri", default=None)
+def embed(model, data, output, layer, obsm, batch_size, force, tracking_uri):
+    """Write the latent means MODEL gives DATA. MODEL: models:/NAME/VERSION, models:/NAME@ALIAS,
+    runs:/RUN_ID (or a run id), or a model directory. DATA's columns are matched to the
+    model's feature names when it has them (reordered; a missing one is an error)."""
+    from rosetta_cl.experiments.embed import embed as embed_file
+
+    result = embed_file(model, data, output, layer=layer, obsm=obsm, batch_size=batch_size,
+                        force=force, tracking_uri=tracking_uri, progress=True)
+    click.echo(f"wrote {result.path}: {plural(result.rows, 'row')} x latent dim "
+               f"{result.latent_dim} from {result.model}")

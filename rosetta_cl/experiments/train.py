@@ -1,0 +1,144 @@
+"""``rosetta-cl train``: models trained on one data file as a whole, no protocol around them.
+
+Alice (no ``--anchors``): plain VAEs, each selecting k Rosetta points after training (logged as
+its ``anchors.rosetta``, ready for ``anchors publish``). Bob (``--anchors FILE`` or
+``models:/NAME@ALIAS``): R-VAEs (or ``--methods``) anchored to them on his own data, each logged
+with its anchor fit, mean ||z_r - mu(x_r)||^2 over the anchors. Every model is a model run
+under one parent run; the data's feature names go with each (``features.npz``).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from rosetta_cl.config.options import RunConfig, filled
+from rosetta_cl.errors import ConfigError
+from rosetta_cl.experiments.runner import (
+    chosen_experiment,
+    experiment_name,
+    open_tracker,
+    prepare,
+    pull_anchors,
+)
+
+
+@dataclass
+class TrainedRun:
+    """One trained model: its name, seed, MLflow run (None when untracked) and final metrics."""
+
+    name: str
+    seed: int
+    run_id: str | None
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` returns: the models, their parent run and where the anchors came from."""
+
+    config: RunConfig
+    runs: list[TrainedRun]
+    parent_run_id: str | None
+    anchors_model: str | None  # models:/NAME/VERSION when pulled from the registry
+    features: tuple[str, ...] | None
+    wall_time_s: float
+
+    def as_dict(self) -> dict:
+        return {"data": self.config.data, "methods": list(self.config.methods),
+                "parent_run_id": self.parent_run_id, "anchors_model": self.anchors_model,
+                "wall_time_s": round(self.wall_time_s, 3),
+                "runs": [vars(r) for r in self.runs]}
+
+
+def train(config: RunConfig, *, tracking_uri: str | None = None, experiment: str | None = None,
+          track: bool = True, progress: bool = False) -> TrainResult:
+    """Train ``config.seeds`` models of each of ``config.methods`` on all of ``config.data``.
+
+    Without ``config.anchors`` the method must be ``vae`` (Alice's template-like models, which
+    select anchors); with them, each model trains on the data plus the anchors' x_r, the R-VAE
+    with the anchor term.
+    """
+    from rosetta_cl.records import discard
+    from rosetta_cl.training.trainer import Job, Trainer
+
+    start = time.perf_counter()
+    if not config.data:
+        raise ConfigError("train needs a data file (.npz, .npy or .h5ad)")
+    config, pulled = pull_anchors(config, tracking_uri)
+    anchored = bool(config.anchors)
+    if not anchored and config.methods != ("vae",):
+        raise ConfigError(f"methods {','.join(config.methods)} without --anchors: allowed vae "
+                          "(a plain VAE, whose anchors are then selected; give --anchors to "
+                          "train anchored methods)")
+    if anchored and config.latent_dim is None:  # Bob's latent space is Alice's
+        from rosetta_cl.anchors.rosetta_file import read_anchor_file
+
+        config = replace(config, latent_dim=read_anchor_file(filled(config.anchors)).latent_dim)
+    config, bench = prepare(config, whole=True, features=pulled.features if pulled else None)
+    tracker = None
+    if track:
+        tracker = open_tracker(tracking_uri, chosen_experiment(experiment,
+                                                               experiment_name(config)))
+    trainer = Trainer(bench, config, emit=tracker.write if tracker else discard,
+                      progress=progress)
+    experience, anchors = bench.train_stream[0], None
+    if anchored:
+        from rosetta_cl.anchors.rosetta_file import read_anchor_file
+
+        anchors = read_anchor_file(filled(config.anchors)).anchors()
+        experience = trainer.with_anchor_inputs(experience, anchors)  # the x_r join the data
+    role = "method" if anchored else "template"
+    evaluate = _evaluation(anchors, bench.features)
+    jobs = [Job(method, seed, f"{method}/seed{seed}", role, anchors, trainer.valid_x[0], evaluate)
+            for method, seed in _runs(config)]
+    ids: list[str | None] = [None] * len(jobs)
+    if tracker is None:
+        parent_id, trained = None, trainer.train_many(experience, jobs)
+    else:
+        tags = {"protocol": "train", "benchmark": config.benchmark, "role": "parent",
+                **(pulled.tags() if pulled else {})}
+        params = {**config.as_params(), "data_defaults": bench.derived_defaults or ""}
+        with tracker.parent(f"train-{experiment_name(config)}", params, tags) as parent_id:
+            trained = trainer.train_many(experience, jobs)
+        ids = _child_ids(tracker.client, parent_id, [job.name for job in jobs])
+    runs = [TrainedRun(job.name, job.seed, run_id, dict(done.metrics))
+            for job, done, run_id in zip(jobs, trained, ids, strict=True)]
+    return TrainResult(config, runs, parent_id, pulled.uri if pulled else None, bench.features,
+                       time.perf_counter() - start)
+
+
+def _runs(config: RunConfig) -> list[tuple[str, int]]:
+    return [(m, config.seed + 1 + i) for m in config.methods for i in range(filled(config.seeds))]
+
+
+def _evaluation(anchors, features):
+    """A trained model's extra metrics and arrays: its anchor fit (anchored models) and the
+    data's feature names."""
+    import torch
+
+    from rosetta_cl.models.vae import encode_means
+    from rosetta_cl.tracking.model_registry import FEATURES_ARRAY
+
+    def evaluate(model, latents):
+        metrics, arrays = {}, {}
+        if anchors is not None:
+            device = next(model.parameters()).device
+            mu = encode_means(model, anchors.x.to(device)).cpu().to(torch.float64)
+            fit = ((mu - anchors.z.to(torch.float64)) ** 2).sum(1).mean()
+            metrics["anchor_fit"] = float(fit)
+        if features is not None:
+            arrays[FEATURES_ARRAY] = {"features": np.array(features, dtype=str)}
+        return metrics, arrays
+
+    return evaluate
+
+
+def _child_ids(client, parent_id: str, names: list[str]) -> list[str | None]:
+    """The model runs of ``parent_id`` by name, in ``names``' order."""
+    experiment = client.get_run(parent_id).info.experiment_id
+    runs = client.search_runs([experiment], f"tags.mlflow.parentRunId = '{parent_id}'")
+    by_name = {r.info.run_name: r.info.run_id for r in runs}
+    return [by_name.get(name) for name in names]
