@@ -36,6 +36,7 @@ _EXPORTS = {
         "mean_correlation", "procrustes_per_point", "rv", "rv_per_point",
     ),
     "tracking.mlflow_logger": ("MLflowLogger",),
+    "tracking.model_registry": ("publish",),
     "models.vae": ("ModelConfig", "VAE", "encode_means", "load_model", "save_model"),
     "anchors.rosetta_plugin": ("RosettaPlugin",),
     "protocols": (
@@ -136,6 +137,7 @@ if TYPE_CHECKING:  # what type checkers and doc generators see; kept equal to _E
     from rosetta_cl.reporting.run_figures import build_figures
     from rosetta_cl.tracking.liveness import clean_runs
     from rosetta_cl.tracking.mlflow_logger import MLflowLogger
+    from rosetta_cl.tracking.model_registry import publish
     from rosetta_cl.tracking.store import DEFAULT_TRACKING_URI
     from rosetta_cl.training.ensemble import EnsembleRun, Objective, train_ensemble
     from rosetta_cl.training.executors import ExecutorOptions

@@ -26,3 +26,33 @@ def test_readme_example_runs(index, store, capsys):
     if "train_ensemble(" in BLOCKS[index]:
         members, first_seed, rosetta = out.split()
         assert (members, first_seed) == ("10", "1") and float(rosetta) > 0
+
+
+SHELL_PAGES = [(page, blocks) for page in PAGES
+               if (blocks := re.findall(r"<!-- runnable -->\n```bash\n(.*?)```", page.read_text(),
+                                        flags=re.DOTALL))]
+
+
+def test_the_walkthrough_marks_its_shell_blocks_runnable():
+    assert any(page.name == "share-a-latent-space.md" and len(blocks) >= 4
+               for page, blocks in SHELL_PAGES)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("page", "blocks"), SHELL_PAGES, ids=[p.name for p, _ in SHELL_PAGES])
+def test_runnable_shell_blocks_run_in_order(page, blocks, tmp_path):
+    """A page's ``<!-- runnable -->`` bash blocks, in one shell, in an empty folder, with the
+    default store (./mlruns) and this environment's commands first on PATH."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    env["ROSETTA_CL_DATA"] = str(tmp_path / "cache")
+    script = "set -euo pipefail\n" + "\n".join(blocks)
+    out = subprocess.run(["bash", "-c", script], cwd=tmp_path, env=env, capture_output=True,
+                         text=True, timeout=900, check=False)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-3000:]
+    if "pyfunc == embed" in script:
+        assert "pyfunc == embed: True" in out.stdout

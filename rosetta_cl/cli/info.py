@@ -54,19 +54,25 @@ def benchmarks():
 
 
 @cli.command("demo-data")
-@click.argument("dataset", type=click.Choice(["birdsong", "chairs"]))
+@click.argument("dataset", type=click.Choice(["birdsong", "chairs", "atlas"]))
 @click.argument("directory", type=click.Path(file_okay=False))
 @click.option("--size", type=click.IntRange(min=2), default=None,
-              help="Birds (default 4) or chairs (default 16).")
+              help="Birds (default 4), chairs (default 16) or cells per lab (atlas, 400).")
 @click.option("--seed", type=int, default=0, show_default=True)
 def demo_data(dataset, directory, size, seed):
-    """Write small synthetic data in the real formats (AVA syllable files; the 3D Chairs layout),
-    to run the birdsong and chairs streams without the real data: not results."""
-    from rosetta_cl.data.demo import write_birdsong_demo, write_chairs_demo
+    """Write small synthetic data in the real formats (AVA syllable files; the 3D Chairs layout;
+    two labs' AnnData .h5ad files), to try the streams and the lab walkthrough without the real
+    data: not results."""
+    from rosetta_cl.data.demo import write_atlas_demo, write_birdsong_demo, write_chairs_demo
 
     target = Path(directory)
     if target.exists() and any(target.iterdir()):
         raise ConfigError(f"demo-data: {target} exists and is not empty; give a new folder")
+    if dataset == "atlas":
+        write_atlas_demo(target, cells=size or 400, seed=seed)
+        click.echo(f"wrote {target}/alice.h5ad and {target}/bob.h5ad; run: rosetta-cl train "
+                   f"{target}/alice.h5ad -k 16")
+        return
     if dataset == "birdsong":
         write_birdsong_demo(target, birds=size or 4, seed=seed)
     else:

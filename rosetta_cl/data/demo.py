@@ -133,3 +133,28 @@ def write_chairs_demo(directory, chairs: int = 16, azimuths: int = 16, seed: int
                 render_chair(faces, colour, azimuth, elevation, size).save(folder / name)
                 view += 1
     return root
+
+
+def write_atlas_demo(directory, cells: int = 400, genes: int = 30, seed: int = 0) -> Path:
+    """Two labs' single-cell-like count tables as AnnData files: ``alice.h5ad`` and ``bob.h5ad``
+    (other cells of the same four cell types; his genes in another order). ``obs``: ``cell_type``
+    and ``batch``. Needs the ``anndata`` package."""
+    import anndata
+    import pandas as pd
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    profiles = rng.gamma(2.0, 1.5, size=(4, genes))  # mean expression of each cell type
+    names = np.array([f"gene{j:02d}" for j in range(genes)])
+    for lab, order, batches in (("alice", np.arange(genes), ("A1", "A2")),
+                                ("bob", rng.permutation(genes), ("B1", "B2"))):
+        kind = rng.integers(0, 4, size=cells)
+        counts = rng.poisson(profiles[kind] * rng.uniform(0.7, 1.3, size=(cells, 1)))
+        obs = pd.DataFrame({"cell_type": pd.Categorical([f"type{k}" for k in kind]),
+                            "batch": pd.Categorical(rng.choice(batches, size=cells))},
+                           index=[f"{lab}_cell{i}" for i in range(cells)])
+        adata = anndata.AnnData(X=counts[:, order].astype(np.float32), obs=obs,
+                                var=pd.DataFrame(index=names[order]))
+        adata.write_h5ad(directory / f"{lab}.h5ad")
+    return directory

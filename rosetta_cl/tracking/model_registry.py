@@ -65,9 +65,51 @@ class Pulled:
 
 def publish(run_ref: str, name: str, *, alias: str | None = None, anchors: str | None = None,
             tracking_uri: str | None = None) -> Published:
-    """Register the model of ``run_ref`` (a model run, or a protocol run: its template) with its
-    anchors (the run's ``anchors.rosetta``, or the ``anchors`` file given) as a new version of
-    ``name``; ``alias`` (e.g. ``champion``) then points at it."""
+    """Register a trained model with its anchors as a new version in the MLflow Model Registry.
+
+    The version holds the encoder as an MLflow pyfunc model (rows of features in, latent means
+    out), ``anchors.rosetta``, the data's feature names (``features.json``) when it had them,
+    and lineage tags (source run, data fingerprint, k, selection, sizes). Another lab anchors to
+    it with ``--anchors models:/NAME@ALIAS``.
+
+    Parameters
+    ----------
+    run_ref : str
+        A model run (``rosetta-cl train`` prints them), or a protocol run (its template).
+    name : str
+        The registered model's name (created if missing).
+    alias : str, optional
+        An alias to point at the new version (e.g. ``champion``).
+    anchors : str, optional
+        A ``.rosetta`` file to publish instead of the run's own ``anchors.rosetta``.
+    tracking_uri : str, optional
+        The MLflow store (default ``sqlite:///mlruns/mlflow.db``); its registry is used.
+
+    Returns
+    -------
+    Published
+        The version: ``uri`` is ``models:/NAME/VERSION``.
+
+    Raises
+    ------
+    rosetta_cl.ConfigError
+        For an unknown run, a run without a model or anchors, anchors that do not fit its
+        model, or a bad name or alias.
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> import numpy as np
+    >>> from rosetta_cl import RunConfig, publish
+    >>> from rosetta_cl.experiments.train import train
+    >>> x = np.random.default_rng(0).poisson(2.0, size=(200, 6)).astype(np.float32)
+    >>> np.savez("alice.npz", x=x, features=np.array([f"gene{j}" for j in range(6)]))
+    >>> uri = f"sqlite:///{Path('mlruns.db').resolve()}"
+    >>> alice = train(RunConfig(data="alice.npz", methods=("vae",), seeds=1, quick=True,
+    ...                         rosetta_points=8), tracking_uri=uri)
+    >>> publish(alice.runs[0].run_id, "atlas", alias="champion", tracking_uri=uri).uri
+    'models:/atlas/1'
+    """
     from mlflow.exceptions import MlflowException
 
     from rosetta_cl.anchors.rosetta_file import check_fits, read_anchor_file
@@ -124,7 +166,8 @@ def publish(run_ref: str, name: str, *, alias: str | None = None, anchors: str |
 def pull(ref: str, tracking_uri: str | None = None) -> Pulled:
     """The registered version ``ref`` names, downloaded once into the cache (a version's files
     never change); a one-line error for an unknown model, version or alias, or a version that
-    is not a Rosetta encoder."""
+    is not a Rosetta encoder.
+    """
     from mlflow.exceptions import MlflowException
     from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 
@@ -173,7 +216,8 @@ def pull(ref: str, tracking_uri: str | None = None) -> Pulled:
 
 def cache_root() -> Path:
     """Where pulled versions are kept: ``$ROSETTA_CL_DATA/registry`` (default
-    ``~/.cache/rosetta-cl/registry``)."""
+    ``~/.cache/rosetta-cl/registry``).
+    """
     root = os.environ.get("ROSETTA_CL_DATA") or Path.home() / ".cache" / "rosetta-cl"
     return Path(root) / "registry"
 
@@ -213,9 +257,9 @@ def _run_artifact(client, run_id: str, name: str, tmp: str) -> Path | None:
 
 def run_features(run_id: str, tracking_uri: str | None = None) -> tuple[str, ...] | None:
     """The feature names a model run's data had (its ``features.npz``), or None."""
-    from rosetta_cl.tracking.store import open_client
+    from rosetta_cl.tracking.store import open_client, quiet_downloads
 
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, quiet_downloads():
         return _run_features(open_client(tracking_uri, write=False), run_id, tmp)
 
 

@@ -1,0 +1,190 @@
+"""A lab's latent space as a registered model: Alice trains on her .h5ad and publishes encoder +
+anchors; Bob anchors to ``models:/atlas@champion`` on his own .h5ad (genes in another order);
+both embed, through the CLI, MLflow's pyfunc and ``mlflow models serve``."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+from helpers import run_main
+
+anndata = pytest.importorskip("anndata")
+from conftest import free_port  # noqa: E402
+from test_anndata import write_atlas  # noqa: E402
+
+from rosetta_cl.config.options import RunConfig  # noqa: E402
+from rosetta_cl.experiments.train import train  # noqa: E402
+from rosetta_cl.tracking.model_registry import ANCHORS_MODEL_TAG, publish  # noqa: E402
+
+GENES = tuple(f"g{j}" for j in range(10))
+BOB_ORDER = [3, 1, 0, 2, 9, 8, 7, 6, 5, 4]
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    """Alice's store: her VAEs on alice.h5ad, the first published as atlas v1 @champion."""
+    root = tmp_path_factory.mktemp("lab")
+    before = os.environ.get("ROSETTA_CL_DATA")
+    os.environ["ROSETTA_CL_DATA"] = str(root / "cache")  # where pulled versions are kept
+    store = f"sqlite:///{root}/mlruns/mlflow.db"
+    alice = write_atlas(root / "alice.h5ad", n=300, seed=0)
+    bob = write_atlas(root / "bob.h5ad", n=240, seed=1, order=BOB_ORDER)
+    result = train(RunConfig(benchmark="data", data=str(alice), quick=True, methods=("vae",),
+                             seeds=2, rosetta_points=8, figures="none"), tracking_uri=store)
+    published = publish(result.runs[0].run_id, "atlas", alias="champion", tracking_uri=store)
+    yield {"root": root, "store": store, "alice": alice, "bob": bob, "alice_runs": result,
+           "published": published}
+    if before is None:
+        os.environ.pop("ROSETTA_CL_DATA", None)
+    else:
+        os.environ["ROSETTA_CL_DATA"] = before
+
+
+def alice_order(path: Path) -> np.ndarray:
+    adata = anndata.read_h5ad(path)
+    return adata[:, list(GENES)].X.toarray().astype(np.float32)
+
+
+@pytest.mark.slow
+def test_walkthrough_publish_pull_anchor_embed_serve(lab, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    store, bob = lab["store"], lab["bob"]
+    assert lab["published"].uri == "models:/atlas/1"
+    # Bob: R-VAEs on his own file, no split, anchored to the registered version
+    code, out, err = run_main(["train", str(bob), "--anchors", "models:/atlas@champion",
+                               "--quick", "--seeds", "2", "--json", "--tracking-uri", store],
+                              capsys)
+    assert code == 0, err
+    bob_runs = json.loads(out)
+    assert bob_runs["anchors_model"] == "models:/atlas/1" and bob_runs["methods"] == ["rvae"]
+    assert all(np.isfinite(r["metrics"]["anchor_fit"]) for r in bob_runs["runs"])
+    # the registry: the version, its lineage, and Bob's run pointing at it
+    from mlflow import MlflowClient
+
+    client = MlflowClient(store)
+    version = client.get_model_version("atlas", "1")
+    assert version.tags["rosetta.source_run"] == lab["alice_runs"].runs[0].run_id
+    assert version.tags["rosetta.k"] == "8" and version.tags["rosetta.features"] == "10"
+    assert str(client.get_model_version_by_alias("atlas", "champion").version) == "1"
+    assert client.get_run(bob_runs["parent_run_id"]).data.tags[ANCHORS_MODEL_TAG] == (
+        "models:/atlas/1")
+    # embed three ways: the CLI (Bob's gene order, matched by name), pyfunc, the served model
+    code, _, err = run_main(["embed", "models:/atlas@champion", str(bob), "-o", "bob.h5ad",
+                             "--tracking-uri", store], capsys)
+    assert code == 0, err
+    cli_z = anndata.read_h5ad("bob.h5ad").obsm["X_rosetta"]
+    x = alice_order(bob)
+    import mlflow
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", store)
+    pyfunc_z = mlflow.pyfunc.load_model("models:/atlas@champion").predict(x)
+    np.testing.assert_array_equal(pyfunc_z, cli_z)
+    served = serve_and_predict(store, x[:20], tmp_path)
+    np.testing.assert_allclose(served, cli_z[:20], rtol=0, atol=1e-6)  # JSON's float text
+
+
+def serve_and_predict(store: str, rows: np.ndarray, cwd: Path) -> np.ndarray:
+    """``mlflow models serve -m models:/atlas/1 --env-manager local`` on loopback: post rows to
+    /invocations, return the predictions, stop it."""
+    port = free_port()
+    bin_dir = str(Path(sys.executable).parent)  # it execs uvicorn from the venv
+    env = {**os.environ, "MLFLOW_TRACKING_URI": store,
+           "PATH": bin_dir + os.pathsep + os.environ.get("PATH", "")}
+    server = subprocess.Popen([sys.executable, "-m", "mlflow", "models", "serve", "-m",
+                               "models:/atlas/1", "--env-manager", "local", "-h", "127.0.0.1",
+                               "-p", str(port)], cwd=cwd, env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"{base}/ping", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail("mlflow models serve did not start: "
+                                + server.stderr.read().decode()[-2000:])
+                time.sleep(0.5)
+        request = urllib.request.Request(f"{base}/invocations",
+                                         data=json.dumps({"inputs": rows.tolist()}).encode(),
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return np.asarray(json.loads(response.read())["predictions"], dtype=np.float64)
+    finally:
+        os.killpg(server.pid, 15)
+        server.wait(timeout=30)
+
+
+def test_gene_order_does_not_change_the_latents(lab, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    store = lab["store"]
+    shuffled = write_atlas(tmp_path / "shuffled.h5ad", n=300, seed=0, order=BOB_ORDER)
+    for name, path in (("alice.npz", lab["alice"]), ("shuffled.npz", shuffled)):
+        code, _, err = run_main(["embed", "models:/atlas/1", str(path), "-o", name,
+                                 "--tracking-uri", store], capsys)
+        assert code == 0, err
+    with np.load("alice.npz") as a, np.load("shuffled.npz") as b:
+        np.testing.assert_array_equal(a["z"], b["z"])
+        assert a["obs_names"][0] == "cell0"
+
+
+def test_a_missing_gene_is_refused_in_one_line(lab, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    adata = anndata.read_h5ad(lab["bob"])
+    adata[:, [g for g in adata.var_names if g != "g7"]].copy().write_h5ad("no_g7.h5ad")
+    for args in (["embed", "models:/atlas/1", "no_g7.h5ad", "-o", "z.npz"],
+                 ["train", "no_g7.h5ad", "--anchors", "models:/atlas/1", "--quick"]):
+        code, _, err = run_main([*args, "--tracking-uri", lab["store"]], capsys)
+        assert code == 2 and "lacks 1 of the model's 10 features: g7" in err, err
+        assert len(err.strip().splitlines()) == 1
+    assert not Path("z.npz").exists()
+
+
+def test_bad_model_references_are_one_line_errors(lab, tmp_path, capsys, monkeypatch):
+    from mlflow import MlflowClient
+
+    monkeypatch.chdir(tmp_path)
+    store = lab["store"]
+    client = MlflowClient(store)  # a registered version that is no Rosetta encoder
+    run = client.create_run(client.create_experiment("plain"))
+    client.log_text(run.info.run_id, "not a model", "plain/readme.txt")
+    client.create_registered_model("plain")
+    client.create_model_version("plain", f"{run.info.artifact_uri}/plain", run_id=run.info.run_id)
+    np.savez("wide.npz", x=np.ones((20, 11), dtype=np.float32))
+    np.savez("unnamed.npz", x=np.ones((20, 10), dtype=np.float32))
+    cases = [
+        (["embed", "models:/nope/1", str(lab["bob"])], "no registered model 'nope'"),
+        (["embed", "models:/atlas@staging", str(lab["bob"])],
+         "model 'atlas' has no alias 'staging' (its aliases: champion)"),
+        (["embed", "models:/atlas/9", str(lab["bob"])],
+         "model 'atlas' has no version 9 (its versions: 1)"),
+        (["embed", "models:/plain/1", str(lab["bob"])], "models:/plain/1 is not a Rosetta encoder"),
+        (["embed", "models:/atlas/1", "unnamed.npz"], "names no features, but the model reads 10"),
+        (["embed", lab["alice_runs"].runs[0].run_id, "wide.npz"],
+         "data file wide.npz names no features"),
+        (["train", "wide.npz", "--anchors", "models:/atlas/1", "--quick"], "names no features"),
+        (["anchors", "publish", lab["alice_runs"].parent_run_id, "--name", "x"],
+         "holds no model"),
+        (["anchors", "publish", lab["alice_runs"].runs[0].run_id, "--name", "bad name"],
+         "--name 'bad name': allowed letters"),
+        (["anchors", "publish", lab["alice_runs"].runs[0].run_id, "--name", "x", "--alias",
+          "latest"], "--alias 'latest'"),
+        (["train", str(lab["bob"]), "--methods", "rvae", "--quick"],
+         "methods rvae without --anchors: allowed vae"),
+    ]
+    for args, message in cases:
+        if args[0] == "embed":
+            args = [*args, "-o", "out.npz"]
+        code, _, err = run_main([*args, "--tracking-uri", store], capsys)
+        assert code == 2 and message in err, (args, err)
+        assert len(err.strip().splitlines()) == 1, err
+    assert not Path("out.npz").exists()
+    assert [m.name for m in client.search_registered_models()] == ["atlas", "plain"]
