@@ -72,8 +72,12 @@ def test_walkthrough_publish_pull_anchor_embed_serve(lab, tmp_path, capsys, monk
     assert version.tags["rosetta.source_run"] == lab["alice_runs"].runs[0].run_id
     assert version.tags["rosetta.k"] == "8" and version.tags["rosetta.features"] == "10"
     assert str(client.get_model_version_by_alias("atlas", "champion").version) == "1"
-    assert client.get_run(bob_runs["parent_run_id"]).data.tags[ANCHORS_MODEL_TAG] == (
-        "models:/atlas/1")
+    bob_parent = client.get_run(bob_runs["parent_run_id"])
+    assert bob_parent.data.tags[ANCHORS_MODEL_TAG] == "models:/atlas/1"
+    # MLflow's lineage: the version is Alice's logged model, an input of Bob's run
+    model_id = version.tags["rosetta.model_id"]
+    assert [m.model_id for m in bob_parent.inputs.model_inputs] == [model_id]
+    assert client.get_logged_model(model_id).source_run_id == lab["alice_runs"].runs[0].run_id
     # embed three ways: the CLI (Bob's gene order, matched by name), pyfunc, the served model
     code, _, err = run_main(["embed", "models:/atlas@champion", str(bob), "-o", "bob.h5ad",
                              "--tracking-uri", store], capsys)

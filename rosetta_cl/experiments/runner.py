@@ -87,7 +87,9 @@ def run_benchmark(config: RunConfig, *, tracking_uri: str | None = None,
         if bench.derived_defaults:
             params["data_defaults"] = bench.derived_defaults
         with tracker.parent(f"{config.protocol}-{config.benchmark}", params, tags,
-                            resume=resume):
+                            resume=resume) as parent_id:
+            if pulled is not None:
+                pulled.record_use(tracker.client, parent_id)
             result = with_derived(protocol(bench, config, tracker.write, bar, run_on,
                                            tracker.reuse if tracker.resumed else None), bench)
             result = replace(result, parent_run_id=tracker.parent_run_id)

@@ -102,6 +102,8 @@ def train(config: RunConfig, *, tracking_uri: str | None = None, experiment: str
                 **(pulled.tags() if pulled else {})}
         params = {**config.as_params(), "data_defaults": bench.derived_defaults or ""}
         with tracker.parent(f"train-{experiment_name(config)}", params, tags) as parent_id:
+            if pulled is not None:
+                pulled.record_use(tracker.client, parent_id)
             trained = trainer.train_many(experience, jobs)
         ids = _child_ids(tracker.client, parent_id, [job.name for job in jobs])
     runs = [TrainedRun(job.name, job.seed, run_id, dict(done.metrics))

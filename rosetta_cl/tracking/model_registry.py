@@ -24,6 +24,7 @@ from rosetta_cl.errors import ConfigError
 
 MODEL_URI = re.compile(r"^models:/([^/@]+)(?:/(\d+)|@([A-Za-z0-9_-]+))$")
 ANCHORS_MODEL_TAG = "rosetta.anchors_model"  # on a run anchored to a registered version
+MODEL_ID_TAG = "rosetta.model_id"  # on a version: the logged model it was registered from
 ANCHORS, FEATURES = "anchors.rosetta", "features.json"
 FEATURES_ARRAY = "features.npz"  # a trained model run's feature names (its data's columns)
 
@@ -54,6 +55,7 @@ class Pulled:
     uri: str  # models:/NAME/VERSION, the alias resolved
     folder: Path  # the MLflow model folder (MLmodel, artifacts/vae/, anchors.rosetta, ...)
     features: tuple[str, ...] | None
+    model_id: str | None = None  # the MLflow logged model the version was registered from
 
     @property
     def anchors(self) -> Path:
@@ -61,6 +63,15 @@ class Pulled:
 
     def tags(self) -> dict[str, str]:
         return {ANCHORS_MODEL_TAG: self.uri}
+
+    def record_use(self, client, run_id: str) -> None:
+        """MLflow's own lineage: the version's logged model as an input of ``run_id`` (the
+        run's Inputs in the UI; the tag :data:`ANCHORS_MODEL_TAG` names the version).
+        """
+        from mlflow.entities import LoggedModelInput
+
+        if self.model_id:
+            client.log_inputs(run_id, models=[LoggedModelInput(self.model_id)])
 
 
 def publish(run_ref: str, name: str, *, alias: str | None = None, anchors: str | None = None,
@@ -157,6 +168,11 @@ def publish(run_ref: str, name: str, *, alias: str | None = None, anchors: str |
                "rosetta.data_fingerprint": str(anchor_file.source.get("fingerprint", "")),
                "rosetta.anchors_checksum": anchor_file.checksum,
                "rosetta.features": str(len(features)) if features is not None else "unnamed"}
+    experiment = client.get_run(run_id).info.experiment_id
+    logged = [m.model_id for m in client.search_logged_models(
+        [experiment], filter_string=f"source_run_id = '{run_id}'") if m.name == "model"]
+    if logged:  # the run's MLflow logged model: runs anchored to the version log it as input
+        lineage[MODEL_ID_TAG] = logged[0]
     version = client.create_model_version(name, source, run_id=run_id, tags=lineage)
     if alias:
         client.set_registered_model_alias(name, alias, version.version)
@@ -211,7 +227,7 @@ def pull(ref: str, tracking_uri: str | None = None) -> Pulled:
     features = None
     if (folder / FEATURES).is_file():
         features = tuple(json.loads((folder / FEATURES).read_text()))
-    return Pulled(uri, folder, features)
+    return Pulled(uri, folder, features, version.tags.get(MODEL_ID_TAG))
 
 
 def cache_root() -> Path:
