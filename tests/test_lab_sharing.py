@@ -192,3 +192,25 @@ def test_bad_model_references_are_one_line_errors(lab, tmp_path, capsys, monkeyp
         assert len(err.strip().splitlines()) == 1, err
     assert not Path("out.npz").exists()
     assert [m.name for m in client.search_registered_models()] == ["atlas", "plain"]
+
+
+@pytest.mark.slow
+def test_run_and_anchors_select_take_a_registered_version_and_h5ad(lab, tmp_path, capsys,
+                                                                   monkeypatch):
+    """The protocol command anchors to models:/ too (tagged with the version), and anchors are
+    selected from an .h5ad's matrix."""
+    from mlflow import MlflowClient
+
+    monkeypatch.chdir(tmp_path)
+    store = lab["store"]
+    code, out, err = run_main(["run", str(lab["bob"]), "--split-by", "obs:batch=A,B|C",
+                               "--anchors", "models:/atlas@champion", "--quick", "--methods",
+                               "vae,rvae", "--figures", "none", "--json", "--tracking-uri",
+                               store], capsys)
+    assert code == 0, err
+    parent = MlflowClient(store).get_run(json.loads(out)["parent_run_id"])
+    assert parent.data.tags[ANCHORS_MODEL_TAG] == "models:/atlas/1"
+    code, out, err = run_main(["anchors", "select", "--model", lab["alice_runs"].runs[1].run_id,
+                               "--data", str(lab["alice"]), "--layer", "log1p", "-k", "5",
+                               "-o", "alice.rosetta", "--tracking-uri", store], capsys)
+    assert code == 0 and "5 anchors" in out, err

@@ -25,7 +25,9 @@ def anchors():
 @click.option("--benchmark", default=None, help="Select from this benchmark's training part.")
 @click.option("--part", default="D1", show_default=True, help="Which part of the benchmark.")
 @click.option("--data", "data_file", default=None, metavar="FILE",
-              help="Select from your own inputs: .npy, or .npz with an array x.")
+              help="Select from your own inputs: .npy, .npz with an array x, or .h5ad.")
+@click.option("--layer", default=None, metavar="NAME", help="An .h5ad's layer instead of X.")
+@click.option("--obsm", default=None, metavar="KEY", help="An .h5ad's obsm entry instead of X.")
 @click.option("-k", "--rosetta-points", "k", type=int, required=True)
 @click.option("--selection", default="kmeans", show_default=True,
               help="kmeans | agglomerative | gmm | random")
@@ -36,8 +38,8 @@ def anchors():
 @click.option("-o", "--output", required=True, help="The .rosetta file to write.")
 @click.option("--force", is_flag=True, help="Overwrite an existing output file.")
 @click.option("--tracking-uri", default=None)
-def anchors_select(model_ref, benchmark, part, data_file, k, selection, seed, subsample,
-                   data_dir, output, force, tracking_uri):
+def anchors_select(model_ref, benchmark, part, data_file, layer, obsm, k, selection, seed,
+                   subsample, data_dir, output, force, tracking_uri):
     """Select Rosetta points with a trained model and write them to a .rosetta file."""
     from rosetta_cl.anchors.rosetta_file import select_for_model, write_anchor_file
     from rosetta_cl.tracking.artifacts import check_output, log_artifact
@@ -54,7 +56,7 @@ def anchors_select(model_ref, benchmark, part, data_file, k, selection, seed, su
     if data_file:
         from rosetta_cl.data.user_data import read_user_arrays
 
-        x = read_user_arrays(data_file)
+        x = read_user_arrays(data_file, layer, obsm)
         source = {"data": Path(data_file).name}
     else:
         from rosetta_cl.data.tensors import dataset_tensors

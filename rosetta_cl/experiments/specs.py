@@ -19,6 +19,7 @@ from rosetta_cl.experiments.runner import (
     log_result,
     open_tracker,
     prepare,
+    pull_anchors,
 )
 from rosetta_cl.experiments.spec_file import Spec, load_spec  # noqa: F401  (spec API in one place)
 from rosetta_cl.experiments.spec_table import SpecTable, spec_table
@@ -114,8 +115,11 @@ def run_spec(spec: Spec, *, quick: bool = False, overrides: dict | None = None,
     start = time.perf_counter()
     check_executor(executor)
     benches: dict = {}
-    prepared = [(label, *prepare(config, benches))
-                for label, config in spec.configs(quick, overrides)]
+    prepared = []
+    for label, config in spec.configs(quick, overrides):
+        config, pulled = pull_anchors(config, tracking_uri)  # anchors = models:/NAME@ALIAS
+        prepared.append((label, *prepare(config, benches,
+                                         features=pulled.features if pulled else None)))
     protocols = {config.protocol for _, config, _ in prepared}
     if len(protocols) > 1:
         raise ConfigError(f"spec {spec.name}: one table needs one protocol, got "

@@ -40,6 +40,7 @@ from rosetta_cl.experiments.runner import (
     experiment_name,
     open_tracker,
     prepare,
+    pull_anchors,
 )
 from rosetta_cl.models.losses import anchor_residual
 from rosetta_cl.models.vae import elbo_terms, encode_means
@@ -224,8 +225,10 @@ def tune(config: RunConfig, beta_grid=None, rho_grid=None, *, tracking_uri: str 
     tuned = _tuned_methods(config.methods, grids_of)
     protocol = config.protocol
     # Resolved as "sequential": the RV rule (seeds > latent dim) does not apply to tuning.
+    config, pulled = pull_anchors(config, tracking_uri)  # anchors = models:/NAME@ALIAS
     config, bench = prepare(replace(config, methods=tuple(tuned), seeds=config.seeds or 1,
-                                    protocol="sequential"))
+                                    protocol="sequential"),
+                            features=pulled.features if pulled else None)
     config = replace(config, protocol=protocol)
     check_resume(config, resume, track)
     with executing(executor) as run_on:
