@@ -72,3 +72,61 @@ def test_ui_refuses_unsafe_or_broken_set_ups(store, capsys, monkeypatch, args, e
         main(["ui", "--tracking-uri", store, *args])
     err = capsys.readouterr().err
     assert exit_info.value.code == 2 and message in err and err.count("\n") == 1, err
+
+
+@pytest.mark.slow
+def test_registered_models_follow_basic_auth_permissions(store, tmp_path, mlflow_ui, capsys,
+                                                        monkeypatch):
+    """A lab store with NO_PERMISSIONS by default: Alice publishes her encoder, grants Bob READ
+    on it (and on her experiment, which holds its files); Bob pulls and anchors to it; Eve, a
+    member without a grant, is refused in one line."""
+    pytest.importorskip("anndata")
+    from mlflow.server import get_app_client
+    from test_anndata import write_atlas
+
+    write_atlas(tmp_path / "alice.h5ad", n=200, seed=0)
+    write_atlas(tmp_path / "bob.h5ad", n=200, seed=1, order=[9, 8, 7, 6, 5, 4, 3, 2, 1, 0])
+    monkeypatch.setenv("ROSETTA_CL_DATA", str(tmp_path / "cache"))
+    with mlflow_ui(store, tmp_path, ["--auth", "--default-permission", "NO_PERMISSIONS"],
+                   {"MLFLOW_AUTH_ADMIN_PASSWORD": ADMIN}) as base:
+        monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "admin")
+        monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", ADMIN)
+        admin = get_app_client("basic-auth", tracking_uri=base)
+        for user in ("alice", "bob", "eve"):
+            admin.create_user(user, f"{user}-password-12")
+
+        def as_user(user, *args):
+            monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", user)
+            monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", f"{user}-password-12")
+            with pytest.raises(SystemExit) as exit_info:
+                main([*args, "--tracking-uri", base])
+            out = capsys.readouterr()
+            return exit_info.value.code, out.out, out.err
+
+        code, out, err = as_user("alice", "train", "alice.h5ad", "-k", "8", "--quick",
+                                 "--seeds", "1", "--json")
+        assert code == 0, err[-2000:]
+        import json
+
+        run_id = json.loads(out)["runs"][0]["run_id"]
+        code, out, err = as_user("alice", "anchors", "publish", run_id, "--name", "atlas",
+                                 "--alias", "champion")
+        assert code == 0 and "registered models:/atlas/1" in out, err[-2000:]
+        code, _, err = as_user("eve", "embed", "models:/atlas@champion", "bob.h5ad", "-o",
+                               "eve.npz")
+        assert code == 2 and "403" in err and len(err.strip().splitlines()) == 1, err
+        assert not (tmp_path / "eve.npz").exists()
+        # Alice (MANAGE on what she created) grants Bob READ on the model and its experiment
+        monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "alice")
+        monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", "alice-password-12")
+        alice = get_app_client("basic-auth", tracking_uri=base)
+        alice.grant_user_permission("bob", "registered_model", "atlas", "READ")
+        from mlflow import MlflowClient
+
+        experiment = MlflowClient(base).get_run(run_id).info.experiment_id
+        alice.grant_user_permission("bob", "experiment", experiment, "READ")
+        code, out, err = as_user("bob", "train", "bob.h5ad", "--anchors",
+                                 "models:/atlas@champion", "--quick", "--seeds", "1")
+        assert code == 0 and "anchored to models:/atlas/1" in out, err[-2000:]
+        code, _, err = as_user("bob", "anchors", "publish", run_id, "--name", "atlas")
+        assert code == 2 and "403" in err, err  # READ: no new versions of Alice's model

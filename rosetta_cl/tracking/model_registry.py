@@ -69,9 +69,15 @@ class Pulled:
         run's Inputs in the UI; the tag :data:`ANCHORS_MODEL_TAG` names the version).
         """
         from mlflow.entities import LoggedModelInput
+        from mlflow.exceptions import MlflowException
 
-        if self.model_id:
+        if not self.model_id:
+            return
+        try:
             client.log_inputs(run_id, models=[LoggedModelInput(self.model_id)])
+        except MlflowException as exc:  # basic auth: a READ grant may not cover linking it
+            if exc.error_code != "PERMISSION_DENIED" and "error code 403" not in str(exc):
+                raise
 
 
 def publish(run_ref: str, name: str, *, alias: str | None = None, anchors: str | None = None,
@@ -158,6 +164,7 @@ def publish(run_ref: str, name: str, *, alias: str | None = None, anchors: str |
         client.create_registered_model(name, description="A Rosetta encoder and its anchors "
                                        "(rosetta-cl anchors publish)")
     except MlflowException as exc:
+        _refuse_if_denied(exc, f"anchors publish --name {name}", "create registered models")
         if exc.error_code != "RESOURCE_ALREADY_EXISTS":
             raise
     source = f"{client.get_run(run_id).info.artifact_uri}/{path}"
@@ -173,9 +180,14 @@ def publish(run_ref: str, name: str, *, alias: str | None = None, anchors: str |
         [experiment], filter_string=f"source_run_id = '{run_id}'") if m.name == "model"]
     if logged:  # the run's MLflow logged model: runs anchored to the version log it as input
         lineage[MODEL_ID_TAG] = logged[0]
-    version = client.create_model_version(name, source, run_id=run_id, tags=lineage)
-    if alias:
-        client.set_registered_model_alias(name, alias, version.version)
+    try:
+        version = client.create_model_version(name, source, run_id=run_id, tags=lineage)
+        if alias:
+            client.set_registered_model_alias(name, alias, version.version)
+    except MlflowException as exc:
+        _refuse_if_denied(exc, f"anchors publish --name {name}",
+                          f"add versions to registered model {name!r}")
+        raise
     return Published(name, str(version.version), run_id, alias)
 
 
@@ -197,7 +209,8 @@ def pull(ref: str, tracking_uri: str | None = None) -> Pulled:
     client = open_client(tracking_uri, write=False)
     try:
         client.get_registered_model(name)
-    except MlflowException:
+    except MlflowException as exc:
+        _refuse_if_denied(exc, f"anchors {ref}", f"read registered model {name!r}")
         raise ConfigError(f"anchors {ref}: no registered model {name!r} in "
                           f"{client.tracking_uri}") from None
     try:
@@ -228,6 +241,14 @@ def pull(ref: str, tracking_uri: str | None = None) -> Pulled:
     if (folder / FEATURES).is_file():
         features = tuple(json.loads((folder / FEATURES).read_text()))
     return Pulled(uri, folder, features, version.tags.get(MODEL_ID_TAG))
+
+
+def _refuse_if_denied(exc, what: str, action: str) -> None:
+    """A one-line error for a store that refuses this user (MLflow's basic auth: HTTP 403)."""
+    if exc.error_code == "PERMISSION_DENIED" or "error code 403" in str(exc):
+        user = os.environ.get("MLFLOW_TRACKING_USERNAME") or "(anonymous)"
+        raise ConfigError(f"{what}: user {user!r} may not {action} in this store (HTTP 403); "
+                          "allowed: ask its owner for the permission") from None
 
 
 def cache_root() -> Path:
