@@ -163,6 +163,9 @@ def test_bad_model_references_are_one_line_errors(lab, tmp_path, capsys, monkeyp
     client.create_registered_model("plain")
     client.create_model_version("plain", f"{run.info.artifact_uri}/plain", run_id=run.info.run_id)
     np.savez("wide.npz", x=np.ones((20, 11), dtype=np.float32))
+    from rosetta_cl import VAE, ModelConfig, save_model
+
+    save_model(VAE(ModelConfig(input_dim=5)), "five_inputs")  # a model without feature names
     np.savez("unnamed.npz", x=np.ones((20, 10), dtype=np.float32))
     cases = [
         (["embed", "models:/nope/1", str(lab["bob"])], "no registered model 'nope'"),
@@ -175,6 +178,7 @@ def test_bad_model_references_are_one_line_errors(lab, tmp_path, capsys, monkeyp
         (["embed", lab["alice_runs"].runs[0].run_id, "wide.npz"],
          "data file wide.npz names no features"),
         (["train", "wide.npz", "--anchors", "models:/atlas/1", "--quick"], "names no features"),
+        (["embed", "five_inputs", "wide.npz"], "has 11 features; the model reads 5"),
         (["anchors", "publish", lab["alice_runs"].parent_run_id, "--name", "x"],
          "holds no model"),
         (["anchors", "publish", lab["alice_runs"].runs[0].run_id, "--name", "bad name"],
