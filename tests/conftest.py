@@ -66,6 +66,22 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def wait_until_up(url: str, server: subprocess.Popen, what: str, timeout: float) -> None:
+    """Poll ``url`` until the server answers (any HTTP status: with --auth, 401 to anonymous);
+    fail with its stderr if it exits or ``timeout`` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except urllib.error.HTTPError:
+            return
+        except OSError:
+            if server.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"{what} did not start: " + server.stderr.read().decode()[-2000:])
+            time.sleep(0.5)
+
+
 @pytest.fixture
 def mlflow_ui():
     """``with mlflow_ui(store, cwd[, args, env]) as base_url``: a real `rosetta-cl ui` server
@@ -80,19 +96,7 @@ def mlflow_ui():
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         base = f"http://127.0.0.1:{port}"
         try:
-            deadline = time.monotonic() + 90
-            while True:
-                try:
-                    with urllib.request.urlopen(f"{base}/health", timeout=2) as response:
-                        if response.status == 200:
-                            break
-                except urllib.error.HTTPError:  # it answers (with --auth: 401 to anonymous)
-                    break
-                except OSError:
-                    if server.poll() is not None or time.monotonic() > deadline:
-                        pytest.fail("MLflow UI did not start: "
-                                    + server.stderr.read().decode()[-2000:])
-                    time.sleep(0.5)
+            wait_until_up(f"{base}/health", server, "MLflow UI", timeout=90)
             yield base
         finally:
             server.terminate()

@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import pytest
 from helpers import run_main
 
 anndata = pytest.importorskip("anndata")
-from conftest import free_port  # noqa: E402
+from conftest import free_port, wait_until_up  # noqa: E402
 from test_anndata import write_atlas  # noqa: E402
 
 from rosetta_cl.config.options import RunConfig  # noqa: E402
@@ -106,17 +105,7 @@ def serve_and_predict(store: str, rows: np.ndarray, cwd: Path) -> np.ndarray:
                               stderr=subprocess.PIPE, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"{base}/ping", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail("mlflow models serve did not start: "
-                                + server.stderr.read().decode()[-2000:])
-                time.sleep(0.5)
+        wait_until_up(f"{base}/ping", server, "mlflow models serve", timeout=120)
         request = urllib.request.Request(f"{base}/invocations",
                                          data=json.dumps({"inputs": rows.tolist()}).encode(),
                                          headers={"Content-Type": "application/json"})
