@@ -320,3 +320,14 @@ def test_type_checkers_see_the_lazy_exports_typed(tmp_path):
                          capture_output=True, text=True, timeout=600)
     assert 'Revealed type is "def (source: Any, target: Any) -> float"' in out.stdout, out.stdout
     assert 'Revealed type is "int | None"' in out.stdout, out.stdout
+
+
+def test_the_api_reference_shows_every_exported_name():
+    """docs/reference/api.md renders each of rosetta_cl's exports from its docstring."""
+    import re
+
+    import rosetta_cl
+
+    page = (ROOT / "docs" / "reference" / "api.md").read_text()
+    shown = set(re.findall(r"^::: rosetta_cl\.(\S+)\.(\w+)$", page, flags=re.MULTILINE))
+    assert shown == {(m, n) for m, names in rosetta_cl._EXPORTS.items() for n in names}
