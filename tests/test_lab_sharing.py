@@ -203,6 +203,19 @@ def test_run_and_anchors_select_take_a_registered_version_and_h5ad(lab, tmp_path
     assert code == 0, err
     parent = MlflowClient(store).get_run(json.loads(out)["parent_run_id"])
     assert parent.data.tags[ANCHORS_MODEL_TAG] == "models:/atlas/1"
+    Path("bob.toml").write_text(f"""[run]
+benchmark = "data"
+data = "{lab['bob']}"
+split_by = "obs:batch=A,B|C"
+anchors = "models:/atlas@champion"
+methods = ["vae", "rvae"]
+figures = "none"
+""")
+    code, out, err = run_main(["run", "bob.toml", "--quick", "--json", "--tracking-uri", store],
+                              capsys)
+    assert code == 0, err
+    spec_run = MlflowClient(store).get_run(json.loads(out)["parent_run_id"])
+    assert spec_run.data.tags[ANCHORS_MODEL_TAG] == "models:/atlas/1"
     code, out, err = run_main(["anchors", "select", "--model", lab["alice_runs"].runs[1].run_id,
                                "--data", str(lab["alice"]), "--layer", "log1p", "-k", "5",
                                "-o", "alice.rosetta", "--tracking-uri", store], capsys)

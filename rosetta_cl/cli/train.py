@@ -22,7 +22,7 @@ Examples:
 
 
 @cli.command(cls=GroupedOptions, epilog=TRAIN_EXAMPLES)
-@click.argument("data_file", metavar="DATA")
+@click.argument("data_file", metavar="DATA", type=click.Path())
 @config_options
 @click.pass_context
 def train(ctx, data_file, **options):
@@ -66,7 +66,7 @@ def train(ctx, data_file, **options):
 
 @cli.command()
 @click.argument("model", metavar="MODEL")
-@click.argument("data", metavar="DATA")
+@click.argument("data", metavar="DATA", type=click.Path())
 @click.option("-o", "--output", required=True, metavar="OUT.npz|OUT.h5ad",
               help="Latent means as z in an .npz, or a copy of an .h5ad DATA with them in "
                    "obsm['X_rosetta'].")

@@ -115,11 +115,13 @@ def run_spec(spec: Spec, *, quick: bool = False, overrides: dict | None = None,
     start = time.perf_counter()
     check_executor(executor)
     benches: dict = {}
-    prepared = []
+    prepared: list = []
+    anchor_tags: dict[str, str] = {}  # the registered version a spec's runs anchor to
     for label, config in spec.configs(quick, overrides):
         config, pulled = pull_anchors(config, tracking_uri)  # anchors = models:/NAME@ALIAS
         prepared.append((label, *prepare(config, benches,
                                          features=pulled.features if pulled else None)))
+        anchor_tags.update(pulled.tags() if pulled else {})
     protocols = {config.protocol for _, config, _ in prepared}
     if len(protocols) > 1:
         raise ConfigError(f"spec {spec.name}: one table needs one protocol, got "
@@ -128,11 +130,11 @@ def run_spec(spec: Spec, *, quick: bool = False, overrides: dict | None = None,
         check_resume(config, resume, track)
     with executing(executor) as run_on:
         return _run_grid(spec, prepared, quick, overrides, tracking_uri, experiment, track,
-                         progress, run_on, resume, start)
+                         progress, run_on, resume, start, anchor_tags)
 
 
 def _run_grid(spec, prepared, quick, overrides, tracking_uri, experiment, track, progress,
-              executor, resume, start) -> SpecResult:
+              executor, resume, start, anchor_tags) -> SpecResult:
     from rosetta_cl.tracking.writer import NullTracker
 
     tracker = (open_tracker(tracking_uri, chosen_experiment(experiment, spec.name)) if track
@@ -141,7 +143,8 @@ def _run_grid(spec, prepared, quick, overrides, tracking_uri, experiment, track,
     params = {"spec": spec.name, "quick": str(quick),
               "vary": f"{spec.vary_field}={list(spec.vary_values)}" if spec.vary_field else "",
               **{f"override.{k}": str(v) for k, v in (overrides or {}).items()}}
-    tags = {"role": "spec", "spec": spec.name, "protocol": prepared[0][1].protocol}
+    tags = {"role": "spec", "spec": spec.name, "protocol": prepared[0][1].protocol,
+            **anchor_tags}
     from rosetta_cl.training.progress import GridBar, planned_trainings
 
     bar = GridBar(sum(planned_trainings(c, len(b.parts)) for _, c, b in prepared), progress)

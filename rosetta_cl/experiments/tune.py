@@ -233,11 +233,12 @@ def tune(config: RunConfig, beta_grid=None, rho_grid=None, *, tracking_uri: str 
     check_resume(config, resume, track)
     with executing(executor) as run_on:
         return _tune(config, bench, beta_grid, rho_grid, grids_of, tuned, tracking_uri,
-                     experiment, track, progress, criterion, run_on, resume, start)
+                     experiment, track, progress, criterion, run_on, resume, start,
+                     pulled.tags() if pulled else {})
 
 
 def _tune(config, bench, beta_grid, rho_grid, grids_of, tuned, tracking_uri, experiment, track,
-          progress, criterion, executor, resume, start) -> TuneResult:
+          progress, criterion, executor, resume, start, anchor_tags) -> TuneResult:
     tracker = (open_tracker(tracking_uri, chosen_experiment(experiment, experiment_name(config)))
                if track
                else NullTracker())
@@ -246,7 +247,8 @@ def _tune(config, bench, beta_grid, rho_grid, grids_of, tuned, tracking_uri, exp
     with tracker.parent(f"tune-{config.benchmark}", {
             **config.as_params(), "beta_grid": ",".join(map(str, beta_grid)),
             "rho_grid": ",".join(map(str, rho_grid)), "criterion": criterion},
-            {"role": "tune", "benchmark": config.benchmark, "protocol": config.protocol},
+            {"role": "tune", "benchmark": config.benchmark, "protocol": config.protocol,
+             **anchor_tags},
             resume=resume):
         # the template is trained as in the protocols (the benchmark's epochs): its anchors and
         # latents are what the tuned values will be used with; only the grid points are short
