@@ -57,8 +57,8 @@ def test_walkthrough_publish_pull_anchor_embed_serve(lab, tmp_path, capsys, monk
     assert lab["published"].uri == "models:/atlas/1"
     # Bob: R-VAEs on his own file, no split, anchored to the registered version
     code, out, err = run_main(["train", str(bob), "--anchors", "models:/atlas@champion",
-                               "--quick", "--seeds", "2", "--json", "--tracking-uri", store],
-                              capsys)
+                               "--method", "rvae", "--quick", "--seeds", "2", "--json",
+                               "--tracking-uri", store], capsys)
     assert code == 0, err
     bob_runs = json.loads(out)
     assert bob_runs["anchors_model"] == "models:/atlas/1" and bob_runs["methods"] == ["rvae"]
@@ -176,6 +176,10 @@ def test_bad_model_references_are_one_line_errors(lab, tmp_path, capsys, monkeyp
           "latest"], "--alias 'latest'"),
         (["train", str(lab["bob"]), "--methods", "rvae", "--quick"],
          "methods rvae without --anchors: allowed vae"),
+        (["train", str(lab["bob"]), "--method", "rvae", "--methods", "vae"],
+         "--method and --methods: give one of them"),
+        (["train", str(lab["bob"]), "--method", "nope", "--anchors", "models:/atlas/1"],
+         "unknown method 'nope'"),
     ]
     for args, message in cases:
         if args[0] == "embed":

@@ -24,8 +24,11 @@ Examples:
 @cli.command(cls=GroupedOptions, epilog=TRAIN_EXAMPLES)
 @click.argument("data_file", metavar="DATA", type=click.Path())
 @config_options
+@click.option("--method", default=None, metavar="NAME",
+              help="One method to train (the same as --methods NAME; default vae, or rvae "
+                   "with --anchors).")
 @click.pass_context
-def train(ctx, data_file, **options):
+def train(ctx, data_file, method, **options):
     """Train models on all of DATA (.npz / .npy / .h5ad): no split, no protocol, no joint
     model. Without --anchors: VAEs, each selecting k Rosetta points (publish one with `rosetta-cl
     anchors publish`). With --anchors FILE or models:/NAME@ALIAS: R-VAEs anchored to them (the
@@ -37,7 +40,11 @@ def train(ctx, data_file, **options):
     if options["resume"] or options["executor"] != "local":
         raise ConfigError("train: --resume and --executor ray are for run and tune; allowed: "
                           "train here, from the start")
-    if "methods" not in explicit:
+    if method and "methods" in explicit:
+        raise ConfigError("--method and --methods: give one of them")
+    if method:
+        values["methods"] = (method,)
+    elif "methods" not in explicit:
         values["methods"] = ("rvae",) if values["anchors"] else ("vae",)
     if values["data"] and values["data"] != data_file:
         raise ConfigError(f"--data {values['data']} and DATA {data_file}: give the file once")
