@@ -3,17 +3,16 @@ every bad input a one-line error (exit 2) with nothing written."""
 
 from pathlib import Path
 
+import anndata  # the [anndata] extra; the dev extra installs it
 import numpy as np
+import pandas as pd
 import pytest
+import scipy.sparse as sp
 from helpers import run_main
 
-anndata = pytest.importorskip("anndata")
-import pandas as pd  # noqa: E402  (anndata's dependency: only after the skip)
-import scipy.sparse as sp  # noqa: E402
-
-from rosetta_cl.data import anndata_file  # noqa: E402
-from rosetta_cl.data.anndata_file import read_h5ad  # noqa: E402
-from rosetta_cl.data.user_data import user_benchmark  # noqa: E402
+from rosetta_cl.data import anndata_file
+from rosetta_cl.data.anndata_file import read_h5ad
+from rosetta_cl.data.user_data import user_benchmark
 
 QUICK = ["--quick", "--figures", "none", "--methods", "vae,rvae"]
 

@@ -80,7 +80,6 @@ def test_registered_models_follow_basic_auth_permissions(store, tmp_path, mlflow
     """A lab store with NO_PERMISSIONS by default: Alice publishes her encoder, grants Bob READ
     on it (and on her experiment, which holds its files); Bob pulls and anchors to it; Eve, a
     member without a grant, is refused in one line."""
-    pytest.importorskip("anndata")
     from mlflow.server import get_app_client
     from test_anndata import write_atlas
 

@@ -27,8 +27,7 @@ def test_compare_two_methods_and_see_a_figure(store, tmp_path, mlflow_ui):
     """A user's path: experiment -> runs -> tick two methods -> Compare -> their LSD metrics and
     latent plots. Screenshots go to $ROSETTA_CL_SCREENSHOTS (default: the test's temp dir)."""
     chromium = chromium_path()
-    sync_api = pytest.importorskip("playwright.sync_api",
-                                   reason="Playwright's Python package is not installed")
+    from playwright import sync_api  # the dev extra installs it
     result = run_benchmark(RunConfig(benchmark="gaussians8", quick=True, seeds=2, epochs=2),
                            tracking_uri=store)
     shots = Path(os.environ.get("ROSETTA_CL_SCREENSHOTS", tmp_path))

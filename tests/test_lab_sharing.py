@@ -9,17 +9,16 @@ import sys
 import urllib.request
 from pathlib import Path
 
+import anndata  # the [anndata] extra; the dev extra installs it
 import numpy as np
 import pytest
+from conftest import free_port, wait_until_up
 from helpers import run_main
+from test_anndata import write_atlas
 
-anndata = pytest.importorskip("anndata")
-from conftest import free_port, wait_until_up  # noqa: E402
-from test_anndata import write_atlas  # noqa: E402
-
-from rosetta_cl.config.options import RunConfig  # noqa: E402
-from rosetta_cl.experiments.train import train  # noqa: E402
-from rosetta_cl.tracking.model_registry import ANCHORS_MODEL_TAG, publish  # noqa: E402
+from rosetta_cl.config.options import RunConfig
+from rosetta_cl.experiments.train import train
+from rosetta_cl.tracking.model_registry import ANCHORS_MODEL_TAG, publish
 
 GENES = tuple(f"g{j}" for j in range(10))
 BOB_ORDER = [3, 1, 0, 2, 9, 8, 7, 6, 5, 4]

@@ -101,6 +101,10 @@ def read_h5ad(path: str | Path, layer: str | None = None, obsm: str | None = Non
             x[start:start + len(block)] = block
         obs = {str(c): adata.obs[c].astype(str).to_numpy() for c in adata.obs.columns}
         return AnnArrays(x, features, obs, tuple(map(str, adata.obs_names)))
+    except ConfigError:
+        raise
+    except Exception as exc:  # noqa: BLE001  (a damaged file fails in h5py, anndata, pandas)
+        raise ConfigError(f"{what}: not a readable .h5ad ({_first(exc)})") from None
     finally:
         if getattr(adata, "file", None) is not None:
             adata.file.close()
