@@ -145,8 +145,7 @@ def split_rule(rule: str | None, arrays: dict, seed: int, path) -> tuple[dict, n
             raise ConfigError(f"--split-by part: data file {path} has no part array")
         part = arrays["part"]
     elif rule == "half":
-        part = np.zeros(n, dtype=np.int64)
-        part[np.random.default_rng(seed).permutation(n)[n // 2 :]] = 1
+        part = halves(n, seed)
     elif rule.startswith("label:"):
         if "y" not in arrays:
             raise ConfigError(f"--split-by {rule}: data file {path} has no y (labels) array")
@@ -182,6 +181,19 @@ def split_rule(rule: str | None, arrays: dict, seed: int, path) -> tuple[dict, n
         raise ConfigError(f"--split-by {rule!r}: allowed {allowed}")
     if not rule.startswith("label:"):
         n_groups = int(part.max()) + 1 if len(part) else 0
+    check_experiences(rule, part, n_groups)
+    return arrays, part
+
+
+def halves(n: int, seed: int) -> np.ndarray:
+    """``--split-by half``: seeded random halves (the paper's 3D Chairs split)."""
+    part = np.zeros(n, dtype=np.int64)
+    part[np.random.default_rng(seed).permutation(n)[n // 2 :]] = 1
+    return part
+
+
+def check_experiences(rule: str, part: np.ndarray, n_groups: int) -> None:
+    """At least two experiences, each with the 5 rows its 60/40 train/validation split needs."""
     counts = np.bincount(part, minlength=n_groups) if len(part) else np.zeros(n_groups, int)
     if len(counts) < 2:
         raise ConfigError(f"--split-by {rule}: gives {len(counts)} experience(s); need >= 2")
@@ -189,7 +201,6 @@ def split_rule(rule: str | None, arrays: dict, seed: int, path) -> tuple[dict, n
         if c < 5:
             raise ConfigError(f"--split-by {rule}: experience D{i + 1} has {c} rows; each needs"
                               " >= 5 (for its 60/40 train/validation split)")
-    return arrays, part
 
 
 def _labels(present: set[int], most: int = 20) -> str:
@@ -204,21 +215,24 @@ def user_benchmark(path, split_by=None, seed: int = 0, subsample: int | None = N
     """A user's file as a benchmark: its experiences by ``split_by`` (``whole``: one experience
     of every row, what ``rosetta-cl train`` trains on). ``features``: the columns a model needs,
     in its order (a registered version's); the file's are reordered to them (``in_order``)."""
-    if is_h5ad(path):
-        arrays, part, file_features = _h5ad_split(path, split_by, seed, layer, obsm, whole)
+    if whole and split_by:
+        raise ConfigError(f"--split-by {split_by!r}: training on a whole file takes no split")
+    table = read_h5ad(path, layer, obsm) if is_h5ad(path) else None
+    file_features: tuple[str, ...] | np.ndarray | None
+    if table is not None:
+        arrays, file_features = {"x": table.x}, table.features
     else:
         if layer or obsm:
             raise ConfigError(f"--layer / --obsm: data file {path} is not an .h5ad (they choose "
                               "an AnnData matrix)")
-        file_arrays = read_user_file(path)
-        file_features = file_arrays.pop("features", None)
-        if whole:
-            if split_by:
-                raise ConfigError(f"--split-by {split_by!r}: training on a whole file takes no "
-                                  "split")
-            arrays, part = file_arrays, np.zeros(len(file_arrays["x"]), dtype=np.int64)
-        else:
-            arrays, part = split_rule(split_by, file_arrays, seed, path)
+        arrays = read_user_file(path)
+        file_features = arrays.pop("features", None)
+    if whole:
+        part = np.zeros(len(arrays["x"]), dtype=np.int64)
+    elif table is not None:
+        arrays, part = _h5ad_split(split_by, table, seed, path)
+    else:
+        arrays, part = split_rule(split_by, arrays, seed, path)
     x = arrays["x"]
     if features is not None:
         x = in_order(x, features, file_features, path)
@@ -252,29 +266,17 @@ def in_order(x: np.ndarray, wanted: tuple[str, ...], have, path) -> np.ndarray:
     return np.ascontiguousarray(flat[:, [position[name] for name in wanted]])
 
 
-def _h5ad_split(path, rule, seed, layer, obsm, whole):
-    data = read_h5ad(path, layer, obsm)
-    n = len(data.x)
-    if whole:
-        if rule:
-            raise ConfigError(f"--split-by {rule!r}: training on a whole file takes no split")
-        part = np.zeros(n, dtype=np.int64)
-    elif rule == "half":
-        part = np.zeros(n, dtype=np.int64)
-        part[np.random.default_rng(seed).permutation(n)[n // 2 :]] = 1
+def _h5ad_split(rule, table, seed: int, path) -> tuple[dict, np.ndarray]:
+    """An ``.h5ad``'s experiences: ``obs:`` rules (``anndata_file.obs_split``) or ``half``."""
+    allowed = "obs:COLUMN=A,B|C,D (sets of an obs column's values), obs:COLUMN, half"
+    if rule == "half":
+        part = halves(len(table.x), seed)
     elif rule and rule.startswith("obs:"):
-        part, _ = obs_split(rule, data, path)
+        part, _ = obs_split(rule, table, path)
     else:
-        allowed = "obs:COLUMN=A,B|C,D (sets of an obs column's values), obs:COLUMN, half"
         raise ConfigError(f"--split-by {rule!r} for {path}: allowed {allowed}" if rule else
                           f"data file {path} needs --split-by ({allowed})")
-    keep = part >= 0
-    x, part = data.x[keep], part[keep]
-    counts = np.bincount(part) if len(part) else np.zeros(0, dtype=np.int64)
-    if not whole and len(counts) < 2:
-        raise ConfigError(f"--split-by {rule}: gives {len(counts)} experience(s); need >= 2")
-    for i, c in enumerate(counts):
-        if c < 5:
-            raise ConfigError(f"--split-by {rule}: experience D{i + 1} has {c} rows; each needs"
-                              " >= 5 (for its 60/40 train/validation split)")
-    return {"x": x}, part, data.features
+    keep = part >= 0  # rows whose value is in no set are left out
+    part = part[keep]
+    check_experiences(rule, part, int(part.max()) + 1 if len(part) else 0)
+    return {"x": table.x[keep]}, part

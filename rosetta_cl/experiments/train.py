@@ -93,7 +93,7 @@ def train(config: RunConfig, *, tracking_uri: str | None = None, experiment: str
     role = "method" if anchored else "template"
     evaluate = _evaluation(anchors, bench.features)
     jobs = [Job(method, seed, f"{method}/seed{seed}", role, anchors, trainer.valid_x[0], evaluate)
-            for method, seed in _runs(config)]
+            for method, seed in trainer.method_runs()]
     ids: list[str | None] = [None] * len(jobs)
     if tracker is None:
         parent_id, trained = None, trainer.train_many(experience, jobs)
@@ -110,10 +110,6 @@ def train(config: RunConfig, *, tracking_uri: str | None = None, experiment: str
             for job, done, run_id in zip(jobs, trained, ids, strict=True)]
     return TrainResult(config, runs, parent_id, pulled.uri if pulled else None, bench.features,
                        time.perf_counter() - start)
-
-
-def _runs(config: RunConfig) -> list[tuple[str, int]]:
-    return [(m, config.seed + 1 + i) for m in config.methods for i in range(filled(config.seeds))]
 
 
 def _evaluation(anchors, features):

@@ -132,7 +132,6 @@ def publish(run_ref: str, name: str, *, alias: str | None = None, anchors: str |
     from rosetta_cl.anchors.rosetta_file import check_fits, read_anchor_file
     from rosetta_cl.models.vae import load_model
     from rosetta_cl.tracking.store import (
-        _template_child,
         download_model,
         open_client,
         quiet_downloads,
@@ -140,7 +139,7 @@ def publish(run_ref: str, name: str, *, alias: str | None = None, anchors: str |
 
     _check_name(name, alias)
     client = open_client(tracking_uri)
-    run_id = _model_run(client, run_ref, _template_child)
+    run_id = _model_run(client, run_ref)
     with tempfile.TemporaryDirectory() as tmp, quiet_downloads():
         (Path(tmp) / "model").mkdir()
         (Path(tmp) / "files").mkdir()
@@ -269,9 +268,11 @@ def _check_name(name: str, alias: str | None) -> None:
                           "or v<number>: MLflow reserves them)")
 
 
-def _model_run(client, run_ref: str, template_child) -> str:
+def _model_run(client, run_ref: str) -> str:
     """``run_ref`` if it logged a model, else the one template run under it."""
     from mlflow.exceptions import MlflowException
+
+    from rosetta_cl.tracking.store import template_child
 
     try:
         run = client.get_run(run_ref)

@@ -208,7 +208,7 @@ def load_model_ref(ref: str, tracking_uri: str | None = None):
     try:
         return load_run_model(client, ref), ref
     except (MlflowException, OSError):
-        template = _template_child(client, ref)  # a protocol run: its template is the model
+        template = template_child(client, ref)  # a protocol run: its template is the model
         if template is None:
             raise ConfigError(f"model {ref!r}: neither a model directory nor a run with a "
                               f"model (or a protocol run with one template) in "
@@ -245,7 +245,7 @@ def download_model(client, run_id: str, dst_path: str) -> str:
         return repo.download_artifacts("", dst_path=dst_path)
 
 
-def _template_child(client, run_id: str) -> str | None:
+def template_child(client, run_id: str) -> str | None:
     """The id of the one ``template`` run directly under ``run_id`` (what `rosetta-cl run`
     prints is the parent run; its template VAE on D1 is the model anchors are selected with).
     """
