@@ -8,17 +8,20 @@ import urllib.request
 from contextlib import contextmanager
 
 # `pytest -n 2` (the README's command, pytest-xdist) runs two test workers on the two cores: each
-# worker, and every process its tests start, uses one thread, so the two never spin on each
-# other's cores (two trainings with default threads on 2 cores run 30-50x slower)
+# worker, and every process its tests start, follows the thread rule (rosetta_cl.config.threads:
+# one intra-op thread), so the two never spin on each other's cores (two trainings with two
+# threads each on 2 cores run 4.6-27x slower: benchmarks/perf/contention.py)
+from rosetta_cl.config.threads import THREADS_PER_TRAINING  # noqa: E402  (imports no torch)
+
 if os.environ.get("PYTEST_XDIST_WORKER"):
     for _name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[_name] = "1"
+        os.environ[_name] = str(THREADS_PER_TRAINING)
 
 import pytest
 import torch
 
 if os.environ.get("PYTEST_XDIST_WORKER"):
-    torch.set_num_threads(1)
+    torch.set_num_threads(THREADS_PER_TRAINING)
 
 
 @pytest.fixture(autouse=True)

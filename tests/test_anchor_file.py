@@ -234,7 +234,7 @@ def test_alice_and_bob_share_only_the_anchor_file(tmp_path):
     for d in (alice, bob, shared):
         d.mkdir()
     summary = json.loads(cli(["run", "digits", "--methods", "vae", "--seeds", "1", "--json",
-                              "--figures", "none"],
+                              "--templates", "1", "--figures", "none"],
                              alice))
     client = MlflowClient(f"sqlite:///{alice}/mlruns/mlflow.db")
     (template,) = client.search_runs(
@@ -247,7 +247,8 @@ def test_alice_and_bob_share_only_the_anchor_file(tmp_path):
 
     # Bob's 7 trainings side by side on Ray (same numbers as local: tests/test_ray.py)
     result = json.loads(cli(["run", "digits", "--anchors", str(shared / "alice.rosetta"),
-                             "--methods", "vae,rvae", "--seeds", "3", "--json", "--figures", "none",
+                             "--methods", "vae,rvae", "--seeds", "3", "--templates", "1", "--json",
+                             "--figures", "none",
                              "--executor", "ray"],
                             bob))
     values = result["values"]

@@ -157,7 +157,8 @@ def test_failure_mid_run_marks_runs_failed(store, tmp_path, capsys, monkeypatch)
 
     monkeypatch.setattr(rosetta_cl.metrics.latent, "lsd_split", broken)
     with pytest.raises(RuntimeError, match="metric exploded"):
-        main(["run", "gaussians8", "--epochs", "1", "--seeds", "1", "--methods", "vae"])
+        main(["run", "gaussians8", "--epochs", "1", "--seeds", "1", "--methods", "vae",
+              "--templates", "1"])
     client = MlflowClient(f"sqlite:///{tmp_path}/mlruns/mlflow.db")
     runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
     status = {r.info.run_name: r.info.status for r in runs}

@@ -82,3 +82,14 @@ def test_birdsong_memory_tiny(tmp_path):
     # reading adds at least the float16 array to the imports' peak; building the streams more
     assert rows["import"]["peak_rss_gib"] <= rows["read"]["peak_rss_gib"]
     assert rows["read"]["peak_rss_gib"] <= rows["benchmark"]["peak_rss_gib"]
+
+
+@pytest.mark.slow
+def test_contention_times_one_alone_and_two_at_once(tmp_path):
+    result = run_tiny("contention", tmp_path)
+    rows = result["rows"]
+    assert [r["threads"] for r in rows] == sorted({1, result["cores"]})
+    for r in rows:
+        assert r["workload"] == "gaussians8-mlp"
+        assert r["alone_s"] > 0 and r["pair_s"] > 0
+        assert r["pair/alone"] == pytest.approx(r["pair_s"] / r["alone_s"])

@@ -20,8 +20,10 @@ def test_verdict_says_closer_or_further_with_the_papers_value():
     paper, dataset = paper_values("gaussians8", "sequential")
     assert paper["rvae"] == {"D1": -0.049, "D2": -0.303} and dataset == ""
     assert verdict_lines(table, paper) == [
-        "D1: R-VAE 45% closer to the jointly trained model than the VAE; paper: 4.9% closer",
-        "D2: R-VAE 25% further from the jointly trained model than the VAE; paper: 30% closer"]
+        "D1: R-VAE 45% closer to the jointly trained model than the VAE (95% interval 40-50% "
+        "closer); paper: 4.9% closer",
+        "D2: R-VAE 25% further from the jointly trained model than the VAE (95% interval "
+        "20-30% further); paper: 30% closer"]
 
 
 def test_rv_verdict_and_a_stand_in_data_set_are_named():
@@ -30,8 +32,8 @@ def test_rv_verdict_and_a_stand_in_data_set_are_named():
     paper, dataset = paper_values("digits", "reproducibility")
     assert dataset == "MNIST"
     (line,) = verdict_lines(table, paper, dataset)
-    assert line.startswith("RV: R-VAE RV 9 lower than the VAE's (retrainings agree more); "
-                           "paper (MNIST): ")
+    assert line.startswith("RV: R-VAE RV 9 lower than the VAE's (retrainings agree more) (95% "
+                           "interval 9-9 lower); paper (MNIST): ")
 
 
 def test_no_verdict_without_a_vae_row_and_no_paper_for_user_data():
@@ -81,9 +83,11 @@ def test_quick_run_prints_verdicts_within_100_characters(store, capsys):
     out = capsys.readouterr().out
     assert max(len(line) for line in out.splitlines() if store not in line) <= 100
     assert "lower is better: LSD" in out
-    lines = [line for line in out.splitlines() if line.startswith(("D1: R-VAE", "D2: R-VAE"))]
-    assert len(lines) == 2 and all(line.endswith(("paper: 4.9% closer", "paper: 30% closer"))
-                                   for line in lines)
+    verdicts = out.split("lower is better: LSD\n", 1)[1].split("\nverdict:", 1)[0]
+    lines = [" ".join(line.split()) for line in verdicts.replace("\n  ", " ").splitlines()]
+    assert len(lines) == 2 and all(line.startswith(("D1: R-VAE", "D2: R-VAE")) for line in lines)
+    assert all(line.endswith(("paper: 4.9% closer", "paper: 30% closer")) for line in lines)
+    assert all("(95% interval " in line for line in lines)
     assert "1 seed" not in out and "3 seeds x 2 methods" in out
 
 

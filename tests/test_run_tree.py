@@ -15,13 +15,16 @@ EVERY = ("seq", "ens", "spec", "tune", "rep", "cont")
 ADDED_PARAMS = {"metrics": {"seq": "lsd,linear_map", "ens": "lsd,linear_map", "spec":
                             "lsd,linear_map", "tune": "lsd,linear_map", "rep": "rv", "cont": "lsd"},
                 # issue 29: the matrix of an .h5ad data file
-                "layer": dict.fromkeys(EVERY, "None"), "obsm": dict.fromkeys(EVERY, "None")}
+                "layer": dict.fromkeys(EVERY, "None"), "obsm": dict.fromkeys(EVERY, "None"),
+                # issue 34: the thread rule's count and the templates (--quick: one)
+                "threads": dict.fromkeys(EVERY, "1"), "templates": dict.fromkeys(EVERY, "1")}
 # changed on purpose since (issue 26): the continual default accumulate mode; forgetting and
 # backward transfer on continual parent runs; the median latent spread per method on protocol
 # runs; every model is an MLflow logged model of its run, no longer its run's model/ artifact
 # (test_tracking.py checks the logged models)
 CHANGED_PARAMS = {"accumulate": "latest"}
-ADDED_METRICS = ("forgetting_after_", "bwt_after_", "bwt_lsd_after_", "latent_spread_D1_median/")
+ADDED_METRICS = ("forgetting_after_", "bwt_after_", "bwt_lsd_after_", "latent_spread_D1_median/",
+                 "active_units")  # issue 34: per model run, and their median / min per method
 
 
 @pytest.mark.slow

@@ -175,8 +175,10 @@ def test_cells_whose_sign_differs_from_the_paper_are_marked():
     table = spec_table(spec, [("", _fake_result(raw))])
     text = table.markdown()
     # bvae D1 -0.25 agrees; bvae D2 +0.2 and rvae D1 +1 disagree; rvae D2 -0.5 agrees
-    assert "| bvae | -0.25 (-0.25, -0.25) [paper -0.056] | 0.2 (0.2, 0.2) [paper -0.06] ! |" in text
-    assert "| rvae | 1 (1, 1) [paper -0.049] ! | -0.5 (-0.5, -0.5) [paper -0.303] |" in text
+    assert ("| bvae | -0.25 [-0.25, -0.25] (-0.25, -0.25) [paper -0.056] | 0.2 [0.2, 0.2] "
+            "(0.2, 0.2) [paper -0.06] ! |") in text
+    assert ("| rvae | 1 [1, 1] (1, 1) [paper -0.049] ! | -0.5 [-0.5, -0.5] (-0.5, -0.5) "
+            "[paper -0.303] |") in text
     assert "sign differs from the paper's (2 here)" in text and "Table 2" in text
     assert [(m, c) for m, c, _, _ in table.disagreements()] == [("bvae", "D2"), ("rvae", "D1")]
     assert len(table.as_dict()["sign_disagreements"]) == 2

@@ -5,6 +5,7 @@ line saying what it is. Every line fits ``WIDTH`` characters (``--json`` and the
 
 from __future__ import annotations
 
+import statistics
 import textwrap
 from typing import TYPE_CHECKING
 
@@ -46,7 +47,10 @@ def protocol_run_text(result: ProtocolResult, ui: str) -> str:
     if extra.get("data_defaults"):
         lines.append(wrap(f"defaults from {c.data} (options override them): "
                           f"{extra['data_defaults']}"))
-    lines.append(f"{c.protocol} protocol on {c.benchmark}: {plural(filled(c.seeds), 'seed')} x "
+    templates = (f"{plural(filled(c.templates), 'template')} x " if filled(c.templates) > 1
+                 else "")
+    lines.append(f"{c.protocol} protocol on {c.benchmark}: {templates}"
+                 f"{plural(filled(c.seeds), 'seed')} x "
                  f"{plural(len(c.methods), 'method')}, {c.epochs} epochs, k={c.rosetta_points},\n"
                  f"rho={c.rho}, beta={c.beta}, latent dim {c.latent_dim}, arch {c.arch}; "
                  f"{result.wall_time_s:.1f} s")
@@ -57,15 +61,18 @@ def protocol_run_text(result: ProtocolResult, ui: str) -> str:
     lines += [result.table.markdown(compact=True), direction_line(result.table.columns)]
     verdicts = verdict_lines(result.table, *paper_values(c.benchmark, c.protocol))
     if verdicts:
-        lines += [*verdicts, FOOTNOTE]
+        lines += [*map(wrap, verdicts), FOOTNOTE]
     lines += transfer_lines(extra.get("transfer", {}))
+    lines += active_unit_lines(extra.get("active_units", {}), filled(c.latent_dim))
     if extra.get("latent_spread"):
         spread = ", ".join(f"{m} {v:.3g}" for m, v in extra["latent_spread"].items())
         lines.append(wrap("latent spread (median over runs of total variance of mu on D1; a "
                           f"collapse shrinks it): {spread}"))
     if "template_to_target_LSD_D1" in extra:
+        each = [e["template_to_target_LSD_D1"] for e in extra.get("by_template", [extra])]
         lines.append("template -> target LSD on D1 (where the anchors come from): "
-                     f"{extra['template_to_target_LSD_D1']:.3g}")
+                     + ", ".join(f"{v:.3g}" for v in each)
+                     + (" (per template)" if len(each) > 1 else ""))
     for method, stats in extra.get("linear_map", {}).items():
         lines.append(f"linear map {method}: ||I - A/||A||_2||_F {stats['map_identity_gap']:.3g},"
                      f" ||b|| {stats['map_bias_norm']:.3g} (medians over runs)")
@@ -75,6 +82,23 @@ def protocol_run_text(result: ProtocolResult, ui: str) -> str:
     if result.parent_run_id:
         lines.append(f"MLflow parent run: {result.parent_run_id}\n  (see it with `{ui}`)")
     return "\n".join(lines)
+
+
+def active_unit_lines(units: dict[str, list[float]], latent_dim: int) -> list[str]:
+    """Active units per method (median, range over runs), and a warning for every method whose
+    runs all collapsed: LSD and RV of a collapsed latent space measure nothing."""
+    if not units:
+        return []
+    cells = ", ".join(f"{m} {statistics.median(v):g}" + (f" ({min(v):g}-{max(v):g})"
+                                                   if min(v) != max(v) else "")
+                      for m, v in units.items())
+    lines = [wrap(f"active units (latent dims whose E[z|x] varies over inputs by > 0.01, of "
+                  f"{latent_dim}; median (range) over runs): {cells}")]
+    for method, v in units.items():
+        if max(v) == 0:
+            lines.append(wrap(f"{method}: no active unit in any run (a collapsed latent space): "
+                              "its LSD and RV are not meaningful"))
+    return lines
 
 
 def continual_setting(config) -> str:

@@ -81,14 +81,16 @@ def train(ctx, data_file, method, **options):
 @click.option("--obsm", default=None, metavar="KEY", help="An .h5ad's obsm entry instead of X.")
 @click.option("--batch-size", type=int, default=4096, show_default=True)
 @click.option("--force", is_flag=True, help="Overwrite an existing output file.")
+@click.option("--threads", type=click.IntRange(min=1), default=None,
+              help="Intra-op threads (default: the thread rule, 1).")
 @click.option("--tracking-uri", default=None)
-def embed(model, data, output, layer, obsm, batch_size, force, tracking_uri):
+def embed(model, data, output, layer, obsm, batch_size, force, threads, tracking_uri):
     """Write the latent means MODEL gives DATA. MODEL: models:/NAME/VERSION, models:/NAME@ALIAS,
     runs:/RUN_ID (or a run id), or a model directory. DATA's columns are matched to the
     model's feature names when it has them (reordered; a missing one is an error)."""
     from rosetta_cl.experiments.embed import embed as embed_file
 
     result = embed_file(model, data, output, layer=layer, obsm=obsm, batch_size=batch_size,
-                        force=force, tracking_uri=tracking_uri, progress=True)
+                        force=force, tracking_uri=tracking_uri, progress=True, threads=threads)
     click.echo(f"wrote {result.path}: {plural(result.rows, 'row')} x latent dim "
                f"{result.latent_dim} from {result.model}")

@@ -13,8 +13,9 @@ import re
 from rosetta_cl.metrics.summary import Table
 
 NAMES = {"vae": "VAE", "bvae": "beta-VAE", "rvae": "R-VAE"}
-FOOTNOTE = ("verdict: the method's median over runs against the median VAE (LSD: distortion to "
-            "the\njointly trained model; RV: spread of retrainings; lower is better for both)")
+FOOTNOTE = ("verdict: the method's median over runs (templates x seeds) against the median VAE "
+            "(LSD:\ndistortion to the jointly trained model; RV: spread of retrainings; lower is "
+            "better for\nboth), with the 95% bootstrap interval of that median")
 
 
 def paper_values(benchmark: str, protocol: str) -> tuple[dict[str, dict[str, float]], str]:
@@ -68,9 +69,15 @@ def verdict_lines(table: Table, paper: dict[str, dict[str, float]] | None = None
                     "ratio", "difference"):
                 continue
             part = column.removeprefix(f"{table.metric}_") if column != table.metric else "RV"
-            ours = columns[column].median
+            stat, kind = columns[column], table.kind(column)
             name = NAMES.get(method, method)
-            line = f"{part}: {name} {_words(ours, table.kind(column), full=True)}"
+            line = f"{part}: {name} {_words(stat.median, kind, full=True)}"
+            if table.by_template is not None and table.templates > 1:
+                own = table.by_template[method][column]
+                wins = sum(v < 0 for v in own)  # lower is better for LSD and RV
+                line += f", {_better(kind)} on {wins} of {len(own)} templates"
+            if stat.lo is not None and stat.hi is not None:
+                line += f" (95% interval {_range(stat.lo, stat.hi, kind)})"
             theirs = paper.get(method, {}).get(part)
             if theirs is not None:
                 line += f"; {where}: {_words(theirs, table.kind(column), full=False)}"
@@ -94,6 +101,21 @@ def _words(value: float, kind: str, *, full: bool) -> str:
     side = "lower" if value < 0 else "higher"
     return (f"RV {size} {side} than the VAE's (retrainings "
             f"{'agree more' if value < 0 else 'agree less'})") if full else f"{size} {side}"
+
+
+def _better(kind: str) -> str:
+    return "closer" if kind == "ratio" else "lower"
+
+
+def _range(lo: float, hi: float, kind: str) -> str:
+    """A normalised interval in words: ``38-52% closer``, ``12% closer to 8% further``."""
+    scale, unit = (100, "%") if kind == "ratio" else (1, "")
+    good, bad = ("closer", "further") if kind == "ratio" else ("lower", "higher")
+    if hi <= 0:
+        return f"{_size(-hi * scale)}-{_size(-lo * scale)}{unit} {good}"
+    if lo >= 0:
+        return f"{_size(lo * scale)}-{_size(hi * scale)}{unit} {bad}"
+    return f"{_size(-lo * scale)}{unit} {good} to {_size(hi * scale)}{unit} {bad}"
 
 
 def _size(value: float) -> str:

@@ -22,9 +22,11 @@ from rosetta_cl.config.choices import (
     SELECTIONS,
 )
 from rosetta_cl.config.constraints import Interval, OneOf, check_all, check_constraints
+from rosetta_cl.config.threads import default_threads
 from rosetta_cl.errors import ConfigError
 
 QUICK_SEEDS = 3
+TEMPLATE_STRIDE = 1000  # template t runs with seed + TEMPLATE_STRIDE * t (seeds stay below it)
 T = TypeVar("T")
 
 
@@ -153,6 +155,8 @@ class TrainingOptions:
         Each field's default and meaning is in its help text (``rosetta-cl run --help``).
     anchor_fit, anchor_decoder, selection, anchors, accumulate, reinit, plugins, metrics
         The same, for the R-VAE's anchors, plugins and metrics.
+    templates
+        Templates the protocol runs over (``--templates``).
 
     Examples
     --------
@@ -165,8 +169,9 @@ class TrainingOptions:
                            "`rosetta-cl plugins`).")
     methods: tuple[str, ...] = option(("vae", "bvae", "rvae"), "Comma-separated methods (see "
                                       "`rosetta-cl benchmarks`).")
-    seeds: int | None = option(None, "Runs per method (default 10, the paper's M; 3 with "
-                               "--quick).")
+    seeds: int | None = option(None, "Runs per method and template (default: the protocol's: "
+                               "sequential 3, reproducibility and continual 10, the paper's M; "
+                               "3 with --quick).")
     epochs: int | None = option(None, "Epochs per model (benchmark default).")
     batch_size: int = option(128, "Minibatch size.")
     lr: float = option(1e-3, "Adam learning rate.")
@@ -194,6 +199,12 @@ class TrainingOptions:
     metrics: tuple[str, ...] = option((), "Comma-separated latent metrics (see `rosetta-cl "
                                       "plugins`; default: the protocol's: lsd,linear_map | rv | "
                                       "lsd).")
+    templates: int | None = option(None, "Run the protocol over N templates (default: the "
+                                   "protocol's: sequential 3, others 1; 1 with --quick): "
+                                   "template t shifts --seed by "
+                            f"{TEMPLATE_STRIDE} x t (its data split, template, target and "
+                            "method seeds); cells pool templates x seeds, with 95% bootstrap "
+                            "intervals and on how many templates each method beats the VAE.")
 
     _parameter_constraints: ClassVar[dict] = {
         "protocol": OneOf("unknown protocol", "protocols"),
@@ -210,6 +221,7 @@ class TrainingOptions:
         "selection": OneOf("selection", SELECTIONS),
         "accumulate": OneOf("accumulate", ACCUMULATE),
         "metrics": OneOf("unknown metric", "metrics", each=True),
+        "templates": Interval("templates", 1, optional=True),
     }
 
     def _check_training(self, latent_dim: int, registries: Mapping) -> None:
@@ -227,6 +239,10 @@ class TrainingOptions:
                               f"{', '.join(allowed)}")) for m in self.metrics],
         ])
         seeds, k = filled(self.seeds), filled(self.rosetta_points)
+        check_all([(filled(self.templates) == 1 or seeds < TEMPLATE_STRIDE,
+                    (f"seeds {seeds} with templates {self.templates}: allowed seeds < "
+                     f"{TEMPLATE_STRIDE} (template t's runs use seed + {TEMPLATE_STRIDE} t + "
+                     "1 ..)"))])
         if self.protocol == "reproducibility":
             check_all([
                 (seeds >= 2, (f"seeds {seeds}: the reproducibility protocol needs >= 2 "
@@ -248,7 +264,7 @@ class ExecutionOptions:
 
     Parameters
     ----------
-    device, ensemble, quick, figures, plugins_dir
+    device, ensemble, quick, figures, plugins_dir, threads
         Each field's default and meaning is in its help text (``rosetta-cl run --help``).
 
     Examples
@@ -268,9 +284,15 @@ class ExecutionOptions:
                           "umap | none.")
     plugins_dir: str | None = option(None, "Local plugins folder (default "
                                      "$ROSETTA_CL_PLUGINS_DIR, ./plugins).")
+    threads: int | None = option(None, "Intra-op threads per training (torch, BLAS, FAISS); "
+                                 "default: the thread rule, 1 for every architecture, whatever "
+                                 "OMP_NUM_THREADS says (same table on every machine of a CPU "
+                                 "type; trainings side by side never spin on each other's "
+                                 "cores).")
 
     _parameter_constraints: ClassVar[dict] = {
         "figures": OneOf("figures", FIGURE_VIEWS),
+        "threads": Interval("threads", 1, optional=True),
     }
 
     def _check_execution(self, config: RunConfig, registries: Mapping) -> None:
@@ -301,7 +323,9 @@ class RunConfig(ExecutionOptions, TrainingOptions, ModelOptions, DataOptions):
         As :class:`TrainingOptions`: what is trained.
     anchor_fit, anchor_decoder, selection, anchors, accumulate, reinit, plugins, metrics
         As :class:`TrainingOptions`: the R-VAE's anchors, plugins and metrics.
-    device, ensemble, quick, figures, plugins_dir
+    templates
+        As :class:`TrainingOptions`: templates the protocol runs over.
+    device, ensemble, quick, figures, plugins_dir, threads
         As :class:`ExecutionOptions`.
 
     Examples
@@ -369,7 +393,10 @@ def resolve(config: RunConfig, benchmarks, methods, protocols, metrics) -> RunCo
     arch = config.arch or defaults.arch
     config = replace(
         config,
-        seeds=config.seeds if config.seeds is not None else (quick_seeds if config.quick else 10),
+        seeds=config.seeds if config.seeds is not None else (
+            quick_seeds if config.quick else protocols[config.protocol].seeds),
+        templates=config.templates if config.templates is not None else (
+            1 if config.quick else protocols[config.protocol].templates),
         epochs=config.epochs if config.epochs is not None else (
             defaults.quick_epochs if config.quick else defaults.epochs),
         rosetta_points=(config.rosetta_points if config.rosetta_points is not None
@@ -379,7 +406,8 @@ def resolve(config: RunConfig, benchmarks, methods, protocols, metrics) -> RunCo
         subsample=config.subsample if config.subsample is not None else (
             defaults.quick_subsample if config.quick else None),
         arch=arch, template_arch=config.template_arch or arch,
-        metrics=config.metrics or protocols[config.protocol].metrics)
+        metrics=config.metrics or protocols[config.protocol].metrics,
+        threads=config.threads if config.threads is not None else default_threads(arch))
     for part in PARTS:  # type: ignore[assignment]  # each part's class in turn
         check_constraints(config, part._parameter_constraints, registries)
     config.part(ModelOptions)._check_model(defaults.image_shape, config.benchmark)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rosetta_cl.config.threads import default_threads, intra_op_threads
 from rosetta_cl.errors import ConfigError
 
 OBSM_KEY = "X_rosetta"
@@ -32,8 +33,10 @@ class Embedded:
 
 def embed(model_ref: str, data: str, output: str, *, layer: str | None = None,
           obsm: str | None = None, batch_size: int = 4096, force: bool = False,
-          tracking_uri: str | None = None, progress: bool = False) -> Embedded:
-    """Encode ``data`` with ``model_ref`` and write the latent means to ``output``."""
+          tracking_uri: str | None = None, progress: bool = False,
+          threads: int | None = None) -> Embedded:
+    """Encode ``data`` with ``model_ref`` and write the latent means to ``output`` (with
+    ``threads`` intra-op threads; None: the thread rule's count)."""
     import torch
     from tqdm.auto import tqdm
 
@@ -69,7 +72,8 @@ def embed(model_ref: str, data: str, output: str, *, layer: str | None = None,
         raise ConfigError(f"data file {data} has {x.shape[1]} features; the model reads "
                           f"{model.config.input_dim}")
     chunks = []
-    with tqdm(total=len(x), desc="embed", unit="row", disable=None if progress else True) as bar:
+    with tqdm(total=len(x), desc="embed", unit="row", disable=None if progress else True) as bar, \
+            intra_op_threads(threads or default_threads(model.config.arch)):
         for start in range(0, len(x), batch_size):
             block = torch.from_numpy(np.ascontiguousarray(x[start:start + batch_size]))
             chunks.append(encode_means(model, block).numpy())

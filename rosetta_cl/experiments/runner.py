@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import json
 import os
+import statistics
 from contextlib import closing, contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rosetta_cl.config.options import RunConfig, filled, resolve
+from rosetta_cl.config.threads import intra_op_threads
 from rosetta_cl.data.defaults import USER_DATA
 from rosetta_cl.errors import ConfigError
 from rosetta_cl.extensions import load_extensions
@@ -72,10 +74,16 @@ def run_benchmark(config: RunConfig, *, tracking_uri: str | None = None,
     config, pulled = pull_anchors(config, tracking_uri)
     config, bench = prepare(config, features=pulled.features if pulled else None)
     check_resume(config, resume, track)
+    from rosetta_cl.experiments.templates import over_templates
     from rosetta_cl.training.progress import GridBar, planned_trainings
 
-    protocol = PROTOCOLS[config.protocol].run
-    with executing(executor) as run_on, closing(
+    def protocol(bench, config, emit, bar, run_on, reuse=None):  # over --templates
+        features = pulled.features if pulled else None
+        return over_templates(PROTOCOLS[config.protocol], config, bench,
+                              lambda other: prepare(other, features=features)[1], emit, bar,
+                              run_on, reuse)
+
+    with intra_op_threads(filled(config.threads)), executing(executor) as run_on, closing(
             GridBar(planned_trainings(config, len(bench.parts)), progress)) as bar:
         if not track:
             return with_derived(protocol(bench, config, None, bar, run_on), bench)
@@ -274,6 +282,9 @@ def log_result(tracker: Tracker | NullTracker, result: ProtocolResult) -> None:
     metrics = {**result.metrics, "wall_time_s": result.wall_time_s}
     for method, spread in result.extra.get("latent_spread", {}).items():
         metrics[f"latent_spread_D1_median/{method}"] = spread
+    for method, units in result.extra.get("active_units", {}).items():
+        metrics[f"active_units_median/{method}"] = float(statistics.median(units))
+        metrics[f"active_units_min/{method}"] = float(min(units))
     for kind, stats in (("raw", table.raw), ("norm", table.normalized)):
         for method, cols in (stats or {}).items():
             for col, stat in cols.items():

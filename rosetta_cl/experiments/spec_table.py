@@ -87,7 +87,8 @@ class SpecTable:
         table wider than that many characters is split into several."""
         def cell(method, column, stats, with_paper):
             s = stats[method][column]
-            text = f"{s.median:.3g} ({s.q25:.3g}, {s.q75:.3g})"
+            interval = f" [{s.lo:.3g}, {s.hi:.3g}]" if s.lo is not None else ""
+            text = f"{s.median:.3g}{interval} ({s.q25:.3g}, {s.q75:.3g})"
             theirs = self.paper.get(method, {}).get(column) if with_paper else None
             if theirs is None:
                 return text
@@ -112,7 +113,7 @@ class SpecTable:
             if not stats:
                 continue
             detail = f" ({how})" if kind != "raw" else ""
-            lines += [f"{self.metric}, {kind}{detail}: median (q25, q75)", ""]
+            lines += [f"{self.metric}, {kind}{detail}: median [95% interval] (q25, q75)", ""]
             lines += table_lines(["method", *self.columns], [
                 [method, *(cell(method, c, stats, with_paper) for c in self.columns)]
                 for method in stats], width)

@@ -10,6 +10,8 @@ from contextlib import closing
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
+from rosetta_cl.config.options import filled
+from rosetta_cl.config.threads import intra_op_threads
 from rosetta_cl.errors import ConfigError
 from rosetta_cl.experiments.runner import (
     check_resume,
@@ -23,6 +25,7 @@ from rosetta_cl.experiments.runner import (
 )
 from rosetta_cl.experiments.spec_file import Spec, load_spec  # noqa: F401  (spec API in one place)
 from rosetta_cl.experiments.spec_table import SpecTable, spec_table
+from rosetta_cl.experiments.templates import over_templates
 from rosetta_cl.protocols import PROTOCOLS
 from rosetta_cl.training.executors import ExecutorOptions, check_executor
 
@@ -153,11 +156,13 @@ def _run_grid(spec, prepared, quick, overrides, tracking_uri, experiment, track,
         for label, config, bench in prepared:
             with tracker.child(label or spec.name, config.as_params(),
                                {**tags, "role": "grid", "column": label}):
-                result = PROTOCOLS[config.protocol].run(
-                    bench, config, tracker.write, bar, executor,
-                    tracker.reuse if tracker.resumed else None)
-                log_result(tracker, result)
-            results.append((label, result))
+                with intra_op_threads(filled(config.threads)):
+                    done = over_templates(
+                        PROTOCOLS[config.protocol], config, bench,
+                        lambda other, bench=bench: prepare(other, features=bench.features)[1],
+                        tracker.write, bar, executor, tracker.reuse if tracker.resumed else None)
+                log_result(tracker, done)
+            results.append((label, done))
         table = spec_table(spec, results)
         result = SpecResult(spec, table, results, time.perf_counter() - start,
                             tracker.parent_run_id)

@@ -67,6 +67,10 @@ def train(config: RunConfig, *, tracking_uri: str | None = None, experiment: str
     start = time.perf_counter()
     if not config.data:
         raise ConfigError("train needs a data file (.npz, .npy or .h5ad)")
+    if config.templates not in (None, 1):
+        raise ConfigError(f"templates {config.templates} with train: allowed 1 (train has no "
+                          "protocol: it trains on the whole file)")
+    config = replace(config, templates=1)
     config, pulled = pull_anchors(config, tracking_uri)
     anchored = bool(config.anchors)
     if not anchored and config.methods != ("vae",):

@@ -31,7 +31,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
-from rosetta_cl.config.options import RunConfig
+from rosetta_cl.config.options import RunConfig, filled
+from rosetta_cl.config.threads import intra_op_threads
 from rosetta_cl.errors import ConfigError
 from rosetta_cl.experiments.runner import (
     check_resume,
@@ -226,12 +227,15 @@ def tune(config: RunConfig, beta_grid=None, rho_grid=None, *, tracking_uri: str 
     protocol = config.protocol
     # Resolved as "sequential": the RV rule (seeds > latent dim) does not apply to tuning.
     config, pulled = pull_anchors(config, tracking_uri)  # anchors = models:/NAME@ALIAS
+    if config.templates not in (None, 1):
+        raise ConfigError(f"templates {config.templates} with tune: allowed 1 (grid points are "
+                          "scored against one template; run the picks with --templates)")
     config, bench = prepare(replace(config, methods=tuple(tuned), seeds=config.seeds or 1,
-                                    protocol="sequential"),
+                                    protocol="sequential", templates=1),
                             features=pulled.features if pulled else None)
     config = replace(config, protocol=protocol)
     check_resume(config, resume, track)
-    with executing(executor) as run_on:
+    with intra_op_threads(filled(config.threads)), executing(executor) as run_on:
         return _tune(config, bench, beta_grid, rho_grid, grids_of, tuned, tracking_uri,
                      experiment, track, progress, criterion, run_on, resume, start,
                      pulled.tags() if pulled else {})
@@ -274,7 +278,8 @@ def _tune(config, bench, beta_grid, rho_grid, grids_of, tuned, tracking_uri, exp
         trained = iter(trainer.train_many(experience, jobs))  # side by side with --executor ray
         for _, field, value in points:
             runs = [next(trained).metrics for _ in seeds]
-            parts[field][value] = {k: float(np.mean([r[k] for r in runs])) for k in runs[0]}
+            parts[field][value] = {k: float(np.mean([r[k] for r in runs])) for k in runs[0]
+                                   if k != "active_units"}  # the score's terms only
             grids[field][value] = parts[field][value]["score"]
         bar.close()
         best = {name: min(grid, key=grid.__getitem__) for name, grid in grids.items()}

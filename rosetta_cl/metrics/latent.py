@@ -31,6 +31,17 @@ def _as64(a) -> np.ndarray:
     return a
 
 
+ACTIVE_THRESHOLD = 0.01  # Burda et al. (2016): a unit is active above this variance
+
+
+def active_units(mu, threshold: float = ACTIVE_THRESHOLD) -> int:
+    """Active units (Burda et al. 2016): latent dimensions whose variance over inputs of the
+    encoder mean E[z|x] exceeds ``threshold``. 0: a collapsed latent space (every input encodes
+    to nearly the same point), where LSD and RV measure nothing.
+    """
+    return int((np.var(_as64(mu), axis=0) > threshold).sum())
+
+
 def fit_linear_map(source, target) -> tuple[np.ndarray, np.ndarray]:
     """Fit the least-squares affine map from ``source`` latents to ``target`` latents.
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -20,11 +20,17 @@ HOW = {"ratio": "relative change vs median VAE",
        "difference": "difference vs median VAE"}
 
 
+BOOTSTRAP_SAMPLES = 1000  # resamples behind every cell's 95% interval
+BOOTSTRAP_SEED = 0  # fixed: the same values give the same intervals
+
+
 @dataclass
 class Stat:
     median: float
     q25: float
     q75: float
+    lo: float | None = None  # the median's 95% bootstrap interval (None: not computed)
+    hi: float | None = None
 
     @classmethod
     def of(cls, values) -> Stat:
@@ -32,7 +38,10 @@ class Stat:
         return cls(float(median), float(q25), float(q75))
 
     def as_dict(self) -> dict:
-        return {"median": self.median, "q25": self.q25, "q75": self.q75}
+        out: dict = {"median": self.median, "q25": self.q25, "q75": self.q75}
+        if self.lo is not None:
+            out["ci95"] = [self.lo, self.hi]
+        return out
 
 
 @dataclass
@@ -50,9 +59,17 @@ class Table:
     normalized : dict, optional
         The same, normalised to the median VAE (None when the VAE was not run).
     n : dict[str, int]
-        Values per method (runs for LSD, points for RV).
+        Values per method (runs for LSD, points for RV), over every template.
     kinds : dict[str, str], optional
         column -> ``ratio`` or ``difference`` (None: by ``metric``).
+    templates : int, default 1
+        Templates the values come from (``--templates``).
+    by_template : dict, optional
+        method -> column -> each template's own normalised median (its method's median against
+        its VAE's); None when the VAE was not run.
+    samples : list of dict, optional
+        The values summarised, per template (method -> column -> values): what
+        :func:`summarize_templates` pools when templates are combined.
 
     Examples
     --------
@@ -60,8 +77,9 @@ class Table:
     >>> from rosetta_cl import summarize
     >>> table = summarize({"vae": {"LSD_D1": np.array([1.0, 1.2, 0.8])},
     ...                    "rvae": {"LSD_D1": np.array([0.5, 0.6, 0.4])}}, "LSD")
-    >>> table.raw["vae"]["LSD_D1"], table.n
-    (Stat(median=1.0, q25=0.9, q75=1.1), {'vae': 3, 'rvae': 3})
+    >>> stat = table.raw["vae"]["LSD_D1"]
+    >>> (stat.median, stat.q25, stat.q75), table.n
+    ((1.0, 0.9, 1.1), {'vae': 3, 'rvae': 3})
     """
 
     metric: str  # the lead metric's column, e.g. "LSD", "RV", "CKA"
@@ -70,6 +88,10 @@ class Table:
     normalized: dict[str, dict[str, Stat]] | None  # None when the VAE was not run
     n: dict[str, int]  # values per method (runs for LSD, points for RV)
     kinds: dict[str, str] | None = None  # column -> ratio | difference (None: by ``metric``)
+    templates: int = 1
+    by_template: dict[str, dict[str, list[float]]] | None = None
+    # the values summarised, per template (what ``summarize_templates`` pools again)
+    samples: list[dict[str, dict[str, np.ndarray]]] | None = field(default=None, repr=False)
 
     def kind(self, column: str) -> str:
         return (self.kinds or {}).get(column, NORMALIZATION.get(self.metric, "difference"))
@@ -85,7 +107,10 @@ class Table:
             rows.append(row)
         how = HOW[self.kind(self.columns[0])]
         out: dict = {"metric": self.metric, "columns": self.columns,
-               "normalization": how if self.normalized is not None else None, "rows": rows}
+               "normalization": how if self.normalized is not None else None, "rows": rows,
+               "templates": self.templates}
+        if self.by_template is not None:
+            out["by_template"] = self.by_template
         if len({self.kind(c) for c in self.columns}) > 1:  # several metrics of both kinds
             out["normalizations"] = {c: self.kind(c) for c in self.columns}
         return out
@@ -98,7 +123,8 @@ class Table:
         characters is split into several, so that every line fits a terminal.
         """
         def cell(s: Stat) -> str:
-            return f"{s.median:.3g} ({s.q25:.3g}, {s.q75:.3g})"
+            interval = f" [{s.lo:.3g}, {s.hi:.3g}]" if s.lo is not None else ""
+            return f"{s.median:.3g}{interval} ({s.q25:.3g}, {s.q75:.3g})"
 
         how = {"ratio": "relative change, value / median - 1",
                "difference": "difference, value - median"}
@@ -120,7 +146,10 @@ class Table:
                     [c, *(f"{stats[m][c].median:.3g}" for m in stats)] for c in self.columns],
                     width)
             else:
-                lines += [f"{self.metric}, {title}: median (q25, q75)", ""]
+                over = (f"{self.templates} templates x runs" if self.templates > 1 else
+                        "runs")
+                lines += [f"{self.metric}, {title}:", f"median [95% bootstrap interval of "
+                          f"the median] (q25, q75) over {over}", ""]
                 lines += table_lines(["method", *self.columns], [
                     [m, *(cell(stats[m][c]) for c in self.columns)] for m in stats], width)
             lines.append("")
@@ -129,11 +158,13 @@ class Table:
     def csv(self) -> str:
         buf = io.StringIO()
         writer = csv.writer(buf)
-        writer.writerow(["method", "column", "kind", "median", "q25", "q75", "n"])
+        writer.writerow(["method", "column", "kind", "median", "q25", "q75", "n", "ci95_lo",
+                         "ci95_hi", "templates"])
         for kind, stats in (("normalized", self.normalized), ("raw", self.raw)):
             for method, cols in (stats or {}).items():
                 for col, s in cols.items():
-                    writer.writerow([method, col, kind, s.median, s.q25, s.q75, self.n[method]])
+                    writer.writerow([method, col, kind, s.median, s.q25, s.q75, self.n[method],
+                                     s.lo, s.hi, self.templates])
         return buf.getvalue()
 
 
@@ -201,19 +232,111 @@ def summarize(values: dict[str, dict[str, np.ndarray]], metric: str,
     >>> table.normalized["rvae"]["LSD_D1"].median  # R-VAE / median VAE - 1
     -0.5
     """
-    methods = list(values)
-    columns = list(values[methods[0]])
-    raw = {m: {c: Stat.of(values[m][c]) for c in columns} for m in methods}
-    table = Table(metric, columns, raw, None, {}, kinds)
-    normalized: dict[str, dict[str, Stat]] | None = None
-    if REFERENCE in values:
+    return summarize_templates([values], metric, kinds)
+
+
+def summarize_templates(per_template: list[dict[str, dict[str, np.ndarray]]], metric: str,
+                        kinds: dict[str, str] | None = None) -> Table:
+    """Summarise the values of several templates (``--templates``) into one :class:`Table`.
+
+    Each cell is the median (and quartiles) over every template's values pooled (templates x
+    runs, or x points for RV), with the median's 95% bootstrap interval: templates are drawn
+    with replacement, then each drawn template's runs (points) with replacement, paired across
+    methods (run i of every method shares its seeds; RV's points are the same points), and the
+    cell recomputed (normalised cells: against the resampled VAE median).
+    ``by_template`` keeps each template's own normalised median.
+
+    Parameters
+    ----------
+    per_template : list of dict
+        Per template: method -> column -> values (per run for LSD, per point for RV).
+    metric : str
+        As in :func:`summarize`.
+    kinds : dict[str, str], optional
+        As in :func:`summarize`.
+
+    Returns
+    -------
+    Table
+        Pooled medians, quartiles and 95% intervals; ``templates``, ``by_template``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from rosetta_cl.metrics.summary import summarize_templates
+    >>> table = summarize_templates(
+    ...     [{"vae": {"LSD_D1": np.array([1.0, 1.2])}, "rvae": {"LSD_D1": np.array([0.5, 0.6])}},
+    ...      {"vae": {"LSD_D1": np.array([2.0, 2.2])}, "rvae": {"LSD_D1": np.array([2.5, 2.4])}}],
+    ...     "LSD")
+    >>> table.templates, table.n["rvae"], table.by_template["rvae"]["LSD_D1"]
+    (2, 4, [-0.5, 0.1904761904761905])
+    """
+    methods = list(per_template[0])
+    columns = list(per_template[0][methods[0]])
+    arrays = [{m: {c: np.asarray(v[m][c], dtype=np.float64) for c in columns} for m in methods}
+              for v in per_template]
+    pooled = {m: {c: np.concatenate([a[m][c] for a in arrays]) for c in columns}
+              for m in methods}
+    raw = {m: {c: Stat.of(pooled[m][c]) for c in columns} for m in methods}
+    table = Table(metric, columns, raw, None, {}, kinds, templates=len(arrays), samples=arrays)
+    medians = _bootstrap_medians(arrays, methods, columns)
+    for m in methods:
+        for c in columns:
+            raw[m][c].lo, raw[m][c].hi = _interval(medians[m][c])
+    if REFERENCE in methods:
         # Percentiles commute with increasing affine maps, so normalising the raw statistics is
         # exact, and the reference row is 0 by construction (no floating-point residue).
-        normalized = {m: {} for m in methods}
+        normalized: dict[str, dict[str, Stat]] = {m: {} for m in methods}
+        table.by_template = {m: {} for m in methods}
         for m in methods:
             for c in columns:
-                normalized[m][c] = normalize(raw[m][c], raw[REFERENCE][c].median,
-                                             table.kind(c))
-    table.normalized = normalized
-    table.n = {m: len(np.asarray(values[m][columns[0]])) for m in methods}
+                how = NORMALIZATION.get(table.kind(c), table.kind(c))
+                stat = normalize(raw[m][c], raw[REFERENCE][c].median, how)
+                if m != REFERENCE:
+                    stat.lo, stat.hi = _interval(_normalized(medians[m][c],
+                                                             medians[REFERENCE][c], how))
+                else:
+                    stat.lo = stat.hi = 0.0
+                normalized[m][c] = stat
+                table.by_template[m][c] = [
+                    float(_normalized(np.median(a[m][c]), np.median(a[REFERENCE][c]), how))
+                    for a in arrays]
+        table.normalized = normalized
+    table.n = {m: len(pooled[m][columns[0]]) for m in methods}
     return table
+
+
+def _normalized(value, reference, how: str):
+    return value / reference - 1.0 if how == "ratio" else value - reference
+
+
+def _interval(samples: np.ndarray) -> tuple[float, float]:
+    lo, hi = np.percentile(samples, [2.5, 97.5])
+    return float(lo), float(hi)
+
+
+def _bootstrap_medians(arrays: list[dict], methods: list[str], columns: list[str]
+                       ) -> dict[str, dict[str, np.ndarray]]:
+    """Method -> column -> the pooled median in each of ``BOOTSTRAP_SAMPLES`` hierarchical
+    resamples (templates, then runs within each drawn template; paired across methods where
+    they have as many values).
+    """
+    rng = np.random.default_rng(BOOTSTRAP_SEED)
+    out = {m: {c: np.empty(BOOTSTRAP_SAMPLES) for c in columns} for m in methods}
+    n_templates = len(arrays)
+    for b in range(BOOTSTRAP_SAMPLES):
+        drawn = rng.integers(n_templates, size=n_templates) if n_templates > 1 else [0]
+        for c in columns:
+            parts: dict[str, list[np.ndarray]] = {m: [] for m in methods}
+            for t in drawn:
+                sizes = {len(arrays[t][m][c]) for m in methods}
+                shared = rng.integers(sizes.pop(), size=len(arrays[t][methods[0]][c])
+                                      ) if len(sizes) == 1 else None
+                for m in methods:
+                    values = arrays[t][m][c]
+                    index = shared if shared is not None else rng.integers(len(values),
+                                                                           size=len(values))
+                    parts[m].append(values[index])
+            for m in methods:
+                out[m][c][b] = np.median(np.concatenate(parts[m]))
+    return out

@@ -148,6 +148,30 @@ def run_continual(bench, config, emit=None, progress: bool = False, executor=Non
     return run_continual(bench, config, emit, progress, executor, reuse)
 
 
+def _plan_sequential(trainer):
+    from rosetta_cl.protocols.sequential import plan_sequential
+
+    return plan_sequential(trainer)
+
+
+def _score_sequential(plan, runs):
+    from rosetta_cl.protocols.sequential import score_sequential
+
+    return score_sequential(plan, runs)
+
+
+def _plan_reproducibility(trainer):
+    from rosetta_cl.protocols.reproducibility import plan_reproducibility
+
+    return plan_reproducibility(trainer)
+
+
+def _score_reproducibility(plan, runs):
+    from rosetta_cl.protocols.reproducibility import score_reproducibility
+
+    return score_reproducibility(plan, runs)
+
+
 def check_reproducibility(config) -> None:
     """Pairwise metrics compare with the template, which an anchor file does not hold."""
     pairwise = [m for m in config.metrics if METRICS[m].kind == "pairwise"]
@@ -181,6 +205,14 @@ class ProtocolSpec:
         Whether ``--ensemble`` can train its methods.
     check : callable, optional
         ``check(config)``: its own rules, raising ConfigError before anything runs.
+    plan, score : callable, optional
+        The protocol in two halves, ``plan(trainer) -> MethodPlan`` (up to its method runs) and
+        ``score(plan, runs) -> ProtocolResult``: with them ``--ensemble --templates N`` trains
+        the method runs of every template as one ensemble; without, template after template.
+    seeds : int, default 10
+        What ``--seeds`` defaults to (runs per method and template; the paper's M).
+    templates : int, default 1
+        What ``--templates`` defaults to.
     source : str, default "built-in"
         Where it was registered from (set by the plugin loader).
 
@@ -200,6 +232,10 @@ class ProtocolSpec:
     experiences: int | None = 2
     ensemble: bool = True
     check: Callable | None = None
+    plan: Callable | None = None
+    score: Callable | None = None
+    seeds: int = 10
+    templates: int = 1
     source: str = "built-in"
 
 
@@ -235,13 +271,17 @@ def register_protocol(spec: ProtocolSpec) -> None:
     PROTOCOLS[spec.name] = spec
 
 
+# The sequential protocol's cells vary more between templates than between seeds, so by default
+# it spreads its runs over 3 templates x 3 seeds (9 per method; 24 trainings with two methods,
+# as many as 10 seeds on one template cost: the main job stays at about a minute).
 register_protocol(ProtocolSpec(
     "sequential", run_sequential, "Bob trains on D2 with Alice's anchors; LSD to a joint model "
-    "on D1 and D2 (paper, Table 2)", metrics=("lsd", "linear_map")))
+    "on D1 and D2 (paper, Table 2)", metrics=("lsd", "linear_map"), seeds=3, templates=3,
+    plan=_plan_sequential, score=_score_sequential))
 register_protocol(ProtocolSpec(
     "reproducibility", run_reproducibility, "retrain on D1 with the template's anchors; RV over "
     "the retrainings (paper, Table 1)", metrics=("rv",), metric_kinds=("retraining", "pairwise"),
-    check=check_reproducibility))
+    check=check_reproducibility, plan=_plan_reproducibility, score=_score_reproducibility))
 register_protocol(ProtocolSpec(
     "continual", run_continual, "a stream D1 -> ... -> DT, anchors kept across experiences; LSD "
     "to a joint model after each (ours)", metrics=("lsd",), experiences=None, ensemble=False))

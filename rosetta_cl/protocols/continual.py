@@ -43,7 +43,7 @@ from rosetta_cl.training.results import (
     pairwise_scores,
     tabulated,
 )
-from rosetta_cl.training.trainer import Trainer
+from rosetta_cl.training.trainer import Trainer, units_of
 
 
 def _joint(bench, t: int):
@@ -78,12 +78,14 @@ def run_continual(bench, config, emit: Emit | None = None, progress: bool = Fals
                   targets)
         outputs = trainer.executor.map(_through_stream, shared, runs)
     bar = trainer.grid or GridBar(len(runs), trainer.progress)
+    units: dict[str, list[float]] = {}
     for (method, _), (record, logged) in zip(runs, outputs, strict=True):
         trainer.emit(record)
-        bar.update()
+        bar.update(name=record.name)
+        units.setdefault(method, []).append(logged["active_units"])
         for key, value in logged.items():
             into = recon if "/recon_" in key else (
-                values if column_of(key.split("/", 1)[1], columns) else None)
+                values if "/" in key and column_of(key.split("/", 1)[1], columns) else None)
             if into is not None:
                 into.setdefault(method, {}).setdefault(key, []).append(value)
     if bar is not trainer.grid:
@@ -99,7 +101,8 @@ def run_continual(bench, config, emit: Emit | None = None, progress: bool = Fals
              "transfer": {m: {name: {after: float(np.median(v)) for after, v in cols.items()}
                               for name, cols in measures.items()}
                           for m, measures in transfer.items()},
-             "latent_spread": {}, "anchors_per_method": config.accumulate}
+             "latent_spread": {}, "anchors_per_method": config.accumulate,
+             "active_units": units}
     metrics = {f"{name}_{after}/{m}": value for m, measures in extra["transfer"].items()
                for name, cols in measures.items() for after, value in cols.items()}
     return ProtocolResult(config, table, values, None, time.perf_counter() - start, extra=extra,
@@ -143,6 +146,7 @@ def _through_stream(shared, run: tuple[str, int]) -> tuple[RunRecord, dict[str, 
     latents = {f"mu_{p}": encode_means(model, x).cpu().numpy()
                for p, x in zip(parts, trainer.valid_x, strict=True)}
     check_latents(f"{name} (seed {seed})", config.epochs * len(stream), latents, config.lr)
+    logged["active_units"] = float(units_of(latents))
     record = RunRecord(
         name, trainer.params(method, seed, "method"), trainer.tags("method", method, seed),
         history=history.values, metrics=logged,

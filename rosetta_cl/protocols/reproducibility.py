@@ -21,19 +21,21 @@ from rosetta_cl.training.results import (
     spread_summary,
     tabulated,
 )
-from rosetta_cl.training.trainer import Trainer
+from rosetta_cl.training.trainer import MethodPlan, Trained, Trainer
 
 
 def run_reproducibility(bench, config, emit: Emit | None = None, progress: bool = False,
                         executor=None, reuse=None) -> ProtocolResult:
-    start = time.perf_counter()
     trainer = Trainer(bench, config, emit, progress, executor, reuse)
+    plan = plan_reproducibility(trainer)
+    return score_reproducibility(plan, trainer.train_methods(*plan.methods()))
+
+
+def plan_reproducibility(trainer: Trainer) -> MethodPlan:
+    """The template trained; what every retraining then trains on and is scored with."""
+    start = time.perf_counter()
+    config = trainer.config
     anchors, template = trainer.template()
-    pairwise = tabulated(config.metrics, "pairwise")
-    experience, val_x = trainer.method_data(anchors)
-    means: dict[str, list[np.ndarray]] = {}
-    spreads: dict[str, list[float]] = {}
-    scores: dict[str, dict[str, list[float]]] = {}
     everything = np.ones(len(trainer.valid_x[0]), dtype=bool)
 
     def evaluate(model, latents):
@@ -43,9 +45,22 @@ def run_reproducibility(bench, config, emit: Emit | None = None, progress: bool 
                                               {"D1": everything})
         return {"latent_spread_D1": latent_spread(latents["mu_D1"]), **metrics}, arrays
 
-    for run in trainer.train_methods(experience, anchors, val_x, evaluate):
+    experience, val_x = trainer.method_data(anchors)
+    return MethodPlan(trainer, experience, anchors, val_x, evaluate, start, {})
+
+
+def score_reproducibility(plan: MethodPlan, runs: list[Trained]) -> ProtocolResult:
+    """RV over the retrainings, and the pairwise metrics against the template."""
+    config = plan.trainer.config
+    pairwise = tabulated(config.metrics, "pairwise")
+    means: dict[str, list[np.ndarray]] = {}
+    spreads: dict[str, list[float]] = {}
+    scores: dict[str, dict[str, list[float]]] = {}
+    units: dict[str, list[float]] = {}
+    for run in runs:
         means.setdefault(run.method, []).append(run.latents["mu_D1"])
         spreads.setdefault(run.method, []).append(run.metrics["latent_spread_D1"])
+        units.setdefault(run.method, []).append(run.metrics["active_units"])
         for key, value in run.metrics.items():
             if column_of(key, pairwise):
                 scores.setdefault(run.method, {}).setdefault(key, []).append(value)
@@ -57,8 +72,8 @@ def run_reproducibility(bench, config, emit: Emit | None = None, progress: bool 
         spec = METRICS[name]
         if spec.kind != "retraining":
             continue
-        for method, runs in means.items():
-            per_point = spec.compute(np.stack(runs))
+        for method, retrainings in means.items():
+            per_point = spec.compute(np.stack(retrainings))
             metrics[f"{spec.column or spec.name}/{method}"] = float(np.mean(per_point))
             if spec.column is not None:  # None: logged, not tabulated
                 table_values[method][spec.column] = per_point
@@ -72,7 +87,7 @@ def run_reproducibility(bench, config, emit: Emit | None = None, progress: bool 
             kinds[key] = pairwise[column_key(key, pairwise)]
     first = next(iter(kinds))
     table = summarize(table_values, column_of(first, kinds) or first, kinds)
-    return ProtocolResult(config, table, values, anchors, time.perf_counter() - start,
-                          extra=spread_summary(spreads, None), metrics=metrics,
-                          files=trainer.files)
-
+    return ProtocolResult(config, table, values, plan.anchors,
+                          time.perf_counter() - plan.started,
+                          extra={**spread_summary(spreads, None), "active_units": units},
+                          metrics=metrics, files=plan.trainer.files)

@@ -25,13 +25,20 @@ from rosetta_cl.training.results import (
     spread_summary,
     tabulated,
 )
-from rosetta_cl.training.trainer import Trainer
+from rosetta_cl.training.trainer import MethodPlan, Trained, Trainer
 
 
 def run_sequential(bench, config, emit: Emit | None = None, progress: bool = False,
                    executor=None, reuse=None) -> ProtocolResult:
-    start = time.perf_counter()
     trainer = Trainer(bench, config, emit, progress, executor, reuse)
+    plan = plan_sequential(trainer)
+    return score_sequential(plan, trainer.train_methods(*plan.methods()))
+
+
+def plan_sequential(trainer: Trainer) -> MethodPlan:
+    """Template and target trained; what every method then trains on and is scored with."""
+    start = time.perf_counter()
+    bench, config = trainer.bench, trainer.config
     anchors, template = trainer.template()
     target = trainer.train("vae", config.seed, bench.joint_stream[0], name="target",
                            role="target", val_x=torch.cat(trainer.valid_x)).latents
@@ -44,13 +51,22 @@ def run_sequential(bench, config, emit: Emit | None = None, progress: bool = Fal
         metrics, arrays = pairwise_scores(config.metrics, source, target_all, groups)
         return {**metrics, "latent_spread_D1": latent_spread(latents["mu_D1"])}, arrays
 
-    columns = tabulated(config.metrics)
     experience, val_x = trainer.method_data(anchors)
+    return MethodPlan(trainer, experience, anchors, val_x, evaluate, start,
+                      {"template": template, "target": target})
+
+
+def score_sequential(plan: MethodPlan, runs: list[Trained]) -> ProtocolResult:
+    """The table of the method runs against the target, per part."""
+    config, template, target = plan.trainer.config, plan.state["template"], plan.state["target"]
+    columns = tabulated(config.metrics)
     values: dict[str, dict[str, list[float]]] = {}
     spreads: dict[str, list[float]] = {}
     maps: dict[str, dict[str, list[float]]] = {}
-    for run in trainer.train_methods(experience, anchors, val_x, evaluate):
+    units: dict[str, list[float]] = {}
+    for run in runs:
         spreads.setdefault(run.method, []).append(run.metrics["latent_spread_D1"])
+        units.setdefault(run.method, []).append(run.metrics["active_units"])
         for key, value in run.metrics.items():
             into = (values if column_of(key, columns) else
                     maps if key.startswith("map_") else None)
@@ -60,15 +76,16 @@ def run_sequential(bench, config, emit: Emit | None = None, progress: bool = Fal
                       next(iter(columns)), _kinds(values, columns))
     # The anchors carry the template's geometry, so how far the template is from the target on D1
     # (its own best affine map, fitted on D1 alone) is the yardstick for the R-VAE's LSD_D1.
-    extra = {**spread_summary(spreads, target["mu_D1"]),
+    extra = {**spread_summary(spreads, target["mu_D1"]), "active_units": units,
              "linear_map": {m: {k: float(np.median(v)) for k, v in cols.items()}
                             for m, cols in maps.items()}}
     metrics = {}
     if template is not None:
         metrics["template_to_target_LSD_D1"] = extra["template_to_target_LSD_D1"] = lsd(
             template["mu_D1"], target["mu_D1"])
-    return ProtocolResult(config, table, values, anchors, time.perf_counter() - start,
-                          extra=extra, metrics=metrics, files=trainer.files)
+    return ProtocolResult(config, table, values, plan.anchors,
+                          time.perf_counter() - plan.started, extra=extra, metrics=metrics,
+                          files=plan.trainer.files)
 
 
 def _kinds(values: dict, columns: dict[str, str]) -> dict[str, str]:

@@ -173,6 +173,8 @@ def _protocol_figures(client, run, projection: str) -> list[str]:
             if latents is None:
                 continue
             tags = child.data.tags
+            if tags.get("template_index", "0") != "0":  # --templates: template 0's models
+                continue
             models.append(ModelRun(child.info.run_id, tags.get("mlflow.runName", ""),
                                    tags.get("role", ""), tags.get("method", ""),
                                    int(tags.get("seed", 0)), latents))

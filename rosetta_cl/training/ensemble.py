@@ -137,7 +137,9 @@ def train_ensemble(config: ModelConfig, seeds: Sequence[int], x: Tensor, *,
                    objective: Objective = Objective(), epochs: int = 1, batch_size: int = 128,
                    lr: float = 1e-3, device: str | torch.device = "cpu",
                    val_x: Tensor | None = None, val_batch_size: int = 8192,
-                   on_epoch: Callable[[int], None] | None = None) -> list[EnsembleRun]:
+                   on_epoch: Callable[[int], None] | None = None,
+                   member_anchors: Sequence[Anchors] | None = None,
+                   data_index: Sequence[int] | None = None) -> list[EnsembleRun]:
     """Train one fresh ``VAE(config)`` per seed on ``x`` as one vectorised ensemble (vmap).
 
     Same arithmetic as the ``METHODS`` strategies with ``train_epochs=epochs`` and
@@ -150,8 +152,9 @@ def train_ensemble(config: ModelConfig, seeds: Sequence[int], x: Tensor, *,
         Every member's shape.
     seeds : sequence of int
         One member per seed (its initialisation and shuffling).
-    x : torch.Tensor, shape (N, input_dim)
-        Training data.
+    x : torch.Tensor, shape (N, input_dim) or (T, N, input_dim)
+        Training data: shared, or T sets (``--templates``: each template's data), member m
+        training on set ``data_index[m]``.
     objective : Objective, default Objective()
         beta, rho and anchors (default: the plain VAE).
     epochs : int, default 1
@@ -163,11 +166,15 @@ def train_ensemble(config: ModelConfig, seeds: Sequence[int], x: Tensor, *,
     device : str or torch.device, default "cpu"
         Training device.
     val_x : torch.Tensor, optional
-        Validation data for the ``val/*`` metrics.
+        Validation data for the ``val/*`` metrics, shared or T sets (as ``x``).
     val_batch_size : int, default 8192
         Rows per validation batch.
     on_epoch : callable, optional
         Called with the epoch number after each epoch (progress bars).
+    member_anchors : sequence of Anchors, optional
+        One set of anchors per member (the same k), instead of ``objective.anchors`` for all.
+    data_index : sequence of int, optional
+        With T sets of data: the set each member trains and validates on.
 
     Returns
     -------
@@ -197,20 +204,34 @@ def train_ensemble(config: ModelConfig, seeds: Sequence[int], x: Tensor, *,
     params, buffers = stack_module_state(members)
     params = {name: p.detach().requires_grad_() for name, p in params.items()}
     base = copy.deepcopy(members[0]).to("meta")
-    anchors = objective.anchors.to(device) if objective.anchors is not None and objective.anchored \
-        else None
-    anchor_args = (anchors.x, anchors.z) if anchors is not None else ()
+    if member_anchors is not None and objective.rho != 0:  # each member its own anchors
+        if len(member_anchors) != len(seeds):
+            raise ValueError("member_anchors: one set of anchors per seed")
+        anchor_args: tuple[Tensor, ...] = (
+            torch.stack([a.x for a in member_anchors]).to(device),
+            torch.stack([a.z for a in member_anchors]).to(device))
+    elif objective.anchors is not None and objective.anchored:  # the same for every member
+        anchors = objective.anchors.to(device)
+        anchor_args = tuple(a.expand(len(seeds), *a.shape) for a in (anchors.x, anchors.z))
+    else:
+        anchor_args = ()
 
-    def train_terms(p, b, xb, eps):
-        return functional_call(base, (p, b), (xb, eps, *anchor_args))
+    def train_terms(p, b, xb, eps, *anchor_batch):
+        return functional_call(base, (p, b), (xb, eps, *anchor_batch))
 
     def val_terms(p, b, xb, eps):
         return functional_call(base, (p, b), (xb, eps))
 
-    train_step, validate = vmap(train_terms), vmap(val_terms, in_dims=(0, 0, None, 0))
+    sets = None  # member -> its data set, when there are several
+    if x.dim() == 3:
+        if data_index is None or len(data_index) != len(seeds):
+            raise ValueError("x with several data sets needs data_index: one set per seed")
+        sets = torch.as_tensor(list(data_index), device=device)
+    train_step = vmap(train_terms)
+    validate = vmap(val_terms, in_dims=(0, 0, 0 if sets is not None else None, 0))
     optimizer = torch.optim.Adam(params.values(), lr=lr)
     x = x.to(device)
-    n, d = len(x), config.latent_dim
+    n, d = x.shape[-2], config.latent_dim
     names = ["train/loss", "train/recon", "train/kl"] + (["train/rosetta"] if anchor_args else [])
     rows: list[Tensor] = []  # per epoch: (M, terms) on the device; one host sync at the end
     epoch_times: list[float] = []
@@ -222,7 +243,8 @@ def train_ensemble(config: ModelConfig, seeds: Sequence[int], x: Tensor, *,
             eps = torch.stack([torch.randn(index.shape[1], d, generator=g, device=device)
                                for g in noise])
             optimizer.zero_grad()
-            terms = train_step(params, buffers, x[index], eps)
+            batch = x[sets[:, None], index] if sets is not None else x[index]
+            terms = train_step(params, buffers, batch, eps, *anchor_args)
             terms[:, 0].sum().backward()
             optimizer.step()
             weighted = terms.detach() * index.shape[1]
@@ -230,7 +252,7 @@ def train_ensemble(config: ModelConfig, seeds: Sequence[int], x: Tensor, *,
         row = sums / n
         if val_x is not None:
             row = torch.cat([row, _validation(validate, params, buffers, val_x, noise, d, device,
-                                              val_batch_size)], dim=1)
+                                              val_batch_size, sets)], dim=1)
         rows.append(row)
         epoch_times.append(time.time())
         if on_epoch is not None:
@@ -250,12 +272,18 @@ def train_ensemble(config: ModelConfig, seeds: Sequence[int], x: Tensor, *,
 
 @torch.inference_mode()
 def _validation(validate, params, buffers, val_x: Tensor, noise, d: int, device,
-                batch_size: int) -> Tensor:
-    """(M, 3) mean [loss, recon, kl] over ``val_x``, in chunks like the strategies' metric."""
+                batch_size: int, sets: Tensor | None = None) -> Tensor:
+    """(M, 3) mean [loss, recon, kl] over ``val_x`` (shared, or T sets: member m's is
+    ``sets[m]``), in chunks like the strategies' metric.
+    """
     totals = torch.zeros(len(noise), 3, device=device)
-    for i in range(0, len(val_x), batch_size):
-        xb = val_x[i : i + batch_size].to(device)
-        eps = torch.stack([torch.randn(len(xb), d, generator=g, device=device) for g in noise])
-        batch = validate(params, buffers, xb, eps) * len(xb)
+    n = val_x.shape[-2]
+    for i in range(0, n, batch_size):
+        xb = val_x[..., i : i + batch_size, :].to(device)
+        if sets is not None:
+            xb = xb[sets]  # (M, chunk, D)
+        rows = xb.shape[-2]
+        eps = torch.stack([torch.randn(rows, d, generator=g, device=device) for g in noise])
+        batch = validate(params, buffers, xb, eps) * rows
         totals = totals + batch
-    return totals / len(val_x)
+    return totals / n

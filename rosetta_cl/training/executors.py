@@ -8,8 +8,8 @@ Ray's object store. ``fn(shared, job)`` must be a module-level function; ``share
 the workers once per map (``ray.put``), each job with its task.
 
 Each Ray task reserves ``cpus_per_training`` CPUs and ``gpus_per_training`` GPUs (fractions
-allowed: 0.25 = four trainings per GPU) and sets torch's thread count to its CPU share, so
-trainings side by side never spin on each other's cores.
+allowed: 0.25 = four trainings per GPU); its training runs with the thread rule's count
+(``RunConfig.threads``), as it would here, so the tables are the same.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ class ExecutorOptions:
     executor : str, default "local"
         ``local`` (one training after another in this process) or ``ray`` (Ray tasks).
     cpus_per_training : float, default 1.0
-        Ray: CPUs each training reserves (torch uses that many threads).
+        Ray: CPUs each training reserves (its threads: ``RunConfig.threads``).
     gpus_per_training : float, default 0.0
         Ray: GPUs each training reserves (fractions share a GPU).
     ray_address : str, optional
@@ -53,8 +53,8 @@ class ExecutorOptions:
 
     executor: str = option("local", "local (one training after another in this process) | "
                             "ray (trainings as Ray tasks, side by side).")
-    cpus_per_training: float = option(1.0, "Ray: CPUs each training reserves (torch uses that "
-                                       "many threads; fractions allowed).")
+    cpus_per_training: float = option(1.0, "Ray: CPUs each training reserves (fractions "
+                                       "allowed; its threads: --threads).")
     gpus_per_training: float = option(0.0, "Ray: GPUs each training reserves (0.25 = four "
                                        "trainings per GPU).")
     ray_address: str | None = option(None, "Ray: join this cluster (default $RAY_ADDRESS; "
@@ -77,7 +77,7 @@ class ExecutorOptions:
 
 
 class LocalExecutor:
-    """Every job in this process, one after another (torch's threads as configured)."""
+    """Every job in this process, one after another."""
 
     name = "local"
 

@@ -10,7 +10,7 @@ import numpy as np
 
 from rosetta_cl.anchors.points import Anchors
 from rosetta_cl.config.options import RunConfig
-from rosetta_cl.metrics.summary import Table
+from rosetta_cl.metrics.summary import Table, summarize_templates
 from rosetta_cl.registry import METRICS
 
 
@@ -121,4 +121,47 @@ def spread_summary(spreads: dict[str, list[float]], target_mu) -> dict:
     out: dict = {"latent_spread": {m: float(np.median(v)) for m, v in spreads.items()}}
     if target_mu is not None:
         out["target_latent_spread"] = latent_spread(target_mu)
+    return out
+
+
+def combine_templates(results: list[ProtocolResult], config: RunConfig) -> ProtocolResult:
+    """One result of a protocol run over several templates (``--templates``): the cells pool
+    every template's values (``summary.summarize_templates``: intervals, per-template
+    medians); per-run values concatenated; scalar extras and metrics as the median over
+    templates, each template's own under ``by_template``; the first template's anchors.
+    """
+    first = results[0].table
+    table = summarize_templates([s for r in results for s in (r.table.samples or [])],
+                                first.metric, first.kinds)
+    values: dict[str, dict[str, list[float]]] = {}
+    for result in results:
+        for method, cols in result.values.items():
+            for column, vals in cols.items():
+                values.setdefault(method, {}).setdefault(column, []).extend(vals)
+    metrics = {key: float(np.median([r.metrics[key] for r in results]))
+               for key in results[0].metrics}
+    for t, result in enumerate(results):
+        metrics.update({f"{key}/template{t}": v for key, v in result.metrics.items()})
+    extra = _median_leaves([r.extra for r in results])
+    extra["by_template"] = [r.extra for r in results]
+    files = list(dict.fromkeys(f for r in results for f in r.files))
+    return ProtocolResult(config, table, values, results[0].anchors,
+                          sum(r.wall_time_s for r in results), extra=extra, metrics=metrics,
+                          files=files)
+
+
+def _median_leaves(extras: list) -> dict:
+    """The median over templates of every number in the extras' nested dicts, per-run lists
+    joined (anything else: the first template's).
+    """
+    out: dict = {}
+    for key, value in extras[0].items():
+        if isinstance(value, dict):
+            out[key] = _median_leaves([e.get(key, {}) for e in extras])
+        elif isinstance(value, list) and all(isinstance(v, (int, float)) for v in value):
+            out[key] = [v for e in extras for v in e.get(key, [])]  # per run: all templates'
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            out[key] = float(np.median([e[key] for e in extras if key in e]))
+        else:
+            out[key] = value
     return out

@@ -14,6 +14,7 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -23,10 +24,12 @@ from tqdm.auto import tqdm
 from rosetta_cl.anchors.points import Anchors
 from rosetta_cl.anchors.rosetta_file import fingerprint, make_anchor_file, read_anchor_file
 from rosetta_cl.config.options import RunConfig, filled, resolve_device
+from rosetta_cl.config.threads import intra_op_threads
 from rosetta_cl.data.streams import Benchmark, tensor_dataset
 from rosetta_cl.data.tensors import dataset_tensors
 from rosetta_cl.methods.epoch_metrics import MetricHistory
 from rosetta_cl.methods.strategies import RosettaVAEStrategy
+from rosetta_cl.metrics.latent import active_units
 from rosetta_cl.models.vae import VAE, ModelConfig, encode_means
 from rosetta_cl.records import FINGERPRINT_TAG, Emit, Reused, RunRecord, discard
 from rosetta_cl.registry import METHODS, make_plugins, parse_plugin
@@ -84,6 +87,27 @@ class Trained:
     latents: dict[str, np.ndarray]  # mu_<part>: validation latent means of every part
     metrics: dict[str, float]
     anchors: Anchors | None = None  # those the model selected (the template)
+
+
+@dataclass
+class MethodPlan:
+    """A protocol between its template and its method runs: what every method x seed trains
+    on (``experience``, with ``anchors``, validated on ``val_x``) and is scored with
+    (``evaluate``), and the protocol's own ``state`` for scoring the runs afterwards. Split so
+    that ``--ensemble --templates N`` can train the runs of every template as one ensemble.
+    """
+
+    trainer: Trainer
+    experience: Any  # an Avalanche experience
+    anchors: Anchors
+    val_x: torch.Tensor
+    evaluate: Evaluate | None
+    started: float  # time.perf_counter() when the protocol began
+    state: dict
+
+    def methods(self) -> tuple:
+        """The arguments of ``Trainer.train_methods``."""
+        return self.experience, self.anchors, self.val_x, self.evaluate
 
 
 class Trainer:
@@ -204,7 +228,7 @@ class Trainer:
         for i, job in enumerate(jobs):
             reused = found.get(i)
             results.append(self._from_store(job, reused) if reused is not None else next(done))
-            runs.update()
+            runs.update(name=job.name + (" (reused)" if reused is not None else ""))
         if runs is not self.grid:
             runs.close()
         return results
@@ -217,6 +241,7 @@ class Trainer:
     def _from_store(self, job: Job, reused: Reused) -> Trained:
         model = reused.model.to(self.device)
         metrics = job.evaluate(model, reused.latents)[0] if job.evaluate else {}
+        metrics = {**metrics, "active_units": float(units_of(reused.latents))}
         return Trained(job.method, job.seed, model, reused.latents, metrics, reused.anchors)
 
     def fingerprint(self, job: Job) -> str:
@@ -248,6 +273,15 @@ class Trainer:
     def _train(self, method: str, seed: int, experience, *, name: str, role: str,
                anchors: Anchors | None = None, val_x=None, evaluate: Evaluate | None = None
                ) -> Trained:
+        # the thread rule (config.threads), here too: a Ray worker or tune's grid point lands
+        # here without passing through the runner's
+        with intra_op_threads(filled(self.config.threads)):
+            return self._train_threaded(method, seed, experience, name=name, role=role,
+                                        anchors=anchors, val_x=val_x, evaluate=evaluate)
+
+    def _train_threaded(self, method: str, seed: int, experience, *, name: str, role: str,
+                        anchors: Anchors | None = None, val_x=None,
+                        evaluate: Evaluate | None = None) -> Trained:
         started = time.time()
         torch.manual_seed(seed)
         model = VAE(self.model_configs[role]).to(self.device)
@@ -296,6 +330,7 @@ class Trainer:
                       self.config.lr)
         arrays = {"latents.npz": self.latent_arrays(model, latents, anchors)}
         metrics, more = evaluate(model, latents) if evaluate else ({}, {})
+        metrics = {**metrics, "active_units": float(units_of(latents))}
         arrays.update(more)
         tags = {**self.tags(role, method, seed),
                 FINGERPRINT_TAG: self.fingerprint(Job(method, seed, name, role))}
@@ -318,29 +353,17 @@ class Trainer:
             return self.train_many(experience, [
                 Job(method, seed, f"{method}/seed{seed}", "method", anchors, val_x, evaluate)
                 for method, seed in self.method_runs()])
-        results = []
-        x, _ = dataset_tensors(experience.dataset)
-        for method in self.config.methods:
-            seeds = [seed for m, seed in self.method_runs() if m == method]
-            objective = METHODS[method].objective
-            assert objective is not None  # check_ensemble refuses methods without one
-            beta, rho = objective(self.config)
-            started = time.time()
-            with tqdm(total=self.config.epochs, desc=f"{method} x{len(seeds)}", leave=False,
-                      disable=None if self.progress else True) as bar:
-                runs = train_ensemble(
-                    self.model_configs["method"], seeds, x,
-                    objective=Objective(beta, rho, anchors, self.config.anchor_fit,
-                                        self.config.anchor_decoder),
-                    epochs=filled(self.config.epochs),
-                    batch_size=self.config.batch_size, lr=self.config.lr, device=self.device,
-                    val_x=val_x, on_epoch=lambda _: bar.update())
-            results += [self.finish(f"{method}/seed{run.seed}", method, run.seed, "method",
-                                    run.model, run.history, anchors, evaluate,
-                                    times=(started, run.epoch_times)) for run in runs]
-            if self.grid:
-                self.grid.update(len(runs))
-        return results
+        plan = MethodPlan(self, experience, anchors, val_x, evaluate, time.perf_counter(), {})
+        return train_ensembles([plan])[0]
+
+    def ensemble_objective(self, method: str, anchors: Anchors | None) -> Objective:
+        """What ``method``'s ensemble minimises (its registered objective, this config's
+        anchor term).
+        """
+        objective = METHODS[method].objective
+        assert objective is not None  # check_ensemble refuses methods without one
+        beta, rho = objective(self.config)
+        return Objective(beta, rho, anchors, self.config.anchor_fit, self.config.anchor_decoder)
 
     def latent_arrays(self, model, latents: dict, anchors: Anchors | None) -> dict:
         """``latents.npz``: the validation latent means ``mu_<part>`` and labels ``y_<part>``,
@@ -399,6 +422,64 @@ class Trainer:
     def method_runs(self) -> list[tuple[str, int]]:
         return [(m, self.config.seed + 1 + i) for m in self.config.methods
                 for i in range(filled(self.config.seeds))]
+
+
+def train_methods_over(plans: list[MethodPlan]) -> list[list[Trained]]:
+    """The method runs of several templates' plans (``--templates``): with ``--ensemble``, each
+    method's runs of every template as one vectorised ensemble (:func:`train_ensembles`); else,
+    or when the templates' data differ in size, each plan's own ``train_methods``. Per plan, in
+    ``method_runs`` order.
+    """
+    shapes = {(dataset_tensors(p.experience.dataset)[0].shape, p.val_x.shape, p.anchors.x.shape)
+              for p in plans}
+    if not plans[0].trainer.config.ensemble or len(shapes) != 1:
+        return [plan.trainer.train_methods(*plan.methods()) for plan in plans]
+    return train_ensembles(plans)
+
+
+def train_ensembles(plans: list[MethodPlan]) -> list[list[Trained]]:
+    """Each method's seeds of every plan as one vectorised ensemble (``--ensemble``; the same
+    arithmetic as the strategies, see ``ensemble``): member (template t, seed) trains on plan t's
+    data with its anchors and validation set. Per plan, in ``method_runs`` order.
+    """
+    trainers = [plan.trainer for plan in plans]
+    first = trainers[0]
+    data = [dataset_tensors(plan.experience.dataset)[0] for plan in plans]
+    several = len(plans) > 1  # one data set per template; else the one shared by every member
+    results: list[list[Trained]] = [[] for _ in plans]
+    for method in first.config.methods:
+        members = [(t, seed) for t, trainer in enumerate(trainers)
+                   for m, seed in trainer.method_runs() if m == method]
+        which = [t for t, _ in members]
+        started = time.time()
+        with tqdm(total=first.config.epochs, desc=f"{method} x{len(members)}", leave=False,
+                  disable=None if first.progress else True) as bar, \
+                intra_op_threads(filled(first.config.threads)):
+            runs = train_ensemble(
+                first.model_configs["method"], [seed for _, seed in members],
+                torch.stack(data) if several else data[0],
+                objective=first.ensemble_objective(method, plans[0].anchors),
+                epochs=filled(first.config.epochs), batch_size=first.config.batch_size,
+                lr=first.config.lr, device=first.device,
+                val_x=torch.stack([plan.val_x for plan in plans]) if several else plans[0].val_x,
+                on_epoch=lambda _: bar.update(),
+                member_anchors=[plans[t].anchors for t in which] if several else None,
+                data_index=which if several else None)
+        for (t, seed), run in zip(members, runs, strict=True):
+            plan = plans[t]
+            results[t].append(plan.trainer.finish(
+                f"{method}/seed{seed}", method, seed, "method", run.model, run.history,
+                plan.anchors, plan.evaluate, times=(started, run.epoch_times)))
+        if first.grid:
+            over = f" over {len(plans)} templates" if several else ""
+            first.grid.update(len(runs), name=f"{method} x{len(runs)}{over} (ensemble)")
+    return results
+
+
+def units_of(latents: dict[str, np.ndarray]) -> int:
+    """Active units of a model over every validation part's latent means."""
+    return active_units(np.concatenate([latents[k] for k in sorted(latents)
+                                        if k.startswith("mu_")]))
 
 
 def train_job(shared: tuple[Trainer, tuple], job: Job) -> tuple[RunRecord, Trained]:
