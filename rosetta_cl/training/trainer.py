@@ -430,21 +430,25 @@ def train_methods_over(plans: list[MethodPlan]) -> list[list[Trained]]:
     or when the templates' data differ in size, each plan's own ``train_methods``. Per plan, in
     ``method_runs`` order.
     """
-    shapes = {(dataset_tensors(p.experience.dataset)[0].shape, p.val_x.shape, p.anchors.x.shape)
-              for p in plans}
-    if not plans[0].trainer.config.ensemble or len(shapes) != 1:
+    if not plans[0].trainer.config.ensemble:
         return [plan.trainer.train_methods(*plan.methods()) for plan in plans]
-    return train_ensembles(plans)
+    data = [dataset_tensors(plan.experience.dataset)[0] for plan in plans]
+    shapes = {(x.shape, p.val_x.shape, p.anchors.x.shape) for x, p in zip(data, plans, strict=True)}
+    if len(shapes) != 1:
+        return [plan.trainer.train_methods(*plan.methods()) for plan in plans]
+    return train_ensembles(plans, data)
 
 
-def train_ensembles(plans: list[MethodPlan]) -> list[list[Trained]]:
+def train_ensembles(plans: list[MethodPlan], data: list[torch.Tensor] | None = None
+                    ) -> list[list[Trained]]:
     """Each method's seeds of every plan as one vectorised ensemble (``--ensemble``; the same
     arithmetic as the strategies, see ``ensemble``): member (template t, seed) trains on plan t's
     data with its anchors and validation set. Per plan, in ``method_runs`` order.
     """
     trainers = [plan.trainer for plan in plans]
     first = trainers[0]
-    data = [dataset_tensors(plan.experience.dataset)[0] for plan in plans]
+    if data is None:  # each plan's training inputs (read once by the caller when it has them)
+        data = [dataset_tensors(plan.experience.dataset)[0] for plan in plans]
     several = len(plans) > 1  # one data set per template; else the one shared by every member
     results: list[list[Trained]] = [[] for _ in plans]
     for method in first.config.methods:
