@@ -197,7 +197,8 @@ def digits(seed: int = 0, subsample: int | None = None, data_dir=None) -> Benchm
     Returns
     -------
     Benchmark
-        Streams D1 -> D2 of 64-pixel images in [0, 1].
+        Streams D1 -> D2 of flat 64-vectors (the 8x8 images, row by row) in [0, 1]: an
+        Avalanche ``MlpVAE`` for them is ``MlpVAE((64,))``.
 
     Examples
     --------

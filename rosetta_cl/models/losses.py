@@ -70,8 +70,6 @@ class ELBOLoss:
         return negative_elbo(output, self.beta)
 
 
-
-
 def check_anchor_term(fit: str, decoder: str) -> None:
     """The anchor term's two options, checked where they are taken (one rule each)."""
     if fit not in ANCHOR_FITS:
@@ -138,14 +136,24 @@ def rosetta_term(mu_anchor: Tensor, z_anchor: Tensor, rho: float, batch_size: in
     return rho * (n_anchors / batch_size) * total
 
 
+def in_shape_of(output: Tensor, x: Tensor) -> Tensor:
+    """``output`` reshaped to ``x``'s shape when they hold the same number of values; otherwise
+    unchanged (a genuine mismatch then fails where it is used, naming both shapes)."""
+    if output.shape != x.shape and output.numel() == x.numel():
+        return output.reshape(x.shape)
+    return output
+
+
 def decoder_term(model, x_anchor: Tensor, z_anchor: Tensor, kind: str = "squared") -> Tensor:
     """How far the decoder at z_r is from x_r, summed over the anchors: ``squared`` =
     sum_r ||x_r - m(z_r)||^2 with m the decoder's mean (eq. 1 as the paper writes it), ``nll`` =
     sum_r -log p(x_r | z_r) under the model's own likelihood (the ELBO's reconstruction term at the
     template's latent: in nats like the ELBO, so independent of the data's units; ours).
+    A decoder whose output holds as many numbers per anchor as x_r in another shape (Avalanche's
+    ``MlpVAE((1, 8, 8))`` on flat 64-vectors, or the other way round) is compared in x_r's shape.
     """
     if kind == "squared":
-        return (x_anchor - model.decode_mean(z_anchor)).pow(2).sum()
+        return (x_anchor - in_shape_of(model.decode_mean(z_anchor), x_anchor)).pow(2).sum()
     if kind == "nll":
         return model.reconstruction_nll(x_anchor, model.decode(z_anchor)).sum()
     raise ValueError(f"anchor decoder term {kind!r}: allowed {', '.join(DECODER_TERMS)}")
