@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 FINGERPRINT_TAG = "rosetta.fingerprint"  # a model run's training fingerprint (--resume)
+FEATURES_ARRAY = "features.npz"  # a model run's feature names (its data's columns), if named
 
 
 @dataclass

@@ -223,3 +223,64 @@ figures = "none"
                                "--data", str(lab["alice"]), "--layer", "log1p", "-k", "5",
                                "-o", "alice.rosetta", "--tracking-uri", store], capsys)
     assert code == 0 and "5 anchors" in out, err
+
+
+@pytest.mark.slow
+def test_a_version_published_from_a_protocol_run_matches_genes_by_name(lab, tmp_path, capsys,
+                                                                       monkeypatch):
+    """A protocol run on an .h5ad logs var_names with its template and every model run, so the
+    version published from it embeds Bob's shuffled genes in Alice's order (it was tagged
+    'unnamed' and embedded them as they came)."""
+    monkeypatch.chdir(tmp_path)
+    store = lab["store"]
+    code, out, err = run_main(["run", str(lab["alice"]), "--split-by", "obs:batch=A,B|C",
+                               "--quick", "--figures", "none", "--methods", "vae,rvae",
+                               "--seeds", "1", "--templates", "1", "--json",
+                               "--tracking-uri", store], capsys)
+    assert code == 0, err
+    parent = json.loads(out)["parent_run_id"]
+    from mlflow import MlflowClient
+
+    client = MlflowClient(store)
+    children = client.search_runs([client.get_run(parent).info.experiment_id],
+                                  f"tags.mlflow.parentRunId = '{parent}'")
+    assert children and all("features.npz" in {a.path for a in client.list_artifacts(
+        run.info.run_id)} for run in children if "model" in {a.path for a in
+                                                             client.list_artifacts(run.info.run_id)})
+    code, out, err = run_main(["anchors", "publish", parent, "--name", "protocol-atlas",
+                               "--require-features", "--tracking-uri", store], capsys)
+    assert code == 0, err
+    assert "features: 10 named" in out
+    assert client.get_model_version("protocol-atlas", "1").tags["rosetta.features"] == "10"
+    shuffled = write_atlas(tmp_path / "shuffled.h5ad", n=300, seed=0, order=BOB_ORDER)
+    for name, path in (("alice.npz", lab["alice"]), ("shuffled.npz", shuffled)):
+        code, _, err = run_main(["embed", "models:/protocol-atlas/1", str(path), "-o", name,
+                                 "--tracking-uri", store], capsys)
+        assert code == 0, err
+    with np.load("alice.npz") as a, np.load("shuffled.npz") as b:
+        np.testing.assert_array_equal(a["z"], b["z"])
+
+
+@pytest.mark.slow
+def test_publishing_an_unnamed_run_says_so_or_is_refused_when_asked(store, tmp_path, capsys,
+                                                                     monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    x = np.random.default_rng(0).normal(size=(200, 4)).astype(np.float32)
+    np.savez("plain.npz", x=x)
+    result = train(RunConfig(data="plain.npz", methods=("vae",), seeds=1, quick=True,
+                             rosetta_points=8, figures="none"), tracking_uri=store)
+    run_id = result.runs[0].run_id
+    capsys.readouterr()  # the store's creation lines
+    code, out, err = run_main(["anchors", "publish", run_id, "--name", "plain",
+                               "--require-features", "--tracking-uri", store], capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert f"run {run_id} has no feature names" in err
+    from mlflow import MlflowClient
+
+    client = MlflowClient(store)
+    assert client.search_registered_models("name = 'plain'") == []  # nothing registered
+    code, out, err = run_main(["anchors", "publish", run_id, "--name", "plain",
+                               "--tracking-uri", store], capsys)
+    assert code == 0, err
+    assert "features: unnamed" in out
+    assert client.get_model_version("plain", "1").tags["rosetta.features"] == "unnamed"

@@ -133,16 +133,25 @@ def anchors_merge(files, output, force):
 @click.option("--alias", default=None, help="Point this alias (e.g. champion) at the version.")
 @click.option("--anchors", "anchor_path", default=None, metavar="FILE",
               help="The .rosetta file to publish (default: the run's anchors.rosetta).")
+@click.option("--require-features", is_flag=True,
+              help="Refuse a run whose data named no features (else the version is tagged "
+                   "'unnamed').")
 @click.option("--tracking-uri", default=None)
-def anchors_publish(run_id, name, alias, anchor_path, tracking_uri):
+def anchors_publish(run_id, name, alias, anchor_path, require_features, tracking_uri):
     """Register RUN's model (a model run, or a protocol run: its template) with its anchors as
     a new version of NAME in the MLflow Model Registry: the encoder as a pyfunc model (rows of
     features in, latent means out), anchors.rosetta, the feature names, lineage tags."""
     from rosetta_cl.tracking.model_registry import publish
 
     published = publish(run_id, name, alias=alias, anchors=anchor_path,
-                        tracking_uri=tracking_uri)
+                        require_features=require_features, tracking_uri=tracking_uri)
     pointed = f" (alias {published.alias})" if published.alias else ""
     click.echo(f"registered {published.uri}{pointed} from run {published.source_run_id}")
+    if published.features is None:
+        click.echo("features: unnamed (its data named no columns): embed and train --anchors "
+                   "take other files' columns in their own order, unchecked")
+    else:
+        click.echo(f"features: {published.features} named; other files' columns are matched "
+                   "by name")
     ref = f"models:/{name}@{alias}" if alias else published.uri
     click.echo(f"anchor to it: rosetta-cl train DATA --anchors {ref}")

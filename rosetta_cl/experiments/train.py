@@ -95,7 +95,7 @@ def train(config: RunConfig, *, tracking_uri: str | None = None, experiment: str
         anchors = read_anchor_file(filled(config.anchors)).anchors()
         experience = trainer.with_anchor_inputs(experience, anchors)  # the x_r join the data
     role = "method" if anchored else "template"
-    evaluate = _evaluation(anchors, bench.features)
+    evaluate = _evaluation(anchors)
     jobs = [Job(method, seed, f"{method}/seed{seed}", role, anchors, trainer.valid_x[0], evaluate)
             for method, seed in trainer.method_runs()]
     ids: list[str | None] = [None] * len(jobs)
@@ -116,13 +116,12 @@ def train(config: RunConfig, *, tracking_uri: str | None = None, experiment: str
                        time.perf_counter() - start)
 
 
-def _evaluation(anchors, features):
-    """A trained model's extra metrics and arrays: its anchor fit (anchored models) and the
-    data's feature names."""
+def _evaluation(anchors):
+    """A trained model's extra metrics: its anchor fit (anchored models; the feature names are
+    logged with every model, ``Trainer.model_arrays``)."""
     import torch
 
     from rosetta_cl.models.vae import encode_means
-    from rosetta_cl.tracking.model_registry import FEATURES_ARRAY
 
     def evaluate(model, latents):
         metrics, arrays = {}, {}
@@ -131,8 +130,6 @@ def _evaluation(anchors, features):
             mu = encode_means(model, anchors.x.to(device)).cpu().to(torch.float64)
             fit = ((mu - anchors.z.to(torch.float64)) ** 2).sum(1).mean()
             metrics["anchor_fit"] = float(fit)
-        if features is not None:
-            arrays[FEATURES_ARRAY] = {"features": np.array(features, dtype=str)}
         return metrics, arrays
 
     return evaluate

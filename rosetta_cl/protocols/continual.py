@@ -150,7 +150,7 @@ def _through_stream(shared, run: tuple[str, int]) -> tuple[RunRecord, dict[str, 
     record = RunRecord(
         name, trainer.params(method, seed, "method"), trainer.tags("method", method, seed),
         history=history.values, metrics=logged,
-        arrays={**arrays, "latents.npz": trainer.latent_arrays(model, latents, rosetta.anchors)},
+        arrays={**arrays, **trainer.model_arrays(model, latents, rosetta.anchors)},
         model=model.cpu(), anchors=rosetta.anchors, started=started,
         epoch_times=history.times)
     return record, logged

@@ -21,12 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rosetta_cl.errors import ConfigError
+from rosetta_cl.records import FEATURES_ARRAY
 
 MODEL_URI = re.compile(r"^models:/([^/@]+)(?:/(\d+)|@([A-Za-z0-9_-]+))$")
 ANCHORS_MODEL_TAG = "rosetta.anchors_model"  # on a run anchored to a registered version
 MODEL_ID_TAG = "rosetta.model_id"  # on a version: the logged model it was registered from
 ANCHORS, FEATURES = "anchors.rosetta", "features.json"
-FEATURES_ARRAY = "features.npz"  # a trained model run's feature names (its data's columns)
 
 
 def is_model_uri(ref: str | None) -> bool:
@@ -42,6 +42,7 @@ class Published:
     version: str
     source_run_id: str
     alias: str | None = None
+    features: int | None = None  # how many named features the version reads (None: unnamed)
 
     @property
     def uri(self) -> str:
@@ -81,7 +82,7 @@ class Pulled:
 
 
 def publish(run_ref: str, name: str, *, alias: str | None = None, anchors: str | None = None,
-            tracking_uri: str | None = None) -> Published:
+            require_features: bool = False, tracking_uri: str | None = None) -> Published:
     """Register a trained model with its anchors as a new version in the MLflow Model Registry.
 
     The version holds the encoder as an MLflow pyfunc model (rows of features in, latent means
@@ -99,6 +100,9 @@ def publish(run_ref: str, name: str, *, alias: str | None = None, anchors: str |
         An alias to point at the new version (e.g. ``champion``).
     anchors : str, optional
         A ``.rosetta`` file to publish instead of the run's own ``anchors.rosetta``.
+    require_features : bool, default False
+        Refuse a run whose data named no features (else its version is tagged
+        ``rosetta.features: unnamed`` and ``embed`` cannot put another lab's columns in order).
     tracking_uri : str, optional
         The MLflow store (default ``sqlite:///mlruns/mlflow.db``); its registry is used.
 
@@ -111,7 +115,7 @@ def publish(run_ref: str, name: str, *, alias: str | None = None, anchors: str |
     ------
     rosetta_cl.ConfigError
         For an unknown run, a run without a model or anchors, anchors that do not fit its
-        model, or a bad name or alias.
+        model, a bad name or alias, or (``require_features``) a run without feature names.
 
     Examples
     --------
@@ -155,6 +159,10 @@ def publish(run_ref: str, name: str, *, alias: str | None = None, anchors: str |
                    f"the model of run {run_id}")
         shutil.copyfile(anchor_path, folder / ANCHORS)
         features = _run_features(client, run_id, tmp)
+        if features is None and require_features:
+            raise ConfigError(f"run {run_id} has no feature names (its data named no columns): "
+                              "train on an .h5ad or an .npz with a features array, or publish "
+                              "without --require-features")
         if features is not None:
             (folder / FEATURES).write_text(json.dumps(list(features)))
         path = f"published/{name}/{anchor_file.checksum[:12]}"
@@ -187,7 +195,8 @@ def publish(run_ref: str, name: str, *, alias: str | None = None, anchors: str |
         _refuse_if_denied(exc, f"anchors publish --name {name}",
                           f"add versions to registered model {name!r}")
         raise
-    return Published(name, str(version.version), run_id, alias)
+    return Published(name, str(version.version), run_id, alias,
+                     len(features) if features is not None else None)
 
 
 def pull(ref: str, tracking_uri: str | None = None) -> Pulled:

@@ -31,7 +31,7 @@ from rosetta_cl.methods.epoch_metrics import MetricHistory
 from rosetta_cl.methods.strategies import RosettaVAEStrategy
 from rosetta_cl.metrics.latent import active_units
 from rosetta_cl.models.vae import VAE, ModelConfig, encode_means
-from rosetta_cl.records import FINGERPRINT_TAG, Emit, Reused, RunRecord, discard
+from rosetta_cl.records import FEATURES_ARRAY, FINGERPRINT_TAG, Emit, Reused, RunRecord, discard
 from rosetta_cl.registry import METHODS, make_plugins, parse_plugin
 from rosetta_cl.training.divergence import DivergenceGuard, check_history, check_latents
 from rosetta_cl.training.ensemble import Objective, train_ensemble
@@ -328,7 +328,7 @@ class Trainer:
                    for part, x in zip(self.bench.parts, self.valid_x, strict=True)}
         check_latents(f"{name} (seed {seed})", filled(self.config.epochs), latents,
                       self.config.lr)
-        arrays = {"latents.npz": self.latent_arrays(model, latents, anchors)}
+        arrays = self.model_arrays(model, latents, anchors)
         metrics, more = evaluate(model, latents) if evaluate else ({}, {})
         metrics = {**metrics, "active_units": float(units_of(latents))}
         arrays.update(more)
@@ -364,6 +364,16 @@ class Trainer:
         assert objective is not None  # check_ensemble refuses methods without one
         beta, rho = objective(self.config)
         return Objective(beta, rho, anchors, self.config.anchor_fit, self.config.anchor_decoder)
+
+    def model_arrays(self, model, latents: dict, anchors: Anchors | None) -> dict:
+        """A trained model's arrays: ``latents.npz`` and, when the data name their columns (an
+        ``.h5ad``'s var_names, an ``.npz``'s features), ``features.npz`` (what ``anchors
+        publish`` gives the version, so ``embed`` puts another lab's columns in this order).
+        """
+        arrays = {"latents.npz": self.latent_arrays(model, latents, anchors)}
+        if self.bench.features is not None:
+            arrays[FEATURES_ARRAY] = {"features": np.array(self.bench.features, dtype=str)}
+        return arrays
 
     def latent_arrays(self, model, latents: dict, anchors: Anchors | None) -> dict:
         """``latents.npz``: the validation latent means ``mu_<part>`` and labels ``y_<part>``,
