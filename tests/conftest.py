@@ -88,7 +88,8 @@ def wait_until_up(url: str, server: subprocess.Popen, what: str, timeout: float)
 @pytest.fixture
 def mlflow_ui():
     """``with mlflow_ui(store, cwd[, args, env]) as base_url``: a real `rosetta-cl ui` server
-    on a free port of 127.0.0.1, up (its /health answers) for the block, stopped after it."""
+    on a free port of 127.0.0.1, up (its /health answers) for the block, stopped after it; what
+    it wrote to stderr is then ``mlflow_ui.stderr``."""
 
     @contextmanager
     def serve(store: str, cwd, args=(), env=None):
@@ -103,8 +104,9 @@ def mlflow_ui():
             yield base
         finally:
             server.terminate()
-            server.wait(timeout=30)
+            serve.stderr = server.communicate(timeout=30)[1].decode(errors="replace")
 
+    serve.stderr = ""
     return serve
 
 

@@ -37,10 +37,15 @@ def test_compare_two_methods_and_see_a_figure(store, tmp_path, mlflow_ui):
         page = browser.new_page(viewport={"width": 1600, "height": 1000})
         page.set_default_timeout(60_000)
         expect = sync_api.expect
-        # the experiment list -> "Model training" (MLflow 3 opens on GenAI) -> the experiment
+        # a fresh profile: the experiment list -> the experiment -> its runs table (MLflow 3.17
+        # alone opens GenAI's Overview here; the page `rosetta-cl ui` serves sets the view)
         page.goto(f"{base}/#/experiments")
-        page.get_by_text("Model training", exact=True).click()
         page.get_by_role("link", name="gaussians8", exact=True).click()
+        expect(page.get_by_text("sequential-gaussians8", exact=True)).to_be_visible()
+        expect(page.get_by_text("Token Usage")).to_have_count(0)
+        assert page.evaluate("localStorage.getItem('mlflow.workflowType_v1')") == \
+            '"machine_learning"'
+        page.screenshot(path=str(shots / "runs-table.png"))
         # nested runs: expand the parent run, tick one R-VAE and one VAE run, compare them
         parent = page.locator("[role='row']",
                               has=page.get_by_text("sequential-gaussians8", exact=True))

@@ -62,6 +62,13 @@ def test_walkthrough_publish_pull_anchor_embed_serve(lab, tmp_path, capsys, monk
     bob_runs = json.loads(out)
     assert bob_runs["anchors_model"] == "models:/atlas/1" and bob_runs["methods"] == ["rvae"]
     assert all(np.isfinite(r["metrics"]["anchor_fit"]) for r in bob_runs["runs"])
+    # the alignment verdict of every run, its rule, and that --quick is a smoke run
+    assert bob_runs["smoke"] is True and "10% of the anchors' spread" in bob_runs["alignment_rule"]
+    for r in bob_runs["runs"]:
+        m = r["metrics"]
+        assert m["anchor_fit_ratio"] == pytest.approx(m["anchor_fit"] / m["anchor_spread"])
+        assert r["alignment"] == ("aligned" if m["anchor_fit_ratio"] <= 0.1 else "not aligned")
+        assert m["aligned"] == float(r["alignment"] == "aligned")
     # the registry: the version, its lineage, and Bob's run pointing at it
     from mlflow import MlflowClient
 
@@ -87,32 +94,59 @@ def test_walkthrough_publish_pull_anchor_embed_serve(lab, tmp_path, capsys, monk
     monkeypatch.setenv("MLFLOW_TRACKING_URI", store)
     pyfunc_z = mlflow.pyfunc.load_model("models:/atlas@champion").predict(x)
     np.testing.assert_array_equal(pyfunc_z, cli_z)
-    served = serve_and_predict(store, x[:20], tmp_path)
+    served = serve_and_predict(store, x[:20], lab["root"])
     np.testing.assert_allclose(served, cli_z[:20], rtol=0, atol=1e-6)  # JSON's float text
 
 
+GUIDE = Path(__file__).resolve().parents[1] / "docs" / "guide" / "share-a-latent-space.md"
+
+
 def serve_and_predict(store: str, rows: np.ndarray, cwd: Path) -> np.ndarray:
-    """``mlflow models serve -m models:/atlas/1 --env-manager local`` on loopback: post rows to
-    /invocations, return the predictions, stop it."""
+    """The guide's serving command exactly as written (only the port swapped for a free one),
+    run in the folder whose ./mlruns/mlflow.db is the store, with neither MLFLOW_TRACKING_URI
+    set nor this environment's bin on PATH; post rows to /invocations, return the predictions,
+    stop it, and check that no other database appeared."""
+    import re
+    import shlex
+
+    command = re.search(r"^(rosetta-cl serve .*) &$", GUIDE.read_text(), flags=re.M).group(1)
+    argv = shlex.split(command)
+    assert argv[:3] == ["rosetta-cl", "serve", "models:/atlas@champion"]
     port = free_port()
-    bin_dir = str(Path(sys.executable).parent)  # it execs uvicorn from the venv
-    env = {**os.environ, "MLFLOW_TRACKING_URI": store,
-           "PATH": bin_dir + os.pathsep + os.environ.get("PATH", "")}
-    server = subprocess.Popen([sys.executable, "-m", "mlflow", "models", "serve", "-m",
-                               "models:/atlas/1", "--env-manager", "local", "-h", "127.0.0.1",
-                               "-p", str(port)], cwd=cwd, env=env, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.PIPE, start_new_session=True)
+    argv[argv.index("-p") + 1] = str(port)
+    assert store == f"sqlite:///{cwd}/mlruns/mlflow.db"  # the project's default store
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    env["PATH"] = os.pathsep.join(p for p in env.get("PATH", "").split(os.pathsep)
+                                  if p != str(Path(sys.executable).parent))
+    before = sorted(cwd.rglob("*.db"))
+    server = subprocess.Popen([sys.executable, "-m", "rosetta_cl", *argv[1:]], cwd=cwd, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                              start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_until_up(f"{base}/ping", server, "mlflow models serve", timeout=120)
+        wait_until_up(f"{base}/ping", server, "rosetta-cl serve", timeout=120)
         request = urllib.request.Request(f"{base}/invocations",
                                          data=json.dumps({"inputs": rows.tolist()}).encode(),
                                          headers={"Content-Type": "application/json"})
         with urllib.request.urlopen(request, timeout=60) as response:
-            return np.asarray(json.loads(response.read())["predictions"], dtype=np.float64)
+            predictions = json.loads(response.read())["predictions"]
     finally:
         os.killpg(server.pid, 15)
         server.wait(timeout=30)
+    assert sorted(cwd.rglob("*.db")) == before  # no stray ./mlflow.db
+    return np.asarray(predictions, dtype=np.float64)
+
+
+def test_serve_refuses_an_unknown_model_or_a_public_address(lab, capsys, monkeypatch):
+    monkeypatch.chdir(lab["root"])
+    for args, message in (
+            (["serve", "models:/atlas@nope"], "serve models:/atlas@nope: model 'atlas' has no "
+                                              "alias 'nope' (its aliases: champion)"),
+            (["serve", "models:/atlas@champion", "-h", "0.0.0.0"],
+             "--host 0.0.0.0: the model server has no authentication"),
+            (["serve", "models:/atlas@champion", "-p", "0"], "port 0: allowed 1-65535")):
+        code, _, err = run_main([*args, "--tracking-uri", lab["store"]], capsys)
+        assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
 
 
 def test_gene_order_does_not_change_the_latents(lab, tmp_path, capsys, monkeypatch):
@@ -284,3 +318,32 @@ def test_publishing_an_unnamed_run_says_so_or_is_refused_when_asked(store, tmp_p
     assert code == 0, err
     assert "features: unnamed" in out
     assert client.get_model_version("plain", "1").tags["rosetta.features"] == "unnamed"
+
+
+@pytest.mark.slow
+def test_bob_is_told_whether_he_is_in_alices_space(store, tmp_path, capsys):
+    """The text output: per run the fit against the spread and its verdict, per method a line,
+    the rule; a --quick run says it is a smoke run; the next step embeds with an aligned model
+    (none aligned: train longer). On the demo atlas (four cell types), R-VAEs trained for the
+    default 200 epochs are aligned; a VAE given the x_r as data (no anchor term) is not."""
+    from rosetta_cl.data.demo import write_atlas_demo
+
+    data = write_atlas_demo(tmp_path / "data")
+    alice = train(RunConfig(data=str(data / "alice.h5ad"), methods=("vae",), seeds=1,
+                            quick=True, rosetta_points=16, figures="none"), tracking_uri=store)
+    publish(alice.runs[0].run_id, "atlas", alias="champion", tracking_uri=store)
+    bob = str(data / "bob.h5ad")
+    args = ["train", bob, "--anchors", "models:/atlas@champion", "--seeds", "2",
+            "--tracking-uri", store]
+    code, out, err = run_main([*args, "--methods", "rvae,vae"], capsys)
+    assert code == 0, err
+    assert "rvae: in the anchors' space (aligned on 2 of 2 seeds)" in out, out
+    assert "vae: NOT in the anchors' space (aligned on 0 of 2 seeds)" in out, out
+    assert "rule: aligned when the anchor fit" in out and "smoke run" not in out
+    first_aligned = next(line.split("run ")[1].split()[0] for line in out.splitlines()
+                         if line.startswith("  rvae/") and line.endswith(": aligned"))
+    assert f"next: rosetta-cl embed runs:/{first_aligned} {bob} -o OUT" in out
+    code, out, err = run_main([*args, "--quick"], capsys)
+    assert code == 0, err
+    assert "smoke run (--quick: 3 epochs)" in out
+    assert "next: no model is aligned yet: train longer" in out  # 3 epochs are not enough

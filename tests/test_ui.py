@@ -31,3 +31,19 @@ def test_ui_serves_runs_of_a_benchmark(store, tmp_path, mlflow_ui):
         with urllib.request.urlopen(f"{base}/", timeout=10) as response:
             assert response.status == 200 and b"<html" in response.read().lower()
 
+
+
+@pytest.mark.slow
+def test_the_ui_page_opens_on_runs_and_gives_no_contradicting_advice(store, tmp_path, mlflow_ui):
+    """The page sets MLflow's view to the runs table for a browser that has not chosen one (its
+    default is GenAI's Overview), and the server does not print MLflow's advice to listen on
+    0.0.0.0 (ours: a non-loopback address needs --auth)."""
+    from rosetta_cl.tracking.ui_app import DEFAULT_VIEW_SCRIPT
+
+    with mlflow_ui(store, tmp_path) as base:
+        with urllib.request.urlopen(f"{base}/", timeout=10) as response:
+            html = response.read().decode()
+    assert html.index(DEFAULT_VIEW_SCRIPT) < html.index("<script defer")
+    assert 'localStorage.setItem("mlflow.workflowType_v1","\\"machine_learning\\"")' in html
+    assert "MLflow UI at http://127.0.0.1" in mlflow_ui.stderr
+    assert "0.0.0.0" not in mlflow_ui.stderr and "--allowed-hosts" not in mlflow_ui.stderr

@@ -82,9 +82,12 @@ def runs_clean(experiment, tracking_uri):
 @click.option("--default-permission", default="EDIT", show_default=True,
               help="What every signed-in user may do to experiments others created: "
                    "READ | EDIT | MANAGE | NO_PERMISSIONS.")
+@click.option("--allowed-hosts", default="", metavar="NAMES",
+              help="Comma-separated host names clients reach the server by (e.g. lab-server), "
+                   "besides loopback and private addresses.")
 @click.option("--tracking-uri", default=None,
               help="MLflow store (default: $MLFLOW_TRACKING_URI or sqlite:///mlruns/mlflow.db).")
-def ui(port, host, auth, admin_password_file, default_permission, tracking_uri):
+def ui(port, host, auth, admin_password_file, default_permission, allowed_hosts, tracking_uri):
     """Start the MLflow UI (and tracking server) over the rosetta-cl store: on 127.0.0.1 for
     one user, or with --auth on a lab's network (README: "Share one store in a lab")."""
     from rosetta_cl.tracking.server import server_command
@@ -93,9 +96,40 @@ def ui(port, host, auth, admin_password_file, default_permission, tracking_uri):
     if not 1 <= port <= 65535:
         raise ConfigError(f"port {port}: allowed 1-65535")
     uri = resolve_tracking_uri(tracking_uri)
-    args, env = server_command(uri, host, port, auth, admin_password_file, default_permission)
+    extra = tuple(name.strip() for name in allowed_hosts.split(",") if name.strip())
+    args, env = server_command(uri, host, port, auth, admin_password_file, default_permission,
+                               extra)
     check_store(uri)  # creates a fresh SQLite store once, before the server's workers start
     scheme = "with basic auth" if auth else "no authentication: this machine only"
     click.echo(f"MLflow UI at http://{host}:{port} over {uri} ({scheme})", err=True)
+    os.environ.update(env)
+    os.execv(sys.executable, args)
+
+
+@cli.command()
+@click.argument("model", metavar="MODEL")
+@click.option("-p", "--port", type=int, default=5001, show_default=True)
+@click.option("-h", "--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on (loopback only: the model server has no "
+                   "authentication).")
+@click.option("--tracking-uri", default=None,
+              help="MLflow store (default: $MLFLOW_TRACKING_URI or sqlite:///mlruns/mlflow.db).")
+def serve(model, port, host, tracking_uri):
+    """Serve a registered encoder (models:/NAME@ALIAS or models:/NAME/VERSION) from the
+    project's store with MLflow's model server: POST rows of features (in the version's feature
+    order) as {"inputs": [[...], ...]} to /invocations, get their latent means back."""
+    from rosetta_cl.tracking.model_registry import pull
+    from rosetta_cl.tracking.server import model_server_command
+    from rosetta_cl.tracking.store import check_store, resolve_tracking_uri
+
+    if not 1 <= port <= 65535:
+        raise ConfigError(f"port {port}: allowed 1-65535")
+    uri = resolve_tracking_uri(tracking_uri)
+    args, env = model_server_command(model, uri, host, port)
+    check_store(uri, write=False)
+    pulled = pull(model, uri, label="serve")  # one-line errors before MLflow starts
+    named = f"{len(pulled.features)} named features" if pulled.features else "unnamed features"
+    click.echo(f"serving {pulled.uri} ({named}) at http://{host}:{port}/invocations from {uri}",
+               err=True)
     os.environ.update(env)
     os.execv(sys.executable, args)

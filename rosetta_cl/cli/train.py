@@ -61,14 +61,49 @@ def train(ctx, data_file, method, **options):
     click.echo(f"trained {plural(len(result.runs), 'model')} on {data}{named}{source} "
                f"({c.epochs} epochs, latent dim {c.latent_dim}, {result.wall_time_s:.0f} s)")
     for run in result.runs:
-        fit = (f"  anchor fit {run.metrics['anchor_fit']:.4g}" if "anchor_fit" in run.metrics
-               else "")
-        click.echo(f"  {run.name}: run {run.run_id or '(untracked)'}{fit}")
+        click.echo(f"  {run.name}: run {run.run_id or '(untracked)'}{_fit(run.metrics)}")
+    if c.anchors:
+        _alignment_lines(result)
+    if result.smoke:
+        click.echo(f"smoke run (--quick: {c.epochs} epochs): it checks the pipeline; train "
+                   "without --quick for models to use")
     if result.parent_run_id:
-        first = result.runs[0].run_id
         click.echo(f"MLflow parent run: {result.parent_run_id}")
-        click.echo("next: rosetta-cl anchors publish " + first + " --name NAME --alias champion"
-                   if not c.anchors else f"next: rosetta-cl embed runs:/{first} {data} -o OUT")
+        click.echo(_next_step(result, data))
+
+
+def _fit(metrics: dict) -> str:
+    if "anchor_fit" not in metrics:
+        return ""
+    return (f"  anchor fit {metrics['anchor_fit']:.4g} = {metrics['anchor_fit_ratio']:.1%} of "
+            f"the anchors' spread {metrics['anchor_spread']:.3g}: "
+            f"{'aligned' if metrics['aligned'] else 'not aligned'}")
+
+
+def _alignment_lines(result) -> None:
+    """Per method: on how many seeds its model sits in the anchors' space, and the rule."""
+    from rosetta_cl.metrics.alignment import ALIGNMENT_RULE
+
+    for method in result.config.methods:
+        runs = [r for r in result.runs if r.name.startswith(f"{method}/")]
+        aligned = sum(r.alignment == "aligned" for r in runs)
+        verdict = ("in the anchors' space" if aligned == len(runs) else
+                   "NOT in the anchors' space" if aligned == 0 else "partly in the anchors' space")
+        click.echo(f"{method}: {verdict} (aligned on {aligned} of {len(runs)} seeds)")
+    click.echo(f"  rule: {ALIGNMENT_RULE}")
+
+
+def _next_step(result, data: str) -> str:
+    """What the guide does next: Alice publishes a model; Bob embeds his data with his first
+    aligned model (none aligned: train longer first)."""
+    runs = result.runs
+    if not result.config.anchors:
+        return f"next: rosetta-cl anchors publish {runs[0].run_id} --name NAME --alias champion"
+    aligned = [r for r in runs if r.alignment == "aligned"]
+    if not aligned:
+        return ("next: no model is aligned yet: train longer (without --quick, or more "
+                "--epochs), or raise --rho")
+    return f"next: rosetta-cl embed runs:/{aligned[0].run_id} {data} -o OUT"
 
 
 @cli.command()

@@ -12,10 +12,10 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field, replace
 
-import numpy as np
 
 from rosetta_cl.config.options import RunConfig, filled
 from rosetta_cl.errors import ConfigError
+from rosetta_cl.metrics.alignment import ALIGNMENT_RULE
 from rosetta_cl.experiments.runner import (
     chosen_experiment,
     experiment_name,
@@ -34,6 +34,14 @@ class TrainedRun:
     run_id: str | None
     metrics: dict[str, float] = field(default_factory=dict)
 
+    @property
+    def alignment(self) -> str | None:
+        """``aligned`` / ``not aligned`` for an anchored model (``metrics.alignment``), else
+        None."""
+        if "aligned" not in self.metrics:
+            return None
+        return "aligned" if self.metrics["aligned"] else "not aligned"
+
 
 @dataclass
 class TrainResult:
@@ -46,11 +54,18 @@ class TrainResult:
     features: tuple[str, ...] | None
     wall_time_s: float
 
+    @property
+    def smoke(self) -> bool:
+        """A ``--quick`` run: a few epochs to check the pipeline, not models to use."""
+        return bool(self.config.quick)
+
     def as_dict(self) -> dict:
+        anchored = bool(self.config.anchors)
         return {"data": self.config.data, "methods": list(self.config.methods),
                 "parent_run_id": self.parent_run_id, "anchors_model": self.anchors_model,
-                "wall_time_s": round(self.wall_time_s, 3),
-                "runs": [vars(r) for r in self.runs]}
+                "smoke": self.smoke, "wall_time_s": round(self.wall_time_s, 3),
+                "alignment_rule": ALIGNMENT_RULE if anchored else None,
+                "runs": [{**vars(r), "alignment": r.alignment} for r in self.runs]}
 
 
 def train(config: RunConfig, *, tracking_uri: str | None = None, experiment: str | None = None,
@@ -117,20 +132,18 @@ def train(config: RunConfig, *, tracking_uri: str | None = None, experiment: str
 
 
 def _evaluation(anchors):
-    """A trained model's extra metrics: its anchor fit (anchored models; the feature names are
-    logged with every model, ``Trainer.model_arrays``)."""
-    import torch
-
+    """A trained model's extra metrics: for an anchored model, its anchor fit against the
+    anchors' spread and the verdict of the alignment rule (``metrics.alignment``; the feature
+    names are logged with every model, ``Trainer.model_arrays``)."""
+    from rosetta_cl.metrics.alignment import anchor_alignment
     from rosetta_cl.models.vae import encode_means
 
     def evaluate(model, latents):
-        metrics, arrays = {}, {}
-        if anchors is not None:
-            device = next(model.parameters()).device
-            mu = encode_means(model, anchors.x.to(device)).cpu().to(torch.float64)
-            fit = ((mu - anchors.z.to(torch.float64)) ** 2).sum(1).mean()
-            metrics["anchor_fit"] = float(fit)
-        return metrics, arrays
+        if anchors is None:
+            return {}, {}
+        device = next(model.parameters()).device
+        mu = encode_means(model, anchors.x.to(device)).cpu().numpy()
+        return anchor_alignment(mu, anchors.z.numpy()).metrics(), {}
 
     return evaluate
 

@@ -199,10 +199,10 @@ def publish(run_ref: str, name: str, *, alias: str | None = None, anchors: str |
                      len(features) if features is not None else None)
 
 
-def pull(ref: str, tracking_uri: str | None = None) -> Pulled:
+def pull(ref: str, tracking_uri: str | None = None, label: str = "anchors") -> Pulled:
     """The registered version ``ref`` names, downloaded once into the cache (a version's files
     never change); a one-line error for an unknown model, version or alias, or a version that
-    is not a Rosetta encoder.
+    is not a Rosetta encoder, starting with ``label`` (the option or command that named it).
     """
     from mlflow.exceptions import MlflowException
     from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
@@ -211,15 +211,15 @@ def pull(ref: str, tracking_uri: str | None = None) -> Pulled:
 
     match = MODEL_URI.match(ref)
     if match is None:
-        raise ConfigError(f"anchors {ref!r}: allowed models:/NAME/VERSION or models:/NAME@ALIAS "
+        raise ConfigError(f"{label} {ref!r}: allowed models:/NAME/VERSION or models:/NAME@ALIAS "
                           "(or a .rosetta file)")
     name, number, alias = match.groups()
     client = open_client(tracking_uri, write=False)
     try:
         client.get_registered_model(name)
     except MlflowException as exc:
-        _refuse_if_denied(exc, f"anchors {ref}", f"read registered model {name!r}")
-        raise ConfigError(f"anchors {ref}: no registered model {name!r} in "
+        _refuse_if_denied(exc, f"{label} {ref}", f"read registered model {name!r}")
+        raise ConfigError(f"{label} {ref}: no registered model {name!r} in "
                           f"{client.tracking_uri}") from None
     try:
         version = (client.get_model_version(name, number) if number
@@ -229,7 +229,7 @@ def pull(ref: str, tracking_uri: str | None = None) -> Pulled:
         aliases = list(client.get_registered_model(name).aliases)
         what = (f"version {number} (its versions: {', '.join(versions) or 'none'})" if number
                 else f"alias {alias!r} (its aliases: {', '.join(aliases) or 'none'})")
-        raise ConfigError(f"anchors {ref}: model {name!r} has no {what}") from None
+        raise ConfigError(f"{label} {ref}: model {name!r} has no {what}") from None
     uri = f"models:/{name}/{version.version}"
     store = hashlib.sha256(client.tracking_uri.encode()).hexdigest()[:12]
     folder = cache_root() / store / name / str(version.version)

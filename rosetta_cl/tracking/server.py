@@ -1,6 +1,7 @@
-"""The command line of ``rosetta-cl ui``: MLflow's server over our store, alone on loopback,
-or with MLflow's basic-auth app for a lab (users and passwords in ``auth.db`` beside the store,
-the admin's password from the environment or a file, never from the command line)."""
+"""The command lines of ``rosetta-cl ui`` and ``rosetta-cl serve``: MLflow's server over our
+store, alone on loopback, or with MLflow's basic-auth app for a lab (users and passwords in
+``auth.db`` beside the store, the admin's password from the environment or a file, never from
+the command line); MLflow's model server for a registered version, from our store."""
 
 from __future__ import annotations
 
@@ -42,10 +43,26 @@ def admin_password(password_file: str | None) -> str | None:
     return lines[0].strip() if lines else None
 
 
+def allowed_hosts(host: str, extra: tuple[str, ...] = ()) -> list[str]:
+    """The Host headers the server answers (MLflow's DNS-rebinding guard): MLflow's defaults
+    (loopback and private addresses, any port), the address it listens on, and ``extra`` (a
+    lab's server names). Given explicitly, so MLflow does not print its advice to listen on
+    0.0.0.0, which contradicts ``--auth``."""
+    from mlflow.server.security_utils import get_default_allowed_hosts
+
+    hosts = list(get_default_allowed_hosts())
+    for name in (host, *extra):
+        for entry in (name, f"{name}:*"):
+            if entry not in hosts:
+                hosts.append(entry)
+    return hosts
+
+
 def server_command(uri: str, host: str, port: int, auth: bool, password_file: str | None,
-                   default_permission: str) -> tuple[list[str], dict[str, str]]:
+                   default_permission: str, allowed: tuple[str, ...] = ()
+                   ) -> tuple[list[str], dict[str, str]]:
     """(argv of ``mlflow server``, environment it needs); one-line errors for what would make
-    it fail or expose the store."""
+    it fail or expose the store. ``allowed``: more host names clients may use."""
     if not auth and not is_loopback(host):
         raise ConfigError(f"--host {host}: a non-loopback address without --auth would let "
                           "anyone who reaches it read and change every run; allowed: "
@@ -56,7 +73,8 @@ def server_command(uri: str, host: str, port: int, auth: bool, password_file: st
     if password_file and not auth:
         raise ConfigError("--admin-password-file: allowed with --auth")
     args = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", uri,
-            "--host", host, "--port", str(port), "--workers", "1"]
+            "--host", host, "--port", str(port), "--workers", "1",
+            "--allowed-hosts", ",".join(allowed_hosts(host, allowed))]
     # one worker, no background job consumer (MLflow's default is four workers plus a huey
     # consumer, five processes on what may be a 2-core laptop)
     env = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": os.environ.get(
@@ -68,7 +86,7 @@ def server_command(uri: str, host: str, port: int, auth: bool, password_file: st
     if db is not None:  # artifacts uploaded through the server land beside the database
         args += ["--artifacts-destination", str(db.resolve().parent / "artifacts")]
     if not auth:
-        return args, env
+        return args + ["--app-name", "rosetta-cl"], env
     if db is None:
         raise ConfigError(f"--auth with tracking URI {uri!r}: allowed a local SQLite store "
                           "(the users' database is kept beside it)")
@@ -93,7 +111,7 @@ def server_command(uri: str, host: str, port: int, auth: bool, password_file: st
                 "MLFLOW_FLASK_SERVER_SECRET_KEY": _secret_key(folder / "ui-secret.key")})
     if password:
         env[ADMIN_ENV] = password
-    return args + ["--app-name", "basic-auth"], env
+    return args + ["--app-name", "rosetta-cl-auth"], env
 
 
 def _write_private(path: Path, text: str) -> None:
@@ -110,3 +128,22 @@ def _secret_key(path: Path) -> str:
     if not path.exists():
         _write_private(path, secrets.token_hex(32))
     return path.read_text().strip()
+
+
+def model_server_command(model: str, uri: str, host: str, port: int
+                         ) -> tuple[list[str], dict[str, str]]:
+    """(argv of ``mlflow models serve`` for ``model`` from the store ``uri``, environment): the
+    store passed as $MLFLOW_TRACKING_URI (plain ``mlflow`` reads ./mlflow.db and creates it),
+    this environment's ``bin`` first on PATH (MLflow execs ``uvicorn``), no network
+    (``--env-manager local``). The model server has no authentication: loopback only."""
+    if not is_loopback(host):
+        raise ConfigError(f"--host {host}: the model server has no authentication; allowed "
+                          "127.0.0.1 / localhost (put a lab's proxy in front of it)")
+    bin_dir = str(Path(sys.executable).parent)
+    env = {"MLFLOW_TRACKING_URI": uri,
+           "PATH": bin_dir + os.pathsep + os.environ.get("PATH", ""),
+           "PYTHONWARNINGS": os.environ.get("PYTHONWARNINGS", "ignore::DeprecationWarning,"
+                                            "ignore::FutureWarning")}
+    args = [sys.executable, "-m", "mlflow", "models", "serve", "-m", model,
+            "--env-manager", "local", "--host", host, "--port", str(port)]
+    return args, env
