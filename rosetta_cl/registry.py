@@ -204,8 +204,11 @@ class PluginSpec:
     ``make(**options)`` returns a fresh plugin instance (one per trained model); ``options`` maps
     each accepted option to its default (the CLI converts values to the default's type);
     ``limits`` the allowed values of some (``">= 1"``, ``"> 0"`` or ``"a | b"``), checked
-    before anything trains; ``needs_no_reinit``: the plugin follows one weight trajectory across
-    experiences, so the continual protocol's default ``--reinit`` is refused with it.
+    before anything trains; ``needs_earlier``: the plugin acts on what earlier experiences left
+    (a penalty, a teacher, a memory), so it is refused where each method trains on one
+    experience (``sequential``, ``reproducibility``); ``needs_no_reinit``: it follows one weight
+    trajectory across experiences, so the continual protocol's default ``--reinit`` is refused
+    with it.
     """
 
     name: str
@@ -214,6 +217,7 @@ class PluginSpec:
     options: dict
     source: str = "built-in"
     limits: dict = field(default_factory=dict)
+    needs_earlier: bool = False
     needs_no_reinit: bool = False
 
 

@@ -5,6 +5,7 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from helpers import run_main
 from mlflow.tracking import MlflowClient
@@ -173,8 +174,8 @@ def test_si_refuses_a_model_reinitialised_between_experiences(capsys, store):
             str(REPO_PLUGINS), "--plugin", "si"]
     code, _, err = run_main(args, capsys)  # refused before training (issue 18)
     assert code == 2 and err.strip().splitlines()[-1] == (
-        "Error: --plugin si with --reinit (the continual default): allowed with --no-reinit "
-        "(si follows one model's weights across experiences)")
+        "Error: --plugin si with --reinit (the continual default): si protects the previous "
+        "experience's weights, which --reinit throws away; allowed with --no-reinit")
     assert not (Path(store.removeprefix("sqlite:///")).exists())
     code, _, err = run_main([*args, "--no-reinit"], capsys)
     assert code == 0, err
@@ -197,3 +198,42 @@ def test_the_local_plugins_folder_example_registers_a_metric(capsys):
     scores = METRICS["centroid_distance"].compute(
         [[0.0, 0.0], [2.0, 0.0]], [[3.0, 4.0], [5.0, 4.0]], {"D1": [True, True]})
     assert scores.groups == {"D1": 5.0}
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["run", "gaussians8", "--plugin", "ewc:ewc_lambda=100"],
+     "--plugin ewc with the sequential protocol: each method trains on one experience there, so "
+     "ewc (it acts on what earlier experiences left) would do nothing; allowed with --protocol "
+     "continual"),
+    (["run", "gaussians8", "--protocol", "reproducibility", "--plugin", "lwf"],
+     "--plugin lwf with the reproducibility protocol"),
+    (["run", "digits5", "--protocol", "continual", "--plugin", "ewc"],
+     "--plugin ewc with --reinit (the continual default): ewc protects the previous "
+     "experience's weights, which --reinit throws away; allowed with --no-reinit"),
+    (["train", "data.npz", "--plugin", "replay"],
+     "--plugin replay with train: train fits one experience, so replay (it acts on what earlier "
+     "experiences left) would do nothing; allowed with rosetta-cl run DATA --protocol continual"),
+])
+def test_a_plugin_that_would_idle_is_refused_naming_the_fix(args, message, store, capsys):
+    """EWC on the default sequential protocol exited 0 and the output never named it."""
+    np.savez("data.npz", x=np.random.default_rng(0).normal(size=(100, 4)).astype(np.float32))
+    code, _, err = run_main([*args, "--quick"], capsys)
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+    assert not Path(store.removeprefix("sqlite:///")).exists()  # refused before any run
+
+
+def test_the_output_names_a_plugin_used_on_the_sequential_protocol(store, capsys):
+    """A plugin that acts on one experience (here a local one) is named in the output of every
+    protocol, not only the continual one's."""
+    from avalanche.core import SupervisedPlugin
+
+    registry.register_plugin(registry.PluginSpec("noop", lambda: SupervisedPlugin(),
+                                                 "does nothing, on purpose", {}))
+    try:
+        code, out, err = run_main(["run", "gaussians8", "--quick", "--seeds", "1", "--templates",
+                                   "1", "--epochs", "1", "--plugin", "noop", "--figures", "none",
+                                   "--tracking-uri", store], capsys)
+    finally:
+        registry.PLUGINS.pop("noop")
+    assert code == 0, err
+    assert "every method trains with plugins: noop" in out

@@ -94,7 +94,8 @@ def test_quick_run_prints_verdicts_within_100_characters(store, capsys):
 @pytest.mark.slow
 def test_continual_output_names_plugins_and_shows_forgetting(store, capsys):
     main_ok(["run", "digits5", "--protocol", "continual", "--quick", "--subsample", "60",
-             "--seeds", "2", "--epochs", "1", "-k", "3", "--plugin", "ewc:ewc_lambda=100",
+             "--seeds", "2", "--epochs", "1", "-k", "3", "--no-reinit",
+             "--plugin", "ewc:ewc_lambda=100",
              "--figures", "none", "--tracking-uri", store])
     out = capsys.readouterr().out
     assert max(len(line) for line in out.splitlines() if store not in line) <= 100

@@ -56,6 +56,8 @@ def protocol_run_text(result: ProtocolResult, ui: str) -> str:
                  f"{result.wall_time_s:.1f} s")
     if c.protocol == "continual":
         lines.append(continual_setting(c))
+    elif c.plugins:
+        lines.append(wrap(f"every method trains with plugins: {' + '.join(c.plugins)}"))
     if c.quick:
         lines.append(SMOKE)
     lines += [result.table.markdown(compact=True), direction_line(result.table.columns)]

@@ -27,8 +27,11 @@ Examples:
 @click.option("--method", default=None, metavar="NAME",
               help="One method to train (the same as --methods NAME; default vae, or rvae "
                    "with --anchors).")
+@click.option("--init-from-anchors", is_flag=True,
+              help="With --anchors models:/NAME@ALIAS: start every model from that version's "
+                   "VAE (fine-tune it, in its architecture) instead of fresh weights.")
 @click.pass_context
-def train(ctx, data_file, method, **options):
+def train(ctx, data_file, method, init_from_anchors, **options):
     """Train models on all of DATA (.npz / .npy / .h5ad): no split, no protocol, no joint
     model. Without --anchors: VAEs, each selecting k Rosetta points (publish one with `rosetta-cl
     anchors publish`). With --anchors FILE or models:/NAME@ALIAS: R-VAEs anchored to them (the
@@ -51,12 +54,14 @@ def train(ctx, data_file, method, **options):
     values["data"] = data = data_file
     result = train_models(RunConfig(benchmark="data", **values),
                           tracking_uri=options["tracking_uri"], experiment=options["experiment"],
-                          progress=True)
+                          progress=True, init_from_anchors=init_from_anchors)
     if options["as_json"]:
         click.echo(json.dumps(result.as_dict(), indent=2))
         return
     c = result.config
     source = f" anchored to {result.anchors_model or c.anchors}" if c.anchors else ""
+    if result.init_from:
+        source += ", each started from its VAE"
     named = f", {plural(len(result.features), 'named feature')}" if result.features else ""
     click.echo(f"trained {plural(len(result.runs), 'model')} on {data}{named}{source} "
                f"({c.epochs} epochs, latent dim {c.latent_dim}, {result.wall_time_s:.0f} s)")

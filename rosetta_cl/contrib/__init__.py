@@ -25,19 +25,21 @@ SHIPPED = (
     PluginSpec("ewc", _lazy("ewc"), "avalanche EWC with the VAE's negative ELBO for the Fisher "
                "importances", {"ewc_lambda": 100.0, "mode": "separate", "decay_factor": 0.0},
                limits={"ewc_lambda": ">= 0", "mode": "separate | online",
-                       "decay_factor": ">= 0"}),
+                       "decay_factor": ">= 0"}, needs_earlier=True, needs_no_reinit=True),
     PluginSpec("si", _lazy("si"), "avalanche Synaptic Intelligence (path-integral importances "
                "of the VAE's loss)", {"si_lambda": 100.0, "eps": 1e-7},
-               limits={"si_lambda": ">= 0", "eps": "> 0"}, needs_no_reinit=True),
+               limits={"si_lambda": ">= 0", "eps": "> 0"}, needs_earlier=True,
+               needs_no_reinit=True),
     PluginSpec("lwf", _lazy("lwf"), "LwF distilling the previous model's latent means",
-               {"alpha": 1.0}, limits={"alpha": ">= 0"}),
+               {"alpha": 1.0}, limits={"alpha": ">= 0"}, needs_earlier=True),
     PluginSpec("replay", _lazy("replay"), "replay of stored x with their stored latent means as "
                "distillation targets", {"mem_size": 200, "alpha": 1.0, "seed": 0},
-               limits={"mem_size": ">= 1", "alpha": ">= 0"}),
+               limits={"mem_size": ">= 1", "alpha": ">= 0"}, needs_earlier=True),
     PluginSpec("generative_replay", _lazy("generative_replay"), "replay of the previous VAE's "
                "samples (decoded prior draws) with the VAE's loss",
                {"replay_size": 0, "weight": 1.0, "alpha": 0.0, "seed": 0},
-               limits={"replay_size": ">= 0", "weight": ">= 0", "alpha": ">= 0"}),
+               limits={"replay_size": ">= 0", "weight": ">= 0", "alpha": ">= 0"},
+               needs_earlier=True),
 )
 
 

@@ -230,13 +230,7 @@ def _check_protocol(config: RunConfig, bench: Benchmark,
                           f"{' | '.join(others) or 'continual'})")
     if spec.check is not None:
         spec.check(config)
-    if config.protocol == "continual" and config.reinit:
-        for text in config.plugins:
-            name, _ = parse_plugin(text)
-            if PLUGINS[name].needs_no_reinit:
-                raise ConfigError(f"--plugin {name} with --reinit (the continual default): "
-                                  f"allowed with --no-reinit ({name} follows one model's "
-                                  "weights across experiences)")
+    check_plugins(config, spec, whole)
     if config.anchors:  # Bob's workflow: the file must fit this benchmark's models
         from rosetta_cl.anchors.rosetta_file import check_fits, read_anchor_file
 
@@ -249,6 +243,28 @@ def _check_protocol(config: RunConfig, bench: Benchmark,
         raise ConfigError(f"rosetta points k={config.rosetta_points}: allowed 1 <= k <= {n_first}"
                           f" (training points of {bench.parts[0]})")
     return config, bench
+
+
+def check_plugins(config: RunConfig, spec, whole: bool = False) -> None:
+    """No plugin idles silently: one that acts on what earlier experiences left is refused
+    where each method trains on one experience (``whole``: ``train``'s one file), and one that
+    follows one model's weights is refused with ``--reinit`` (each naming the fix)."""
+    for text in config.plugins:
+        name, _ = parse_plugin(text)
+        plugin = PLUGINS[name]
+        if plugin.needs_earlier and whole:
+            raise ConfigError(f"--plugin {name} with train: train fits one experience, so "
+                              f"{name} (it acts on what earlier experiences left) would do "
+                              "nothing; allowed with rosetta-cl run DATA --protocol continual")
+        if plugin.needs_earlier and not spec.through_stream:
+            raise ConfigError(f"--plugin {name} with the {config.protocol} protocol: each method "
+                              f"trains on one experience there, so {name} (it acts on what "
+                              "earlier experiences left) would do nothing; allowed with "
+                              "--protocol continual")
+        if plugin.needs_no_reinit and config.reinit and spec.through_stream:
+            raise ConfigError(f"--plugin {name} with --reinit (the continual default): {name} "
+                              "protects the previous experience's weights, which --reinit "
+                              "throws away; allowed with --no-reinit")
 
 
 def open_tracker(tracking_uri: str | None, experiment: str) -> Tracker:

@@ -53,6 +53,7 @@ class TrainResult:
     anchors_model: str | None  # models:/NAME/VERSION when pulled from the registry
     features: tuple[str, ...] | None
     wall_time_s: float
+    init_from: str | None = None  # --init-from-anchors: the version every model started from
 
     @property
     def smoke(self) -> bool:
@@ -63,29 +64,40 @@ class TrainResult:
         anchored = bool(self.config.anchors)
         return {"data": self.config.data, "methods": list(self.config.methods),
                 "parent_run_id": self.parent_run_id, "anchors_model": self.anchors_model,
-                "smoke": self.smoke, "wall_time_s": round(self.wall_time_s, 3),
+                "init_from": self.init_from, "smoke": self.smoke,
+                "wall_time_s": round(self.wall_time_s, 3),
                 "alignment_rule": ALIGNMENT_RULE if anchored else None,
                 "runs": [{**vars(r), "alignment": r.alignment} for r in self.runs]}
 
 
 def train(config: RunConfig, *, tracking_uri: str | None = None, experiment: str | None = None,
-          track: bool = True, progress: bool = False) -> TrainResult:
+          track: bool = True, progress: bool = False,
+          init_from_anchors: bool = False) -> TrainResult:
     """Train ``config.seeds`` models of each of ``config.methods`` on all of ``config.data``.
 
     Without ``config.anchors`` the method must be ``vae`` (Alice's template-like models, which
     select anchors); with them, each model trains on the data plus the anchors' x_r, the R-VAE
-    with the anchor term.
+    with the anchor term. ``init_from_anchors``: the anchors are a registered version, and
+    every model starts from its VAE (fine-tuned, in its architecture) instead of fresh weights
+    (Bob has Alice's model here, unlike the paper's setting).
     """
     from rosetta_cl.records import discard
+    from rosetta_cl.tracking.model_registry import is_model_uri
     from rosetta_cl.training.trainer import Job, Trainer
 
-    start = time.perf_counter()
+    began = time.perf_counter()
     if not config.data:
         raise ConfigError("train needs a data file (.npz, .npy or .h5ad)")
     if config.templates not in (None, 1):
         raise ConfigError(f"templates {config.templates} with train: allowed 1 (train has no "
                           "protocol: it trains on the whole file)")
     config = replace(config, templates=1)
+    if init_from_anchors and not is_model_uri(config.anchors):
+        raise ConfigError(f"--init-from-anchors with anchors {config.anchors or '(none)'}: "
+                          "allowed with --anchors models:/NAME@ALIAS or models:/NAME/VERSION "
+                          "(a .rosetta file holds no model to start from)")
+    if init_from_anchors and config.ensemble:
+        raise ConfigError("--init-from-anchors with --ensemble: allowed without --ensemble")
     config, pulled = pull_anchors(config, tracking_uri)
     anchored = bool(config.anchors)
     if not anchored and config.methods != ("vae",):
@@ -103,6 +115,15 @@ def train(config: RunConfig, *, tracking_uri: str | None = None, experiment: str
                                                                experiment_name(config)))
     trainer = Trainer(bench, config, emit=tracker.write if tracker else discard,
                       progress=progress)
+    if init_from_anchors and pulled is not None:
+        from rosetta_cl.models.vae import load_model
+
+        start = load_model(pulled.folder)
+        if start.config.input_dim != bench.input_dim:
+            raise ConfigError(f"--init-from-anchors: {pulled.uri} reads {start.config.input_dim}"
+                              f" features, {config.data} has {bench.input_dim}; allowed a file "
+                              "of the model's width (or with its feature names)")
+        trainer.start_from(start, pulled.uri)
     experience, anchors = bench.train_stream[0], None
     if anchored:
         from rosetta_cl.anchors.rosetta_file import read_anchor_file
@@ -119,7 +140,8 @@ def train(config: RunConfig, *, tracking_uri: str | None = None, experiment: str
     else:
         tags = {"protocol": "train", "benchmark": config.benchmark, "role": "parent",
                 **(pulled.tags() if pulled else {})}
-        params = {**config.as_params(), "data_defaults": bench.derived_defaults or ""}
+        params = {**config.as_params(), "data_defaults": bench.derived_defaults or "",
+                  **({"init_from": trainer.init_from} if trainer.init_from else {})}
         with tracker.parent(f"train-{experiment_name(config)}", params, tags) as parent_id:
             if pulled is not None:
                 pulled.record_use(tracker.client, parent_id)
@@ -128,7 +150,7 @@ def train(config: RunConfig, *, tracking_uri: str | None = None, experiment: str
     runs = [TrainedRun(job.name, job.seed, run_id, dict(done.metrics))
             for job, done, run_id in zip(jobs, trained, ids, strict=True)]
     return TrainResult(config, runs, parent_id, pulled.uri if pulled else None, bench.features,
-                       time.perf_counter() - start)
+                       time.perf_counter() - began, trainer.init_from)
 
 
 def _evaluation(anchors):

@@ -213,6 +213,9 @@ class ProtocolSpec:
         What ``--seeds`` defaults to (runs per method and template; the paper's M).
     templates : int, default 1
         What ``--templates`` defaults to.
+    through_stream : bool, default False
+        Whether the methods train through every experience (else each trains on one): a
+        plugin that acts on what earlier experiences left (EWC, LwF, replay) acts only then.
     source : str, default "built-in"
         Where it was registered from (set by the plugin loader).
 
@@ -236,6 +239,7 @@ class ProtocolSpec:
     score: Callable | None = None
     seeds: int = 10
     templates: int = 1
+    through_stream: bool = False
     source: str = "built-in"
 
 
@@ -284,4 +288,5 @@ register_protocol(ProtocolSpec(
     check=check_reproducibility, plan=_plan_reproducibility, score=_score_reproducibility))
 register_protocol(ProtocolSpec(
     "continual", run_continual, "a stream D1 -> ... -> DT, anchors kept across experiences; LSD "
-    "to a joint model after each (ours)", metrics=("lsd",), experiences=None, ensemble=False))
+    "to a joint model after each (ours)", metrics=("lsd",), experiences=None, ensemble=False,
+    through_stream=True))

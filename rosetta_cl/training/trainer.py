@@ -165,6 +165,10 @@ class Trainer:
         self.valid_x = [x for x, _ in valid]
         self.valid_y = [y for _, y in valid]
         self.files: list[str] = []  # files the protocol's own run should hold (--anchors)
+        # train --init-from-anchors: every method model starts from these weights (the anchors'
+        # registered VAE, named by init_from) instead of fresh ones
+        self.initial_weights: dict[str, torch.Tensor] | None = None
+        self.init_from: str | None = None
 
     def with_config(self, config: RunConfig) -> Trainer:
         """Copy this trainer (benchmark, validation tensors, emit) under another config, e.g. one
@@ -198,8 +202,16 @@ class Trainer:
                    map(parse_plugin, self.config.plugins)} if role == "method" else {}
         objective = METHODS[method].objective
         beta = {"beta_used": str(objective(self.config)[0])} if objective else {}
+        init = {"init_from": self.init_from} if self.init_from and role == "method" else {}
         return {**self.config.as_params(), **plugins, "method": method, "run_seed": str(seed),
-                **beta, **{f"model.{k}": str(v) for k, v in vars(model_config).items()}}
+                **beta, **init, **{f"model.{k}": str(v) for k, v in vars(model_config).items()}}
+
+    def start_from(self, model, source: str) -> None:
+        """Every method model starts from ``model``'s weights (its architecture replaces the
+        config's), e.g. the anchors' registered VAE: ``train --init-from-anchors``."""
+        self.model_configs["method"] = copy.deepcopy(model.config)
+        self.initial_weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        self.init_from = source
 
     def train(self, method: str, seed: int, experience, *, name: str, role: str,
               anchors: Anchors | None = None, val_x=None, evaluate: Evaluate | None = None
@@ -252,7 +264,8 @@ class Trainer:
         config = {k: v for k, v in trainer.config.as_dict().items()
                   if k not in NOT_FINGERPRINTED}
         payload = {"config": config, "model": vars(trainer.model_configs[job.role]),
-                   "method": job.method, "seed": job.seed, "role": job.role, "name": job.name}
+                   "method": job.method, "seed": job.seed, "role": job.role, "name": job.name,
+                   **({"init_from": self.init_from} if self.init_from else {})}
         text = json.dumps(payload, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:20]
 
@@ -284,7 +297,10 @@ class Trainer:
                         evaluate: Evaluate | None = None) -> Trained:
         started = time.time()
         torch.manual_seed(seed)
-        model = VAE(self.model_configs[role]).to(self.device)
+        model = VAE(self.model_configs[role])
+        if role == "method" and self.initial_weights is not None:
+            model.load_state_dict(self.initial_weights)
+        model = model.to(self.device)
         history = MetricHistory()
         common = {"lr": self.config.lr, "train_mb_size": self.config.batch_size,
                   "train_epochs": self.config.epochs, "device": self.device, "seed": seed,
