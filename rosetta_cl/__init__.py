@@ -9,16 +9,10 @@ Avalanche or MLflow until a command needs them.
 """
 
 # ruff: noqa: F401  (the TYPE_CHECKING block re-exports the public names for type checkers)
-import warnings
 from importlib import import_module
 from typing import TYPE_CHECKING
 
 from rosetta_cl.version import __version__
-
-# Avalanche imports qpsolvers, which warns at import when no QP solver is installed. Nothing here
-# solves a QP (only Avalanche's GEM strategy would), and the warning would come before every
-# command's output, an `Error:` line included.
-warnings.filterwarnings("ignore", message="no QP solver found", category=UserWarning)
 
 # module -> the public names it holds
 _EXPORTS = {

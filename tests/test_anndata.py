@@ -113,7 +113,9 @@ def test_unreadable_nan_and_oversized_files_are_refused(store, tmp_path, capsys,
     adata.write_h5ad("nan.h5ad")
     code, _, err = run_main(["run", "nan.h5ad", "--split-by", "half", "--tracking-uri", store],
                             capsys)
-    assert code == 2 and "nan.h5ad: the matrix has NaN, inf or non-numbers" in err
+    # the row and column of the NaN (it said "rows 0-177", the whole block)
+    assert code == 2 and "nan.h5ad: the matrix has NaN or inf at row 100, column 3 'g3' " \
+        "(1 value)" in err, err
     monkeypatch.setattr(anndata_file, "MEMORY_SHARE", 1e-12)
     code, _, err = run_main(["run", "atlas.h5ad", "--split-by", "half", "--tracking-uri", store],
                             capsys)

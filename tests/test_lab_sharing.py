@@ -66,6 +66,7 @@ def test_walkthrough_publish_pull_anchor_embed_serve(lab, tmp_path, capsys, monk
     assert bob_runs["smoke"] is True and "10% of the anchors' spread" in bob_runs["alignment_rule"]
     for r in bob_runs["runs"]:
         m = r["metrics"]
+        assert {"train/loss", "val/loss", "val/recon", "val/kl", "active_units"} <= set(m)
         assert m["anchor_fit_ratio"] == pytest.approx(m["anchor_fit"] / m["anchor_spread"])
         assert r["alignment"] == ("aligned" if m["anchor_fit_ratio"] <= 0.1 else "not aligned")
         assert m["aligned"] == float(r["alignment"] == "aligned")
@@ -160,6 +161,9 @@ def test_gene_order_does_not_change_the_latents(lab, tmp_path, capsys, monkeypat
     with np.load("alice.npz") as a, np.load("shuffled.npz") as b:
         np.testing.assert_array_equal(a["z"], b["z"])
         assert a["obs_names"][0] == "cell0"
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert Path("alice.npz").stat().st_mode & 0o777 == 0o666 & ~umask  # it was 0600
 
 
 def test_a_missing_gene_is_refused_in_one_line(lab, tmp_path, capsys, monkeypatch):
@@ -196,10 +200,14 @@ def test_bad_model_references_are_one_line_errors(lab, tmp_path, capsys, monkeyp
         (["embed", "models:/atlas/9", str(lab["bob"])],
          "model 'atlas' has no version 9 (its versions: 1)"),
         (["embed", "models:/plain/1", str(lab["bob"])], "models:/plain/1 is not a Rosetta encoder"),
-        (["embed", "models:/atlas/1", "unnamed.npz"], "names no features, but the model reads 10"),
+        (["embed", "models:/atlas/1", "unnamed.npz"],
+         "unnamed.npz has 10 unnamed columns; the model reads 10 named features"),
+        # the width said at once (naming the columns then gave a second error, the width)
         (["embed", lab["alice_runs"].runs[0].run_id, "wide.npz"],
-         "data file wide.npz names no features"),
-        (["train", "wide.npz", "--anchors", "models:/atlas/1", "--quick"], "names no features"),
+         "data file wide.npz has 11 unnamed columns; the model reads 10 named features (g0, g1, "
+         "g2, ...), matched by name: give the file a column for each of those names"),
+        (["train", "wide.npz", "--anchors", "models:/atlas/1", "--quick"],
+         "has 11 unnamed columns"),
         (["embed", "five_inputs", "wide.npz"], "has 11 features; the model reads 5"),
         (["anchors", "publish", lab["alice_runs"].parent_run_id, "--name", "x"],
          "holds no model"),

@@ -56,3 +56,19 @@ def test_runnable_shell_blocks_run_in_order(page, blocks, tmp_path):
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-3000:]
     if "pyfunc == embed" in script:
         assert "pyfunc == embed: True" in out.stdout
+
+
+@pytest.mark.slow
+def test_the_readme_example_prints_no_warning(tmp_path):
+    """Run as a newcomer runs it, in a fresh interpreter: it printed qpsolvers' "no QP solver
+    found" UserWarning (Avalanche imports qpsolvers before rosetta_cl is imported)."""
+    import subprocess
+    import sys
+
+    readme = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(),
+                        flags=re.DOTALL)[0]
+    out = subprocess.run([sys.executable, "-c", readme], cwd=tmp_path, capture_output=True,
+                         text=True, timeout=600, check=False)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "Warning" not in out.stderr, out.stderr[-2000:]
+    assert "8 anchors" in out.stdout

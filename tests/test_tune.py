@@ -129,3 +129,22 @@ def test_tune_takes_the_tuned_field_from_each_method():
     message = "methods vae: none has a tuned value; allowed bvae, rvae"
     with pytest.raises(ConfigError, match=message):
         tune(RunConfig(benchmark="gaussians8", quick=True, methods=("vae",)), track=False)
+
+
+def test_tune_says_when_a_pick_is_at_the_grid_edge_or_a_near_tie():
+    """`tune wine.npz` picked beta 25 (the grid's edge) from a near tie and said neither."""
+    from rosetta_cl.experiments.tune import TuneResult
+
+    config = RunConfig(seeds=1)
+    result = TuneResult(config, {"beta": {2.5: 30.0, 12.5: 28.0, 25.0: 27.999},
+                                 "rho": {0.0: 10.0, 0.75: 10.02, 1.5: 10.05}},
+                        {"beta": 25.0, "rho": 0.0}, 1.0)
+    notes = result.notes()
+    assert notes[0].startswith("beta=25 beat beta=12.5 by 0.001; all 3 scores within 2")
+    assert "a near tie: the margin is 0.05% of that range" in notes[0]
+    assert notes[1] == ("beta=25 is the grid's largest value: the best may lie beyond it "
+                        "(widen --beta-grid)")
+    # rho = 0 is the parameter's bound, not an edge to widen; its scores lie within 0.5%
+    assert notes[2].startswith("rho=0 beat rho=0.75 by 0.02; all 3 scores within 0.05 (0.50% "
+                               "of the best): the grid barely separates them (1 seed per point")
+    assert len(notes) == 3 and result.as_dict()["notes"] == notes

@@ -81,7 +81,10 @@ def test_splits(labelled, tmp_path):
 
 
 @pytest.mark.parametrize(("arrays", "args", "message"), [
-    ({"x": np.full((20, 3), np.nan)}, ["--split-by", "half"], "NaN/inf"),
+    ({"x": np.full((20, 3), np.nan)}, ["--split-by", "half"], "NaN/inf at row 0, column 0; "
+                                                                 "60 in all"),
+    ({"x": np.where(np.arange(60).reshape(20, 3) == 17, np.inf, 0.0)}, ["--split-by", "half"],
+     "NaN/inf at row 5, column 2; 1 in all"),
     ({"x": np.zeros(20)}, ["--split-by", "half"], "allowed (N, D) vectors"),
     ({"x": np.zeros((4, 2, 2, 2, 2))}, ["--split-by", "half"],
      "x has shape (4, 2, 2, 2, 2); allowed"),

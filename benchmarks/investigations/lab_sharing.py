@@ -3,9 +3,11 @@
 
 For each demo-atlas seed: Alice trains one VAE on alice.h5ad (defaults, k 16) and publishes it;
 Bob trains VAEs (the x_r as ordinary data) and R-VAEs anchored to models:/atlas@champion on
-bob.h5ad (3 seeds each). Printed per method, medians over Bob's seeds: the anchor fit (mean
-||z_r - mu(x_r)||^2), the mean squared distance between Bob's and Alice's latent means of Bob's
-cells with no map at all (the same space?), and their LSD (up to one affine map).
+bob.h5ad (3 seeds each), from fresh weights and from Alice's VAE (``--init-from-anchors``).
+Printed per method and start, medians over Bob's seeds: the anchor fit (mean ||z_r -
+mu(x_r)||^2), how many are aligned (fit <= 10% of the anchors' spread), the mean squared
+distance between Bob's and Alice's latent means of Bob's cells with no map at all (the same
+space?), and their LSD (up to one affine map).
 
     python benchmarks/investigations/lab_sharing.py OUT_DIR [--seeds 0,1]
 """
@@ -36,23 +38,28 @@ def main() -> None:
         alice = train(RunConfig(data=str(data / "alice.h5ad"), methods=("vae",), seeds=1,
                                 rosetta_points=16), tracking_uri=uri)
         publish(alice.runs[0].run_id, "atlas", alias="champion", tracking_uri=uri)
-        bob = train(RunConfig(data=str(data / "bob.h5ad"), methods=("vae", "rvae"), seeds=3,
-                              anchors="models:/atlas@champion"), tracking_uri=uri)
+        bob_config = RunConfig(data=str(data / "bob.h5ad"), methods=("vae", "rvae"), seeds=3,
+                               anchors="models:/atlas@champion")
+        fresh = train(bob_config, tracking_uri=uri)
+        warm = train(bob_config, tracking_uri=uri, init_from_anchors=True)
         reference = embed("models:/atlas/1", str(data / "bob.h5ad"), str(out / "ref.npz"),
                           force=True, tracking_uri=uri)
         z_alice = np.load(reference.path)["z"]
         rows: dict[str, list] = {}
-        for run in bob.runs:
-            mine = embed(run.run_id, str(data / "bob.h5ad"), str(out / "mine.npz"), force=True,
-                         tracking_uri=uri)
-            z = np.load(mine.path)["z"]
-            rows.setdefault(run.name.split("/")[0], []).append(
-                (run.metrics["anchor_fit"], float(((z - z_alice) ** 2).sum(1).mean()),
-                 lsd(z, z_alice)))
+        for start, bob in (("fresh", fresh), ("from Alice's VAE", warm)):
+            for run in bob.runs:
+                mine = embed(run.run_id, str(data / "bob.h5ad"), str(out / "mine.npz"),
+                             force=True, tracking_uri=uri)
+                z = np.load(mine.path)["z"]
+                rows.setdefault(f"{run.name.split('/')[0]:<5} {start}", []).append(
+                    (run.metrics["anchor_fit"], run.metrics["aligned"],
+                     float(((z - z_alice) ** 2).sum(1).mean()), lsd(z, z_alice)))
         for method, values in rows.items():
-            fit, dist, distortion = np.median(np.array(values), axis=0)
-            print(f"seed {seed} {method:<5} anchor fit {fit:.4g} | distance to Alice's means "
-                  f"{dist:.4g} | LSD {distortion:.4g}", flush=True)
+            fit, _, dist, distortion = np.median(np.array(values), axis=0)
+            aligned = int(sum(v[1] for v in values))
+            print(f"seed {seed} {method:<22} anchor fit {fit:.4g} | aligned {aligned}/"
+                  f"{len(values)} | distance to Alice's means {dist:.4g} | LSD {distortion:.4g}",
+                  flush=True)
 
 
 if __name__ == "__main__":

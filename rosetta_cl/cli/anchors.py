@@ -59,11 +59,14 @@ def anchors_select(model_ref, benchmark, part, data_file, layer, obsm, k, select
         x = read_user_arrays(data_file, layer, obsm)
         source = {"data": Path(data_file).name}
     else:
+        from rosetta_cl.config.constraints import did_you_mean
         from rosetta_cl.data.tensors import dataset_tensors
         from rosetta_cl.registry import BENCHMARKS
 
         if benchmark not in BENCHMARKS:
-            raise ConfigError(f"unknown benchmark {benchmark!r}: allowed {', '.join(BENCHMARKS)}")
+            near = did_you_mean(benchmark, BENCHMARKS)
+            raise ConfigError(f"unknown benchmark {benchmark!r}{near}: allowed "
+                              f"{', '.join(BENCHMARKS)}")
         bench = BENCHMARKS[benchmark].make(seed, subsample=subsample, data_dir=data_dir)
         if part not in bench.parts:
             raise ConfigError(f"part {part!r}: allowed {', '.join(bench.parts)}")

@@ -88,7 +88,10 @@ def _data_file_target(target: str, values: dict) -> str:
     directory that is no benchmark's name is refused as what it is."""
     if target.endswith((".npy", ".npz", ".h5ad")):
         values["data"] = values["data"] or target
+        check_data_path(values["data"])
         return "data"
+    if values.get("data"):
+        check_data_path(values["data"])
     if Path(target).is_dir():
         from rosetta_cl.registry import BENCHMARKS
 
@@ -96,6 +99,13 @@ def _data_file_target(target: str, values: dict) -> str:
             raise ConfigError(f"{target} is a directory; allowed: a benchmark (see `rosetta-cl "
                               "benchmarks`), a SPEC.toml or a DATA.npz / .npy / .h5ad file")
     return target
+
+
+def check_data_path(path: str) -> None:
+    """A data file that is not there, refused before torch and Avalanche are imported (that
+    took 7 s; the full checks of what is there come with the data)."""
+    if not Path(path).exists():
+        raise ConfigError(f"data file {path} does not exist")
 
 
 def ui_command(tracking_uri: str | None) -> str:
@@ -122,12 +132,12 @@ def tune(ctx, benchmark, beta_grid, rho_grid, criterion, **options):
     """Choose beta and rho for BENCHMARK or your own arrays (DATA.npz / .npy with --split-by, as
     `run` takes them) by validation performance (appendix B): short runs over the grids (20
     epochs unless --epochs), logged as nested MLflow runs."""
+    values, _ = _config_values(ctx, options)
+    benchmark = _data_file_target(benchmark, values)
     from rosetta_cl.config.options import RunConfig
     from rosetta_cl.experiments.tune import parse_grid
     from rosetta_cl.experiments.tune import tune as run_tune
 
-    values, _ = _config_values(ctx, options)
-    benchmark = _data_file_target(benchmark, values)
     command = benchmark  # what `run` needs to use the picks
     if values.get("data"):
         command = values["data"] + (f" --split-by '{values['split_by']}'"
@@ -145,6 +155,8 @@ def tune(ctx, benchmark, beta_grid, rho_grid, criterion, **options):
     best = ", ".join(f"{name}={value:g}" for name, value in result.best.items())
     click.echo(f"best: {best} ({result.config.epochs} epochs per point, "
                f"{result.wall_time_s:.1f} s)")
+    for note in result.notes():
+        click.echo(wrap(f"  {note}"))
     if result.parent_run_id:
         click.echo(f"MLflow tune run: {result.parent_run_id}; use it with\n  "
                    f"rosetta-cl run {command} --from-tune {result.parent_run_id}")

@@ -10,6 +10,7 @@ import click
 from rosetta_cl.cli.group import GroupedOptions, cli
 from rosetta_cl.cli.options import _config_values, config_options
 from rosetta_cl.cli.output import plural
+from rosetta_cl.cli.run import check_data_path
 from rosetta_cl.errors import ConfigError
 
 TRAIN_EXAMPLES = """\b
@@ -52,6 +53,7 @@ def train(ctx, data_file, method, init_from_anchors, **options):
     if values["data"] and values["data"] != data_file:
         raise ConfigError(f"--data {values['data']} and DATA {data_file}: give the file once")
     values["data"] = data = data_file
+    check_data_path(data)
     result = train_models(RunConfig(benchmark="data", **values),
                           tracking_uri=options["tracking_uri"], experiment=options["experiment"],
                           progress=True, init_from_anchors=init_from_anchors)
@@ -129,6 +131,8 @@ def embed(model, data, output, layer, obsm, batch_size, force, threads, tracking
     runs:/RUN_ID (or a run id), or a model directory. DATA's columns are matched to the
     model's feature names when it has them (reordered; a missing one is an error)."""
     from rosetta_cl.experiments.embed import embed as embed_file
+
+    check_data_path(data)
 
     result = embed_file(model, data, output, layer=layer, obsm=obsm, batch_size=batch_size,
                         force=force, tracking_uri=tracking_uri, progress=True, threads=threads)

@@ -9,6 +9,7 @@ A constraint's ``label`` says how the value is named in the message: ``"beta"`` 
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -57,8 +58,15 @@ class OneOf:
             return None
         for item in (value if self.each else (value,)):
             if item not in allowed:
-                return f"{describe(self.label, item)}: allowed {', '.join(allowed)}"
+                return (f"{describe(self.label, item)}{did_you_mean(item, allowed)}: allowed "
+                        f"{', '.join(allowed)}")
         return None
+
+
+def did_you_mean(value, allowed) -> str:
+    """`` (did you mean 'gaussians8'?)`` for a near miss of one of ``allowed``, else ``""``."""
+    close = difflib.get_close_matches(str(value), [str(a) for a in allowed], n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 Constraint = Interval | OneOf

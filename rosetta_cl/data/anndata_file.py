@@ -95,9 +95,11 @@ def read_h5ad(path: str | Path, layer: str | None = None, obsm: str | None = Non
         for start in range(0, n, BLOCK_ROWS):
             block = matrix[start:start + BLOCK_ROWS]
             block = block.toarray() if hasattr(block, "toarray") else np.asarray(block)
-            if not np.issubdtype(block.dtype, np.number) or not np.isfinite(block).all():
-                raise ConfigError(f"{what}: the matrix has NaN, inf or non-numbers (rows "
-                                  f"{start}-{start + len(block) - 1})")
+            if not np.issubdtype(block.dtype, np.number):
+                raise ConfigError(f"{what}: the matrix holds non-numbers ({block.dtype})")
+            if not np.isfinite(block).all():
+                raise ConfigError(f"{what}: the matrix has NaN or inf "
+                                  f"{_where_not_finite(block, start, features)}")
             x[start:start + len(block)] = block
         obs = {str(c): adata.obs[c].astype(str).to_numpy() for c in adata.obs.columns}
         return AnnArrays(x, features, obs, tuple(map(str, adata.obs_names)))
@@ -165,3 +167,13 @@ def _names(names, most: int = 12) -> str:
 def _first(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0][:120] if text else type(exc).__name__
+
+
+def _where_not_finite(block: np.ndarray, start: int, features) -> str:
+    """Where a block's first NaN / inf is, and how many there are: ``at row 3 (cell 'c3'),
+    column 'g1' (2 values)``, rows counted from the file's first."""
+    rows, cols = np.nonzero(~np.isfinite(block))
+    row, col = int(rows[0]), int(cols[0])
+    name = f" {features[col]!r}" if features is not None and col < len(features) else ""
+    count = f"{len(rows)} values in this block" if len(rows) > 1 else "1 value"
+    return f"at row {start + row}, column {col}{name} ({count})"

@@ -78,9 +78,13 @@ def read_user_arrays(path: str | Path, layer: str | None = None,
         raise ConfigError(f"data file {path}: x has shape {x.shape}; allowed (N, D) vectors or "
                           "(N, H, W) / (N, C, H, W) images, N >= 1")
     numeric = np.issubdtype(x.dtype, np.integer) or np.issubdtype(x.dtype, np.floating)
-    if not numeric or (np.issubdtype(x.dtype, np.floating) and not np.isfinite(x).all()):
-        raise ConfigError(f"data file {path}: x must be finite numbers (NaN/inf or non-numeric "
-                          f"{x.dtype} found)")
+    if not numeric:
+        raise ConfigError(f"data file {path}: x must be finite numbers (non-numeric {x.dtype} "
+                          "found)")
+    if np.issubdtype(x.dtype, np.floating) and not np.isfinite(x).all():
+        bad = np.nonzero(~np.isfinite(x.reshape(len(x), -1)))
+        raise ConfigError(f"data file {path}: x must be finite numbers (NaN/inf at row "
+                          f"{int(bad[0][0])}, column {int(bad[1][0])}; {len(bad[0])} in all)")
     if x.dtype.itemsize > 4 and np.issubdtype(x.dtype, np.floating):
         biggest = max(float(x.max()), -float(x.min()))
         if biggest > np.finfo(np.float32).max:
@@ -252,9 +256,10 @@ def in_order(x: np.ndarray, wanted: tuple[str, ...], have, path) -> np.ndarray:
     are dropped, a missing one is refused (a model fed features in another order, or others,
     would embed nonsense without a word)."""
     if have is None:
-        raise ConfigError(f"data file {path} names no features, but the model reads "
-                          f"{len(wanted)} named ones ({', '.join(wanted[:3])}, ...); give the "
-                          "file feature names (.h5ad var_names, or a features array in .npz)")
+        raise ConfigError(f"data file {path} has {x.shape[1]} unnamed columns; the model reads "
+                          f"{len(wanted)} named features ({', '.join(wanted[:3])}, ...), matched "
+                          "by name: give the file a column for each of those names (.h5ad "
+                          "var_names, or a features array in .npz)")
     position = {name: i for i, name in enumerate(have)}
     missing = [name for name in wanted if name not in position]
     if missing:

@@ -119,7 +119,15 @@ def _write(out: Path, z: np.ndarray, data: str, obs_names) -> None:
             adata = anndata.read_h5ad(data)
             adata.obsm[OBSM_KEY] = z
             adata.write_h5ad(tmp)
+        os.chmod(tmp, 0o666 & ~current_umask())  # as open() would create it (mkstemp: 0600)
         os.replace(tmp, out)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def current_umask() -> int:
+    """The process's umask (read by setting it, then putting it back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask

@@ -248,7 +248,8 @@ def _check_protocol(config: RunConfig, bench: Benchmark,
 def check_plugins(config: RunConfig, spec, whole: bool = False) -> None:
     """No plugin idles silently: one that acts on what earlier experiences left is refused
     where each method trains on one experience (``whole``: ``train``'s one file), and one that
-    follows one model's weights is refused with ``--reinit`` (each naming the fix)."""
+    follows one model's weights is refused with ``--reinit`` (each naming the fix).
+    """
     for text in config.plugins:
         name, _ = parse_plugin(text)
         plugin = PLUGINS[name]

@@ -12,10 +12,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field, replace
 
-
 from rosetta_cl.config.options import RunConfig, filled
 from rosetta_cl.errors import ConfigError
-from rosetta_cl.metrics.alignment import ALIGNMENT_RULE
 from rosetta_cl.experiments.runner import (
     chosen_experiment,
     experiment_name,
@@ -23,6 +21,7 @@ from rosetta_cl.experiments.runner import (
     prepare,
     pull_anchors,
 )
+from rosetta_cl.metrics.alignment import ALIGNMENT_RULE
 
 
 @dataclass
@@ -135,6 +134,7 @@ def train(config: RunConfig, *, tracking_uri: str | None = None, experiment: str
     jobs = [Job(method, seed, f"{method}/seed{seed}", role, anchors, trainer.valid_x[0], evaluate)
             for method, seed in trainer.method_runs()]
     ids: list[str | None] = [None] * len(jobs)
+    logged: dict[str | None, dict[str, float]] = {}
     if tracker is None:
         parent_id, trained = None, trainer.train_many(experience, jobs)
     else:
@@ -147,7 +147,10 @@ def train(config: RunConfig, *, tracking_uri: str | None = None, experiment: str
                 pulled.record_use(tracker.client, parent_id)
             trained = trainer.train_many(experience, jobs)
         ids = _child_ids(tracker.client, parent_id, [job.name for job in jobs])
-    runs = [TrainedRun(job.name, job.seed, run_id, dict(done.metrics))
+        # each run's last logged values (train/ and val/ loss, recon, kl), as the UI shows them
+        logged = {run_id: dict(tracker.client.get_run(run_id).data.metrics)
+                  for run_id in ids if run_id}
+    runs = [TrainedRun(job.name, job.seed, run_id, {**logged.get(run_id, {}), **done.metrics})
             for job, done, run_id in zip(jobs, trained, ids, strict=True)]
     return TrainResult(config, runs, parent_id, pulled.uri if pulled else None, bench.features,
                        time.perf_counter() - began, trainer.init_from)

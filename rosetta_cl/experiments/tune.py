@@ -58,6 +58,11 @@ PAPER_RHO_GRID = "0:0.75:15"
 TUNE_EPOCHS = 20
 QUICK_GRID_POINTS = 3
 BEST_TAGS = {"beta": "tune.best_beta", "rho": "tune.best_rho"}
+FLAT = 0.01  # a grid whose scores all lie within 1% of the best's size barely separates them
+
+
+def plural_seeds(n) -> str:
+    return f"{n} seed" + ("" if n == 1 else "s")
 CRITERIA = ("elbo+template", "elbo")
 
 
@@ -156,11 +161,44 @@ class TuneResult:
     criterion: str = "elbo+template"
     parts: dict[str, dict[float, dict[str, float]]] | None = None  # value -> its terms
 
+    def notes(self) -> list[str]:
+        """What a pick does not say by itself, per grid: a value at the grid's edge (the best
+        may lie beyond it), the margin over the runner-up, and whether the whole grid's scores
+        lie within ``FLAT`` of the best's size (the grid barely separates its values).
+        """
+        notes = []
+        for name, grid in self.grids.items():
+            if len(grid) < 2:
+                continue
+            values = sorted(grid)
+            best = self.best[name]
+            ranked = sorted(grid, key=grid.__getitem__)
+            runner_up = ranked[1]
+            scores = list(grid.values())
+            spread = max(scores) - min(scores)
+            line = (f"{name}={best:g} beat {name}={runner_up:g} by "
+                    f"{grid[runner_up] - grid[best]:.3g}; all {len(grid)} scores within "
+                    f"{spread:.3g}")
+            margin = grid[runner_up] - grid[best]
+            if margin <= FLAT * spread:
+                line += f" (a near tie: the margin is {margin / spread:.2%} of that range)"
+            if spread <= FLAT * abs(grid[best]):
+                line += (f" ({spread / abs(grid[best]):.2%} of the best): the grid barely "
+                         f"separates them ({plural_seeds(self.config.seeds)} per point; "
+                         "--seeds N averages more)")
+            notes.append(line)
+            # the grid's edge, unless it is the parameter's bound (rho = 0: no anchor term)
+            if len(grid) > 2 and best in (values[0], values[-1]) and best != 0:
+                edge = "largest" if best == values[-1] else "smallest"
+                notes.append(f"{name}={best:g} is the grid's {edge} value: the best may lie "
+                             f"beyond it (widen --{name}-grid)")
+        return notes
+
     def as_dict(self) -> dict:
         return {"benchmark": self.config.benchmark, "protocol": self.config.protocol,
                 "epochs": self.config.epochs, "parent_run_id": self.parent_run_id,
                 "wall_time_s": round(self.wall_time_s, 3), "best": self.best,
-                "criterion": self.criterion,
+                "criterion": self.criterion, "notes": self.notes(),
                 "grids": {k: [{"value": v, "score": s, **(self.parts or {}).get(k, {}).get(v, {})}
                               for v, s in grid.items()] for k, grid in self.grids.items()}}
 

@@ -138,7 +138,8 @@ def rosetta_term(mu_anchor: Tensor, z_anchor: Tensor, rho: float, batch_size: in
 
 def in_shape_of(output: Tensor, x: Tensor) -> Tensor:
     """``output`` reshaped to ``x``'s shape when they hold the same number of values; otherwise
-    unchanged (a genuine mismatch then fails where it is used, naming both shapes)."""
+    unchanged (a genuine mismatch then fails where it is used, naming both shapes).
+    """
     if output.shape != x.shape and output.numel() == x.numel():
         return output.reshape(x.shape)
     return output

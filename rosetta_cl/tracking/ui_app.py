@@ -16,11 +16,9 @@ import json
 
 WORKFLOW_KEY = "mlflow.workflowType_v1"  # MLflow 3.17's useLocalStorage key (name + _v<version>)
 WORKFLOW = "machine_learning"  # the runs table; MLflow's other value is "genai"
-DEFAULT_VIEW_SCRIPT = (
-    "<script>try{if(localStorage.getItem(%s)===null)localStorage.setItem(%s,%s)}catch(e){}"
-    "</script>" % (json.dumps(WORKFLOW_KEY), json.dumps(WORKFLOW_KEY),
-                   json.dumps(json.dumps(WORKFLOW)))
-)
+_KEY, _VALUE = json.dumps(WORKFLOW_KEY), json.dumps(json.dumps(WORKFLOW))
+DEFAULT_VIEW_SCRIPT = ("<script>try{if(localStorage.getItem(" + _KEY + ")===null)"
+                       "localStorage.setItem(" + _KEY + "," + _VALUE + ")}catch(e){}</script>")
 
 
 def with_default_view(html: bytes) -> bytes:

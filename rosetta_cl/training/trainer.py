@@ -208,7 +208,8 @@ class Trainer:
 
     def start_from(self, model, source: str) -> None:
         """Every method model starts from ``model``'s weights (its architecture replaces the
-        config's), e.g. the anchors' registered VAE: ``train --init-from-anchors``."""
+        config's), e.g. the anchors' registered VAE: ``train --init-from-anchors``.
+        """
         self.model_configs["method"] = copy.deepcopy(model.config)
         self.initial_weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
         self.init_from = source
