@@ -95,7 +95,8 @@ BAD = [
     (["run", "digits5", "--protocol", "continual", "--plugin", "replay:mem_size=-5"],
      "plugin replay option mem_size=-5: allowed >= 1"),
     (["run", "digits5", "--protocol", "continual", "--plugin", "si"],
-     "--plugin si with --reinit (the continual default): allowed with --no-reinit"),
+     "--plugin si with --reinit (the continual default): si protects the previous "
+     "experience's weights, which --reinit throws away; allowed with --no-reinit"),
     (["run", "digits5", "--protocol", "continual", "--no-reinit", "--plugin", "ewc:mode=both"],
      "plugin ewc option mode='both': allowed separate | online"),
     (["report", "gaussians8", "--tracking-uri", "http://127.0.0.1:9"], "not reachable"),

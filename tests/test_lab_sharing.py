@@ -355,3 +355,16 @@ def test_bob_is_told_whether_he_is_in_alices_space(store, tmp_path, capsys):
     assert code == 0, err
     assert "smoke run (--quick: 3 epochs)" in out
     assert "next: no model is aligned yet: train longer" in out  # 3 epochs are not enough
+
+
+def test_a_worker_copy_of_the_trainer_keeps_the_feature_names(tmp_path):
+    """Ray workers get `Trainer.portable()`: without the names its runs died ('BenchInfo' has
+    no 'features') and could not log features.npz."""
+    from rosetta_cl.experiments.runner import prepare
+    from rosetta_cl.training.trainer import Trainer
+
+    config, bench = prepare(RunConfig(data=str(write_atlas(tmp_path / "a.h5ad")), quick=True,
+                                      split_by="obs:batch=A,B|C"))
+    trainer = Trainer(bench, config)
+    portable = trainer.portable()
+    assert portable.bench.features == bench.features == GENES

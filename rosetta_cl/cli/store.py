@@ -116,8 +116,9 @@ def ui(port, host, auth, admin_password_file, default_permission, allowed_hosts,
               help="MLflow store (default: $MLFLOW_TRACKING_URI or sqlite:///mlruns/mlflow.db).")
 def serve(model, port, host, tracking_uri):
     """Serve a registered encoder (models:/NAME@ALIAS or models:/NAME/VERSION) from the
-    project's store with MLflow's model server: POST rows of features (in the version's feature
-    order) as {"inputs": [[...], ...]} to /invocations, get their latent means back."""
+    project's store with MLflow's model server. POST rows of features in the version's feature
+    order to /invocations as JSON, {"inputs": [[x11, x12], [x21, x22]]}; the latent means come
+    back as {"predictions": [...]}."""
     from rosetta_cl.tracking.model_registry import pull
     from rosetta_cl.tracking.server import model_server_command
     from rosetta_cl.tracking.store import check_store, resolve_tracking_uri

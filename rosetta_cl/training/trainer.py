@@ -75,6 +75,7 @@ class BenchInfo:
     parts: tuple[str, ...]
     input_dim: int
     defaults: object
+    features: tuple[str, ...] | None = None  # a user file's column names (Trainer.model_arrays)
 
 
 @dataclass
@@ -275,7 +276,7 @@ class Trainer:
         other = copy.copy(self)
         # a worker reads only the parts, input size and defaults of its benchmark
         other.bench = BenchInfo(tuple(self.bench.parts), self.bench.input_dim,  # type: ignore[assignment]
-                                self.bench.defaults)
+                                self.bench.defaults, self.bench.features)
         other.emit, other.progress, other.executor, other.reuse = discard, False, None, None
         other.grid = None
         return other
