@@ -51,6 +51,8 @@ def config_options(command):
         elif kind == tuple[str, ...]:  # a comma list on the command line
             kwargs["default"] = ",".join(f.default) or None
             kwargs["show_default"] = bool(f.default)
+        elif f.name == "epochs":  # a number, or "plateau" (the config's epochs_rule)
+            kwargs.update(type=EPOCHS, metavar=meta.get("metavar"))
         else:
             base = next(t for t in (int, float, str) if kind in (t, t | None))
             kwargs.update(type=base, show_default=f.default is not None,
@@ -71,6 +73,23 @@ def config_options(command):
     for option in reversed(options):
         command = option(command)
     return command
+
+
+class EpochsType(click.ParamType):
+    """``--epochs N`` (an integer) or ``--epochs plateau``."""
+
+    name = "epochs"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, int) or value == "plateau":
+            return value
+        try:
+            return int(value)
+        except ValueError:
+            self.fail(f"{value!r}: allowed an integer or plateau", param, ctx)
+
+
+EPOCHS = EpochsType()
 
 
 def option_choices() -> dict[str, str]:
@@ -120,6 +139,10 @@ def _config_values(ctx: click.Context, options: dict) -> tuple[dict, dict]:
             values[f.name] = tuple(v.strip() for v in values[f.name].split(",") if v.strip())
         elif f.name in values and values[f.name] is None and hints[f.name] == tuple[str, ...]:
             values[f.name] = ()
+    if values.get("epochs") == "plateau":  # the rule picks the number (training.plateau)
+        values["epochs"], values["epochs_rule"] = None, "plateau"
     explicit = {k: v for k, v in values.items()
                 if ctx.get_parameter_source(k) == click.core.ParameterSource.COMMANDLINE}
+    if "epochs" in explicit:
+        explicit["epochs_rule"] = values.get("epochs_rule", "fixed")
     return values, explicit

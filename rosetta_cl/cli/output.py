@@ -54,6 +54,8 @@ def protocol_run_text(result: ProtocolResult, ui: str) -> str:
                  f"{plural(len(c.methods), 'method')}, {c.epochs} epochs, k={c.rosetta_points},\n"
                  f"rho={c.rho}, beta={c.beta}, latent dim {c.latent_dim}, arch {c.arch}; "
                  f"{result.wall_time_s:.1f} s")
+    if extra.get("plateau"):
+        lines.append(wrap(plateau_line(extra["plateau"])))
     if c.protocol == "continual":
         lines.append(continual_setting(c))
     elif c.plugins:
@@ -84,6 +86,14 @@ def protocol_run_text(result: ProtocolResult, ui: str) -> str:
     if result.parent_run_id:
         lines.append(f"MLflow parent run: {result.parent_run_id}\n  (see it with `{ui}`)")
     return "\n".join(lines)
+
+
+def plateau_line(plateau: dict) -> str:
+    """How ``--epochs plateau`` chose the epochs every model trained for."""
+    if plateau["plateaued"]:
+        return f"epochs: plateau -> {plateau['epochs']} ({plateau['rule']})"
+    return (f"epochs: plateau -> {plateau['epochs']}: the joint model's validation loss had not "
+            f"plateaued by then ({plateau['rule']})")
 
 
 def active_unit_lines(units: dict[str, list[float]], latent_dim: int) -> list[str]:

@@ -26,6 +26,7 @@ from rosetta_cl.config.threads import default_threads
 from rosetta_cl.errors import ConfigError
 
 QUICK_SEEDS = 3
+EPOCHS_RULES = ("fixed", "plateau")  # --epochs N | --epochs plateau (training.plateau)
 TEMPLATE_STRIDE = 1000  # template t runs with seed + TEMPLATE_STRIDE * t (seeds stay below it)
 T = TypeVar("T")
 
@@ -151,7 +152,7 @@ class TrainingOptions:
 
     Parameters
     ----------
-    protocol, methods, seeds, epochs, batch_size, lr, beta, rho, rosetta_points
+    protocol, methods, seeds, epochs, epochs_rule, batch_size, lr, beta, rho, rosetta_points
         Each field's default and meaning is in its help text (``rosetta-cl run --help``).
     anchor_fit, anchor_decoder, selection, anchors, accumulate, reinit, plugins, metrics
         The same, for the R-VAE's anchors, plugins and metrics.
@@ -172,7 +173,11 @@ class TrainingOptions:
     seeds: int | None = option(None, "Runs per method and template (default: the protocol's: "
                                "sequential 3, reproducibility and continual 10, the paper's M; "
                                "3 with --quick).")
-    epochs: int | None = option(None, "Epochs per model (benchmark default).")
+    epochs: int | None = option(None, "Epochs per model (benchmark default), or plateau: as "
+                                "many as the joint model needs until its validation loss "
+                                "plateaus (the paper's rule, appendix B).", metavar="N|plateau")
+    epochs_rule: str = option("fixed", "fixed (--epochs N, or the default) | plateau (the "
+                              "paper's rule; `--epochs plateau`).", cli=False)
     batch_size: int = option(128, "Minibatch size.")
     lr: float = option(1e-3, "Adam learning rate.")
     beta: float = option(2.5, "beta of the beta-VAE (first non-zero point of the paper's grid).")
@@ -211,6 +216,7 @@ class TrainingOptions:
         "methods": OneOf("unknown method", "methods", each=True),
         "seeds": Interval("seeds", 1),
         "epochs": Interval("epochs", 1),
+        "epochs_rule": OneOf("epochs rule", EPOCHS_RULES),
         "batch_size": Interval("batch size", 1),
         "lr": Interval("learning rate", 0, strict=True),
         "rosetta_points": Interval("rosetta points k={}", 1),
@@ -319,7 +325,7 @@ class RunConfig(ExecutionOptions, TrainingOptions, ModelOptions, DataOptions):
         As :class:`DataOptions`.
     latent_dim, covariance, obs_scale, arch, arch_variant, template_arch, template_arch_variant
         As :class:`ModelOptions`.
-    protocol, methods, seeds, epochs, batch_size, lr, beta, rho, rosetta_points
+    protocol, methods, seeds, epochs, epochs_rule, batch_size, lr, beta, rho, rosetta_points
         As :class:`TrainingOptions`: what is trained.
     anchor_fit, anchor_decoder, selection, anchors, accumulate, reinit, plugins, metrics
         As :class:`TrainingOptions`: the R-VAE's anchors, plugins and metrics.

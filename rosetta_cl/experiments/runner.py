@@ -74,6 +74,9 @@ def run_benchmark(config: RunConfig, *, tracking_uri: str | None = None,
     config, pulled = pull_anchors(config, tracking_uri)
     config, bench = prepare(config, features=pulled.features if pulled else None)
     check_resume(config, resume, track)
+    from rosetta_cl.training.plateau import with_plateau_epochs
+
+    config, plateau = with_plateau_epochs(config, bench)  # --epochs plateau: the paper's rule
     from rosetta_cl.experiments.templates import over_templates
     from rosetta_cl.training.progress import GridBar, planned_trainings
 
@@ -83,10 +86,16 @@ def run_benchmark(config: RunConfig, *, tracking_uri: str | None = None,
                               lambda other: prepare(other, features=features)[1], emit, bar,
                               run_on, reuse)
 
+    def derived(result: ProtocolResult) -> ProtocolResult:
+        result = with_derived(result, bench)
+        if plateau is None:
+            return result
+        return replace(result, extra={**result.extra, "plateau": plateau.as_dict()})
+
     with intra_op_threads(filled(config.threads)), executing(executor) as run_on, closing(
             GridBar(planned_trainings(config, len(bench.parts)), progress)) as bar:
         if not track:
-            return with_derived(protocol(bench, config, None, bar, run_on), bench)
+            return derived(protocol(bench, config, None, bar, run_on))
         tracker = open_tracker(tracking_uri, chosen_experiment(experiment,
                                                                experiment_name(config)))
         tags = {"protocol": config.protocol, "benchmark": config.benchmark, "role": "parent",
@@ -98,8 +107,8 @@ def run_benchmark(config: RunConfig, *, tracking_uri: str | None = None,
                             resume=resume) as parent_id:
             if pulled is not None:
                 pulled.record_use(tracker.client, parent_id)
-            result = with_derived(protocol(bench, config, tracker.write, bar, run_on,
-                                           tracker.reuse if tracker.resumed else None), bench)
+            result = derived(protocol(bench, config, tracker.write, bar, run_on,
+                                      tracker.reuse if tracker.resumed else None))
             result = replace(result, parent_run_id=tracker.parent_run_id)
             log_result(tracker, result)
             log_figures(tracker, config.figures)

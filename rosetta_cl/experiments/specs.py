@@ -121,6 +121,9 @@ def run_spec(spec: Spec, *, quick: bool = False, overrides: dict | None = None,
     prepared: list = []
     anchor_tags: dict[str, str] = {}  # the registered version a spec's runs anchor to
     for label, config in spec.configs(quick, overrides):
+        if config.epochs_rule == "plateau":
+            raise ConfigError(f"--epochs plateau with spec {spec.name}: a spec's table keeps "
+                              "its epochs (the paper's); allowed with a benchmark or data file")
         config, pulled = pull_anchors(config, tracking_uri)  # anchors = models:/NAME@ALIAS
         prepared.append((label, *prepare(config, benches,
                                          features=pulled.features if pulled else None)))

@@ -91,6 +91,9 @@ def train(config: RunConfig, *, tracking_uri: str | None = None, experiment: str
         raise ConfigError(f"templates {config.templates} with train: allowed 1 (train has no "
                           "protocol: it trains on the whole file)")
     config = replace(config, templates=1)
+    if config.epochs_rule == "plateau":
+        raise ConfigError("--epochs plateau with train: train has no joint model whose loss "
+                          "the rule watches; allowed with rosetta-cl run (here give --epochs N)")
     if init_from_anchors and not is_model_uri(config.anchors):
         raise ConfigError(f"--init-from-anchors with anchors {config.anchors or '(none)'}: "
                           "allowed with --anchors models:/NAME@ALIAS or models:/NAME/VERSION "

@@ -260,6 +260,9 @@ def tune(config: RunConfig, beta_grid=None, rho_grid=None, *, tracking_uri: str 
                           "model per grid point and seed)")
     if config.protocol not in PROTOCOLS:
         raise ConfigError(f"unknown protocol {config.protocol!r}: allowed {', '.join(PROTOCOLS)}")
+    if config.epochs_rule == "plateau":
+        raise ConfigError("--epochs plateau with tune: tune compares grid points at one short "
+                          "length (20 epochs unless --epochs N); allowed with rosetta-cl run")
     grids_of = {"beta": beta_grid, "rho": rho_grid}
     tuned = _tuned_methods(config.methods, grids_of)
     protocol = config.protocol
