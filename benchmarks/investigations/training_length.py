@@ -3,6 +3,9 @@ VAE and the R-VAE at fixed epoch counts and at the paper's plateau rule (``--epo
 ``rosetta_cl.training.plateau``), over 3 templates x 3 seeds (the protocol's defaults), with
 ``--ensemble``, untracked.
 
+``--protocol reproducibility``: RV over 10 retrainings on D1 instead (one template), the
+R-VAE's difference to the VAE's and both latent spreads.
+
 One JSON line per (set, epochs) goes to OUT (for the figure, ``training_length_figure.py``) and a
 table row to stdout: the R-VAE's LSD normalised to the VAE (median, D1 / D2), on how many
 templates it beats the VAE, and both methods' raw medians. Every point trains its own models
@@ -28,13 +31,25 @@ SPLITS = {"wine": "label:0|1,2", "breast_cancer": "label:0|1", "diabetes": "labe
           "digits64": "label:0,1,2,3,4|5,6,7,8,9"}
 
 
-def config_for(name: str, vectors: Path) -> RunConfig:
-    common = {"methods": ("vae", "rvae"), "ensemble": True, "figures": "none"}
+def config_for(name: str, vectors: Path, protocol: str = "sequential") -> RunConfig:
+    common = {"methods": ("vae", "rvae"), "ensemble": True, "figures": "none",
+              "protocol": protocol}
     if name == "mnist2k":
         return RunConfig(benchmark="mnist", subsample=2000, arch="mlp", **common)
     if name in SPLITS:
         return RunConfig(data=str(vectors / f"{name}.npz"), split_by=SPLITS[name], **common)
     return RunConfig(benchmark=name, **common)
+
+
+def rv_point(result, epochs) -> dict:
+    """One (set, epochs) point of the reproducibility protocol: RV per method (one value per
+    template: over its 10 retrainings) and the R-VAE's difference to the VAE's, with the
+    latent spread (RV is not scale-free)."""
+    rv = {m: statistics.median(cols["RV"]) for m, cols in result.values.items()}
+    return {"epochs": result.config.epochs, "rule": str(epochs), "rv": rv,
+            "rvae_minus_vae": rv["rvae"] - rv["vae"],
+            "latent_spread": result.extra.get("latent_spread"),
+            "plateau": result.extra.get("plateau")}
 
 
 def point(result, epochs) -> dict:
@@ -62,7 +77,11 @@ def main() -> None:
     parser.add_argument("out")
     parser.add_argument("--sets", default="gaussians8,digits,wine,breast_cancer,diabetes,digits64")
     parser.add_argument("--epochs", default="20,50,100,200,plateau")
+    parser.add_argument("--protocol", default="sequential",
+                        help="sequential (LSD) | reproducibility (RV over 10 retrainings)")
     args = parser.parse_args()
+    if args.protocol == "reproducibility":
+        return rv_main(args)
     print("set | epochs | R-VAE vs VAE D1 / D2 | R-VAE wins (templates) D1 / D2 | "
           "raw VAE D1 / D2 | raw R-VAE D1 / D2 | s", flush=True)
     for name in args.sets.split(","):
@@ -82,6 +101,27 @@ def main() -> None:
                   f"{raw['vae']['LSD_D1']:.3g} / {raw['vae']['LSD_D2']:.3g} | "
                   f"{raw['rvae']['LSD_D1']:.3g} / {raw['rvae']['LSD_D2']:.3g} | "
                   f"{row['wall_s']:.0f}", flush=True)
+
+
+def rv_main(args) -> None:
+    print("set | epochs | RV VAE | RV R-VAE | R-VAE - VAE | latent spread VAE / R-VAE | s",
+          flush=True)
+    for name in args.sets.split(","):
+        base = config_for(name, Path(args.vectors), "reproducibility")
+        for text in args.epochs.split(","):
+            config = (replace(base, epochs_rule="plateau") if text == "plateau"
+                      else replace(base, epochs=int(text)))
+            start = time.perf_counter()
+            row = {"set": name, "protocol": "reproducibility",
+                   **rv_point(run_benchmark(config, track=False), text),
+                   "wall_s": time.perf_counter() - start}
+            with open(args.out, "a") as f:
+                f.write(json.dumps(row) + "\n")
+            spread = row["latent_spread"] or {}
+            label = f"plateau -> {row['epochs']}" if text == "plateau" else text
+            print(f"{name} | {label} | {row['rv']['vae']:.3g} | {row['rv']['rvae']:.3g} | "
+                  f"{row['rvae_minus_vae']:+.2f} | {spread.get('vae', float('nan')):.3g} / "
+                  f"{spread.get('rvae', float('nan')):.3g} | {row['wall_s']:.0f}", flush=True)
 
 
 if __name__ == "__main__":
