@@ -368,3 +368,56 @@ def test_a_worker_copy_of_the_trainer_keeps_the_feature_names(tmp_path):
     trainer = Trainer(bench, config)
     portable = trainer.portable()
     assert portable.bench.features == bench.features == GENES
+
+
+@pytest.mark.slow
+def test_init_from_anchors_starts_every_model_from_the_published_vae(lab, tmp_path, capsys,
+                                                                     monkeypatch):
+    """`train --init-from-anchors`: with a vanishing learning rate every model ends where it
+    started, i.e. at the published VAE's weights (a fresh start would be far from them)."""
+    import torch
+
+    from rosetta_cl.models.vae import load_model
+    from rosetta_cl.tracking.model_registry import pull
+
+    monkeypatch.chdir(tmp_path)
+    store = lab["store"]
+    args = ["train", str(lab["bob"]), "--anchors", "models:/atlas@champion", "--seeds", "2",
+            "--epochs", "1", "--lr", "1e-12", "--json", "--tracking-uri", store]
+    code, out, err = run_main([*args, "--init-from-anchors"], capsys)
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["init_from"] == "models:/atlas/1"
+    alice = load_model(pull("models:/atlas@champion", store).folder).state_dict()
+    from mlflow import MlflowClient
+
+    client = MlflowClient(store)
+    for run in result["runs"]:
+        assert client.get_run(run["run_id"]).data.params["init_from"] == "models:/atlas/1"
+        folder = client.download_artifacts(run["run_id"], "model", str(tmp_path / run["name"]
+                                                                       .replace("/", "_")))
+        bob = load_model(folder).state_dict()
+        assert all(torch.allclose(bob[k], alice[k], atol=1e-6) for k in alice)
+    code, out, err = run_main(args, capsys)  # fresh weights: not Alice's
+    fresh = json.loads(out)["runs"][0]["run_id"]
+    folder = client.download_artifacts(fresh, "model", str(tmp_path / "fresh"))
+    assert not all(torch.allclose(load_model(folder).state_dict()[k], alice[k], atol=1e-3)
+                   for k in alice)
+
+
+def test_init_from_anchors_is_refused_without_a_registered_model(lab, tmp_path, capsys,
+                                                                  monkeypatch):
+    import shutil
+
+    from rosetta_cl.tracking.model_registry import pull
+
+    monkeypatch.chdir(tmp_path)
+    shutil.copyfile(pull("models:/atlas/1", lab["store"]).anchors, "alice.rosetta")
+    for extra, message in (
+            (["--anchors", "alice.rosetta"], "--init-from-anchors with anchors alice.rosetta: "
+                                             "allowed with --anchors models:/NAME@ALIAS"),
+            (["--anchors", "models:/atlas/1", "--ensemble"],
+             "--init-from-anchors with --ensemble: allowed without --ensemble")):
+        code, _, err = run_main(["train", str(lab["bob"]), "--init-from-anchors", *extra,
+                                 "--tracking-uri", lab["store"]], capsys)
+        assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err

@@ -111,13 +111,8 @@ def train(config: RunConfig, *, tracking_uri: str | None = None, experiment: str
 
         config = replace(config, latent_dim=read_anchor_file(filled(config.anchors)).latent_dim)
     config, bench = prepare(config, whole=True, features=pulled.features if pulled else None)
-    tracker = None
-    if track:
-        tracker = open_tracker(tracking_uri, chosen_experiment(experiment,
-                                                               experiment_name(config)))
-    trainer = Trainer(bench, config, emit=tracker.write if tracker else discard,
-                      progress=progress)
-    if init_from_anchors and pulled is not None:
+    start = None
+    if init_from_anchors and pulled is not None:  # checked before anything is written
         from rosetta_cl.models.vae import load_model
 
         start = load_model(pulled.folder)
@@ -125,6 +120,13 @@ def train(config: RunConfig, *, tracking_uri: str | None = None, experiment: str
             raise ConfigError(f"--init-from-anchors: {pulled.uri} reads {start.config.input_dim}"
                               f" features, {config.data} has {bench.input_dim}; allowed a file "
                               "of the model's width (or with its feature names)")
+    tracker = None
+    if track:
+        tracker = open_tracker(tracking_uri, chosen_experiment(experiment,
+                                                               experiment_name(config)))
+    trainer = Trainer(bench, config, emit=tracker.write if tracker else discard,
+                      progress=progress)
+    if start is not None and pulled is not None:
         trainer.start_from(start, pulled.uri)
     experience, anchors = bench.train_stream[0], None
     if anchored:
