@@ -17,7 +17,9 @@ ADDED_PARAMS = {"metrics": {"seq": "lsd,linear_map", "ens": "lsd,linear_map", "s
                 # issue 29: the matrix of an .h5ad data file
                 "layer": dict.fromkeys(EVERY, "None"), "obsm": dict.fromkeys(EVERY, "None"),
                 # issue 34: the thread rule's count and the templates (--quick: one)
-                "threads": dict.fromkeys(EVERY, "1"), "templates": dict.fromkeys(EVERY, "1")}
+                "threads": dict.fromkeys(EVERY, "1"), "templates": dict.fromkeys(EVERY, "1"),
+                # issue 36: --epochs N (fixed) or --epochs plateau
+                "epochs_rule": dict.fromkeys(EVERY, "fixed")}
 # changed on purpose since (issue 26): the continual default accumulate mode; forgetting and
 # backward transfer on continual parent runs; the median latent spread per method on protocol
 # runs; every model is an MLflow logged model of its run, no longer its run's model/ artifact
